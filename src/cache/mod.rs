@@ -1,0 +1,1 @@
+//! Metadata cache, staging files with their crash journal, and the upload queue.

@@ -1,0 +1,1 @@
+//! Typed, validated configuration and credentials (with a redacting `Debug`).

@@ -1,0 +1,3 @@
+//! The COS XML API client: signing, XML bodies, errors, retries, and `CosClient`.
+
+pub mod sign;

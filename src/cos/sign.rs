@@ -1,0 +1,1 @@
+//! COS request signing (placeholder until the signer lands).

@@ -1,0 +1,1 @@
+//! `cosfuse-emulator`: a local, file-backed COS-compatible endpoint.

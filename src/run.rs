@@ -1,0 +1,1 @@
+//! Wiring: store + fs + adapter + mount + signals + clean unmount and queue drain.
