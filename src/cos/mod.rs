@@ -1,3 +1,4 @@
 //! The COS XML API client: signing, XML bodies, errors, retries, and `CosClient`.
 
 pub mod sign;
+pub mod sigv4;
