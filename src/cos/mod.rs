@@ -2,3 +2,4 @@
 
 pub mod sign;
 pub mod sigv4;
+pub mod xml;
