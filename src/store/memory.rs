@@ -16,7 +16,6 @@
 //! any gate or injected fault.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,31 +24,20 @@ use bytes::{Bytes, BytesMut};
 use md5::{Digest, Md5};
 
 use super::{
-    AccessControlPolicy, AclSpec, CompletedPart, CopyOptions, DeleteError, GetResult, Grant,
-    Grantee, ListEntry, ListPage, ListRequest, MetadataDirective, ObjectHeaders, ObjectMeta,
-    ObjectStore, PutOptions, PutResult, RestoreOutcome, RestoreState, RestoreTier, StorageClass,
-    StoreError, StoreResult,
+    AccessControlPolicy, AclSpec, CompletedPart, CopyOptions, DeleteError, GetResult, ListPage,
+    ListRequest, MetadataDirective, ObjectHeaders, ObjectMeta, ObjectStore, PutOptions, PutResult,
+    RestoreOutcome, RestoreState, RestoreTier, StorageClass, StoreError, StoreResult,
 };
 
 mod hooks;
 pub use hooks::Gate;
 use hooks::{lock, Hooks};
 
-/// Owner ID reported in ACLs (a root account: same uin twice).
-const OWNER_ID: &str = "qcs::cam::uin/100000000001:uin/100000000001";
-/// The AllUsers group URI.
-const ALL_USERS: &str = "http://cam.qcloud.com/groups/global/AllUsers";
+mod acl;
+mod list;
+use acl::{acl_from_headers, ObjAcl};
 /// COS's limit on a single PUT / copy.
 const MAX_SINGLE: u64 = 5 * 1024 * 1024 * 1024;
-
-/// The ACL stored with one object.
-#[derive(Debug, Clone, Default)]
-struct ObjAcl {
-    /// Canned ACL; None = `default` (inherit the bucket's).
-    canned: Option<String>,
-    /// Explicit grants (from grant headers or a policy body).
-    grants: Vec<Grant>,
-}
 
 /// One stored object.
 #[derive(Debug, Clone)]
@@ -154,43 +142,6 @@ fn check_key(key: &str) -> StoreResult<()> {
         )));
     }
     Ok(())
-}
-
-/// Parses a grant header (`id="a",id="b"`, also `uri="..."`) into grants with `permission`.
-fn parse_grants(header: &str, permission: &str) -> Vec<Grant> {
-    header
-        .split(',')
-        .filter_map(|part| {
-            let (k, v) = part.trim().split_once('=')?;
-            let v = v.trim().trim_matches('"').to_string();
-            let grantee = match k.trim().to_ascii_lowercase().as_str() {
-                "id" => Grantee::User {
-                    id: v,
-                    display_name: None,
-                },
-                "uri" => Grantee::Group { uri: v },
-                _ => return None,
-            };
-            Some(Grant {
-                grantee,
-                permission: permission.to_string(),
-            })
-        })
-        .collect()
-}
-
-fn acl_from_headers(canned: Option<&str>, read: Option<&str>, full: Option<&str>) -> ObjAcl {
-    let mut grants = Vec::new();
-    if let Some(r) = read {
-        grants.extend(parse_grants(r, "READ"));
-    }
-    if let Some(f) = full {
-        grants.extend(parse_grants(f, "FULL_CONTROL"));
-    }
-    ObjAcl {
-        canned: canned.filter(|c| *c != "default").map(str::to_string),
-        grants,
-    }
 }
 
 impl Obj {
@@ -352,62 +303,7 @@ impl MemoryStore {
     }
 
     fn list_sync(&self, req: &ListRequest) -> StoreResult<ListPage> {
-        let max = req.max_keys.unwrap_or(1000).clamp(1, 1000) as usize;
-        let st = lock(&self.state);
-        // Start at the later of the marker and the prefix: keys before either cannot match.
-        let start = match &req.marker {
-            Some(m) if !m.is_empty() && m.as_str() >= req.prefix.as_str() => {
-                Bound::Excluded(m.clone())
-            }
-            _ => Bound::Included(req.prefix.clone()),
-        };
-        let mut page = ListPage::default();
-        let mut count = 0usize;
-        let mut last: Option<String> = None;
-        for (key, obj) in st.objects.range((start, Bound::Unbounded)) {
-            if !key.starts_with(&req.prefix) {
-                if key.as_str() > req.prefix.as_str() && !req.prefix.is_empty() {
-                    break; // past every key with the prefix
-                }
-                continue;
-            }
-            let rest = &key[req.prefix.len()..];
-            let prefix_item = req.delimiter.and_then(|d| {
-                rest.find(d)
-                    .map(|i| key[..req.prefix.len() + i + d.len_utf8()].to_string())
-            });
-            if let Some(cp) = &prefix_item {
-                // Already returned on this page, or on an earlier one (the marker is it).
-                if page.common_prefixes.last() == Some(cp)
-                    || req.marker.as_deref().is_some_and(|m| cp.as_str() <= m)
-                {
-                    continue;
-                }
-            }
-            if count == max {
-                page.is_truncated = true;
-                page.next_marker = last;
-                return Ok(page);
-            }
-            count += 1;
-            match prefix_item {
-                Some(cp) => {
-                    last = Some(cp.clone());
-                    page.common_prefixes.push(cp);
-                }
-                None => {
-                    last = Some(key.clone());
-                    page.objects.push(ListEntry {
-                        key: key.clone(),
-                        size: obj.data.len() as u64,
-                        etag: obj.etag.clone(),
-                        last_modified: obj.last_modified,
-                        storage_class: obj.class.clone(),
-                    });
-                }
-            }
-        }
-        Ok(page)
+        Ok(list::list(&lock(&self.state).objects, req))
     }
 
     fn copy_sync(&self, src: &str, dst: &str, opts: &CopyOptions) -> StoreResult<PutResult> {
@@ -488,28 +384,7 @@ impl MemoryStore {
             .objects
             .get(key)
             .ok_or_else(|| StoreError::NotFound(key.to_string()))?;
-        let mut grants = vec![Grant {
-            grantee: Grantee::User {
-                id: OWNER_ID.into(),
-                display_name: Some(OWNER_ID.into()),
-            },
-            permission: "FULL_CONTROL".into(),
-        }];
-        if o.acl.canned.as_deref() == Some("public-read") {
-            grants.push(Grant {
-                grantee: Grantee::Group {
-                    uri: ALL_USERS.into(),
-                },
-                permission: "READ".into(),
-            });
-        }
-        grants.extend(o.acl.grants.iter().cloned());
-        Ok(AccessControlPolicy {
-            owner_id: OWNER_ID.into(),
-            owner_display_name: Some(OWNER_ID.into()),
-            grants,
-            canned: Some(o.acl.canned.clone().unwrap_or_else(|| "default".into())),
-        })
+        Ok(o.acl.policy())
     }
 
     fn put_acl_sync(&self, key: &str, acl: &AclSpec) -> StoreResult<()> {
@@ -518,42 +393,9 @@ impl MemoryStore {
             .objects
             .get_mut(key)
             .ok_or_else(|| StoreError::NotFound(key.to_string()))?;
-        o.acl = match acl {
-            AclSpec::Headers {
-                canned,
-                grant_read,
-                grant_full_control,
-            } => acl_from_headers(
-                canned.as_deref(),
-                grant_read.as_deref(),
-                grant_full_control.as_deref(),
-            ),
-            AclSpec::Policy(p) => {
-                // The owner's FULL_CONTROL is implied and reported back by GET; keep the rest.
-                let public = p.grants.iter().any(|g| {
-                    g.permission == "READ"
-                        && matches!(&g.grantee, Grantee::Group { uri } if uri == ALL_USERS)
-                });
-                let grants = p
-                    .grants
-                    .iter()
-                    .filter(|g| {
-                        !matches!(&g.grantee, Grantee::User { id, .. } if id == OWNER_ID
-                            && g.permission == "FULL_CONTROL")
-                            && !matches!(&g.grantee, Grantee::Group { uri } if uri == ALL_USERS
-                            && g.permission == "READ")
-                    })
-                    .cloned()
-                    .collect();
-                ObjAcl {
-                    canned: Some(if public { "public-read" } else { "private" }.into()),
-                    grants,
-                }
-            }
-        };
+        o.acl = ObjAcl::from_spec(acl);
         Ok(())
     }
-
     fn complete_sync(
         &self,
         key: &str,

@@ -1,6 +1,7 @@
 //! Tests of `MemoryStore`'s COS semantics and hooks.
 
 use super::*;
+use crate::store::Grantee;
 
 fn put(s: &MemoryStore, key: &str) {
     s.insert(key, Bytes::from(key.to_string()), &PutOptions::default());
