@@ -11,11 +11,13 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod headers;
+pub mod multipart;
 pub mod objects;
 pub mod request;
 pub mod retry;
 pub mod sign;
 pub mod sigv4;
+pub mod transfer;
 pub mod types;
 pub mod xml;
 
