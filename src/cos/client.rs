@@ -95,6 +95,36 @@ impl CosClient {
         &self.inner.target
     }
 
+    /// Sends one request as given — no signing, no retries — to a full URL (presigned URLs,
+    /// POST Object forms). Non-2xx answers become `CosError`.
+    pub async fn send_unsigned(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: bytes::Bytes,
+    ) -> Result<Response, CosError> {
+        let mut builder = self.inner.http.request(method, url);
+        for (n, v) in headers {
+            builder = builder.header(n.as_str(), v.as_str());
+        }
+        if !body.is_empty() {
+            builder = builder.body(body);
+        }
+        let resp = builder.send().await.map_err(transport_error)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(transport_error)?;
+        if !(200..300).contains(&status) {
+            return Err(CosError::from_response(status, &headers, &body));
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
     /// Clock-corrected Unix time used for signatures.
     pub fn now(&self) -> i64 {
         unix_now() + self.inner.clock_offset.load(Ordering::Relaxed)
