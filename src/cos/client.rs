@@ -140,6 +140,12 @@ impl CosClient {
         self.inner.clock_offset.store(secs, Ordering::Relaxed);
     }
 
+    /// Sends any request (e.g. bucket sub-resources this client has no method for) signed and
+    /// under the retry policy, like every operation does.
+    pub async fn send(&self, req: &Request) -> Result<Response, CosError> {
+        self.execute(req).await
+    }
+
     /// Sends `req` under the retry policy: every attempt is re-signed; retries carry
     /// `x-cos-sdk-retry: true`; a clock-skew refusal resyncs the offset from `Date` once.
     pub(crate) async fn execute(&self, req: &Request) -> Result<Response, CosError> {

@@ -185,6 +185,10 @@ impl CosClient {
         fields.push(("q-sign-algorithm".into(), "sha1".into()));
         fields.push(("q-ak".into(), creds.secret_id.clone()));
         fields.push(("q-key-time".into(), key_time.clone()));
+        // The documented form has no `q-sign-time` field although the policy limits it; a
+        // server that checks every limited field against the form needs it, and since the
+        // policy names it, it is never an "extra" field.
+        fields.push(("q-sign-time".into(), key_time.clone()));
         fields.push(("q-signature".into(), signature));
         if let Some(t) = &creds.session_token {
             fields.push(("x-cos-security-token".into(), t.clone()));
