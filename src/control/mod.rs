@@ -1,0 +1,1 @@
+//! Control channel of a running mount.
