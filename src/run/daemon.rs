@@ -85,7 +85,10 @@ pub fn daemonize(io: DaemonIo<'_>) -> std::io::Result<Readiness> {
             if let Some(dir) = p.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            std::fs::OpenOptions::new().create(true).append(true).open(p)?
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?
         }
         None => File::options().write(true).open("/dev/null")?,
     };
@@ -96,7 +99,8 @@ pub fn daemonize(io: DaemonIo<'_>) -> std::io::Result<Readiness> {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
-    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     // SAFETY: no other thread exists yet (see the module doc), so the child is a faithful copy.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -118,7 +122,11 @@ pub fn daemonize(io: DaemonIo<'_>) -> std::io::Result<Readiness> {
         if libc::setsid() < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        for (src, dst) in [(devnull.as_raw_fd(), 0), (devnull.as_raw_fd(), 1), (log.as_raw_fd(), 2)] {
+        for (src, dst) in [
+            (devnull.as_raw_fd(), 0),
+            (devnull.as_raw_fd(), 1),
+            (log.as_raw_fd(), 2),
+        ] {
             if libc::dup2(src, dst) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -164,7 +172,9 @@ mod tests {
     fn child_death_without_message_is_an_error() {
         let (r, w) = pipe();
         drop(Readiness::from_file(w));
-        assert!(wait_for_child(r).unwrap_err().contains("exited before the mount was ready"));
+        assert!(wait_for_child(r)
+            .unwrap_err()
+            .contains("exited before the mount was ready"));
     }
 
     #[test]

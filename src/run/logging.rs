@@ -22,7 +22,11 @@ pub fn init(level: Option<log::LevelFilter>, file: Option<&Path>, daemon: bool) 
     // explicit logfile= takes the output away from the terminal.
     if !daemon {
         if let Some(path) = file {
-            match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
                 Ok(f) => {
                     b.target(env_logger::Target::Pipe(Box::new(f)));
                 }
