@@ -293,7 +293,7 @@ pub struct PresignArgs {
 #[derive(Debug, Clone)]
 pub enum Invocation {
     /// Mount a bucket.
-    Mount(MountArgs),
+    Mount(Box<MountArgs>),
     /// Run a helper command.
     Tool(Tool),
 }
@@ -310,7 +310,9 @@ where
     if SUBCOMMANDS.contains(&first) {
         Ok(Invocation::Tool(ToolArgs::try_parse_from(args)?.command))
     } else {
-        Ok(Invocation::Mount(MountArgs::try_parse_from(args)?))
+        Ok(Invocation::Mount(Box::new(MountArgs::try_parse_from(
+            args,
+        )?)))
     }
 }
 
@@ -320,7 +322,7 @@ mod tests {
 
     fn mount(args: &[&str]) -> MountArgs {
         match parse(std::iter::once("cosfuse").chain(args.iter().copied())).unwrap() {
-            Invocation::Mount(m) => m,
+            Invocation::Mount(m) => *m,
             other => panic!("expected mount, got {other:?}"),
         }
     }
