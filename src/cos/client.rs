@@ -287,3 +287,122 @@ fn transport_error(e: reqwest::Error) -> CosError {
     }
     CosError::client(0, code, msg)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The engine against a scripted loopback server: retries carry `x-cos-sdk-retry: true`
+    //! and a fresh signature; non-idempotent requests are not resent after a 503.
+    use super::*;
+    use crate::cos::config::CosCredentials;
+    use crate::cos::retry::RetryPolicy;
+    use std::sync::Mutex;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serves the canned `answers` in order (one per connection), recording request heads.
+    async fn scripted(answers: Vec<&'static str>) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        tokio::spawn(async move {
+            for answer in answers {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                seen2
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf).to_ascii_lowercase());
+                let _ = sock.write_all(answer.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    const SLOWDOWN: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: 61\r\n\r\n<Error><Code>SlowDown</Code><Message>slow</Message></Error>\r\n";
+    const OK: &str =
+        "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+    fn client(endpoint: &str) -> CosClient {
+        let mut cfg = CosConfig::new("b-1250000000", "ap-x", CosCredentials::new("AKIDx", "k"))
+            .with_endpoint(endpoint);
+        cfg.retry = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            full_jitter: false,
+        };
+        CosClient::new(cfg).unwrap()
+    }
+
+    fn header_of<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(str::trim)
+    }
+
+    #[tokio::test]
+    async fn retries_are_marked_and_signed_again() {
+        let (ep, seen) = scripted(vec![SLOWDOWN, OK]).await;
+        let c = client(&ep);
+        let req = Request::new(reqwest::Method::GET, Some("k"));
+        let resp = c.send(&req).await.unwrap();
+        assert_eq!(resp.status, 200);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(header_of(&seen[0], RETRY_HEADER), None);
+        assert_eq!(header_of(&seen[1], RETRY_HEADER), Some("true"));
+        // The retry header is signed: it appears in the second request's header list.
+        let auth = header_of(&seen[1], "authorization").unwrap();
+        assert!(
+            auth.contains("q-header-list=host;x-cos-sdk-retry&"),
+            "{auth}"
+        );
+        assert_ne!(header_of(&seen[0], "authorization"), Some(auth));
+    }
+
+    #[tokio::test]
+    async fn non_idempotent_requests_are_not_resent_after_503() {
+        let (ep, seen) = scripted(vec![SLOWDOWN, OK]).await;
+        let c = client(&ep);
+        let req = Request::new(reqwest::Method::POST, Some("k"))
+            .query("uploads", "")
+            .non_idempotent();
+        let err = c.send(&req).await.unwrap_err();
+        assert_eq!((err.status, err.code.as_str()), (503, "SlowDown"));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_a_network_error() {
+        // Bind then drop a listener to get a port nobody listens on.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let c = client(&format!("http://127.0.0.1:{port}"));
+        let err = c
+            .send(&Request::new(reqwest::Method::HEAD, Some("k")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, 0);
+        assert!(
+            err.code == CODE_CONNECT || err.code == CODE_NETWORK,
+            "{err:?}"
+        );
+        assert!(matches!(
+            crate::store::StoreError::from(err),
+            crate::store::StoreError::Network(_)
+        ));
+    }
+}
