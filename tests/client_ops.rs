@@ -1037,3 +1037,85 @@ async fn options_object_cors_preflight() {
         .unwrap();
     assert!(!other.allowed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_ahead_is_resynced_after_request_time_too_skewed() {
+    let e = env().await;
+    let c = &e.client;
+    c.set_clock_offset(3600);
+    let m = c
+        .head("nothing-here", &Conditions::default())
+        .await
+        .unwrap_err();
+    // The resynced retry reached the object check (404), not the skew check (403).
+    assert_eq!(m.status, 404);
+    assert!(c.clock_offset().abs() < 120, "offset {}", c.clock_offset());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_credentials_send_the_security_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EmulatorConfig::new(dir.path()).bucket(BUCKET);
+    cfg.credentials.push(cosfuse::emulator::Credential {
+        secret_id: ID.into(),
+        secret_key: KEY.into(),
+        token: Some("sessionTOKEN123".into()),
+    });
+    let emu = Emulator::start(cfg).await.unwrap();
+    let mut ccfg = config(&emu.endpoint(), KEY);
+    ccfg.credentials.session_token = Some("sessionTOKEN123".into());
+    assert!(!format!("{ccfg:?}").contains("sessionTOKEN123"));
+    let c = CosClient::new(ccfg.clone()).unwrap();
+    c.put("t.txt", Bytes::from_static(b"t"), &PutOptions::default())
+        .await
+        .unwrap();
+    let url = c.presign_get_url("t.txt", Duration::from_secs(60));
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // Without the token the same keys are refused.
+    ccfg.credentials.session_token = None;
+    let without = CosClient::new(ccfg).unwrap();
+    let err = without
+        .head("t.txt", &Conditions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, 403);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv4_presigned_get_works() {
+    let e = env().await;
+    e.client
+        .put(
+            "v4p.txt",
+            Bytes::from_static(b"v4 presigned"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut cfg = config(&e.emu.endpoint(), KEY);
+    cfg.signing = SigningScheme::SigV4;
+    let c = CosClient::new(cfg).unwrap();
+    let url = c.presign_get_url("v4p.txt", Duration::from_secs(60));
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{url}");
+    assert_eq!(&r.bytes().await.unwrap()[..], b"v4 presigned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_timeout_turns_a_stalled_answer_into_a_network_error() {
+    let e = env().await;
+    let mut cfg = config(&e.emu.endpoint(), KEY);
+    cfg.read_timeout = Duration::from_millis(200);
+    cfg.retry = RetryPolicy::none();
+    let c = CosClient::new(cfg).unwrap();
+    e.emu.faults().set(FaultConfig {
+        latency_ms: 1500,
+        ..FaultConfig::default()
+    });
+    let err = c.head("x", &Conditions::default()).await.unwrap_err();
+    e.emu.faults().clear();
+    assert_eq!(err.status, 0, "{err:?}");
+    assert!(matches!(StoreError::from(err), StoreError::Network(_)));
+}

@@ -158,13 +158,18 @@ impl CosClient {
                 Ok(resp) => return Ok(resp),
                 Err(e) => e,
             };
-            match policy.decide(
-                &err,
-                attempt,
-                req.idempotent,
-                resynced,
-                rand::random::<f64>(),
-            ) {
+            let decision = if !resynced && self.bodyless_skew(&err) {
+                Decision::ResyncClock
+            } else {
+                policy.decide(
+                    &err,
+                    attempt,
+                    req.idempotent,
+                    resynced,
+                    rand::random::<f64>(),
+                )
+            };
+            match decision {
                 Decision::Fail => return Err(err),
                 Decision::RetryAfter(delay) => {
                     log::debug!(
@@ -194,6 +199,20 @@ impl CosClient {
                 }
             }
         }
+    }
+
+    /// A HEAD refusal has no body, so "Request has expired" / RequestTimeTooSkewed cannot be
+    /// read from it: a body-less 403 whose `Date` is 30 s or more away from our clock is taken
+    /// as a clock problem (the Node SDK's threshold) and earns one resync.
+    fn bodyless_skew(&self, err: &CosError) -> bool {
+        let Some(server) = err.server_date else {
+            return false;
+        };
+        let server = server
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        err.status == 403 && err.message.is_empty() && (server - self.now()).abs() >= 30
     }
 
     /// One signed attempt.
