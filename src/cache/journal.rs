@@ -401,7 +401,10 @@ mod tests {
         assert_eq!(got[0].id, 2);
         assert_eq!(got[0].upload_id.as_deref(), Some("up"));
         assert_eq!(j.max_id(), 3);
-        assert!(j.take_replayed().is_empty(), "replayed entries are handed out once");
+        assert!(
+            j.take_replayed().is_empty(),
+            "replayed entries are handed out once"
+        );
     }
 
     #[test]
@@ -453,7 +456,9 @@ mod tests {
             j.put(entry(i, "tmp"), false).unwrap();
             j.remove(&[i], false).unwrap();
         }
-        let len = std::fs::metadata(dir.path().join(JOURNAL_FILE)).unwrap().len();
+        let len = std::fs::metadata(dir.path().join(JOURNAL_FILE))
+            .unwrap()
+            .len();
         assert!(len < 100_000, "journal was not compacted: {len} bytes");
         drop(j);
         let mut j = Journal::open(dir.path()).unwrap();
