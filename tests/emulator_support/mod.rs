@@ -54,7 +54,7 @@ impl Resp {
         let open = format!("<{tag}>");
         let start = t.find(&open)? + open.len();
         let end = t[start..].find(&format!("</{tag}>"))? + start;
-        Some(t[start..end].to_string())
+        Some(unescape(&t[start..end]))
     }
 
     /// Text of every `<tag>` element.
@@ -67,7 +67,7 @@ impl Resp {
         while let Some(i) = rest.find(&open) {
             let s = &rest[i + open.len()..];
             let Some(j) = s.find(&close) else { break };
-            out.push(s[..j].to_string());
+            out.push(unescape(&s[..j]));
             rest = &s[j..];
         }
         out
@@ -77,6 +77,15 @@ impl Resp {
     pub fn code(&self) -> String {
         self.xml("Code").unwrap_or_default()
     }
+}
+
+/// Resolves the five predefined XML entities.
+pub fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// Encodes a key path segment by segment (as the SDKs do).
