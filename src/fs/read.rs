@@ -84,7 +84,7 @@ impl Fs {
         if offset >= total || size == 0 {
             return Ok(Bytes::new());
         }
-        let psize = self.cfg.read_part_size.max(4096);
+        let psize = self.cfg.read_part_size.max(1);
         let end = (offset + u64::from(size)).min(total);
         let first = offset / psize;
         let last = (end - 1) / psize;

@@ -90,6 +90,9 @@ impl Fs {
             return Ok(());
         }
         self.uploads.wait_key(fk.as_str()).await?;
+        // The replaced file's own pending upload must not land after our copy.
+        self.uploads.discard(tk.as_str());
+        self.uploads.wait_key(tk.as_str()).await?;
         self.deletes.cancel(tk.as_str());
         self.copy_key(fk.as_str(), tk.as_str(), src.size, &src.storage_class).await?;
         self.store.delete_object(fk.as_str()).await?;
