@@ -200,7 +200,7 @@ class Harness:
             fn()
         except Exception:  # any crash is a failed check, reported with its traceback
             self.failed += 1
-            print("FAIL [%s] raised:\n%s" % (self.test, traceback.format_exc()))
+            print("FAIL [%s] raised:\n%s" % (self.test, traceback.format_exc(chain=False)))
             print(RECORDER.describe_last())
         print("ran %s (%.1fs)" % (self.test, time.time() - started))
 
