@@ -193,6 +193,16 @@ class Harness:
             )
         return self.check(name, False, "expected %s %s, but the call succeeded" % (status, code))
 
+    def attempt(self, name, fn):
+        """Call fn and return its result; an exception is one failed check (the test goes on)."""
+        try:
+            result = fn()
+        except Exception as e:  # reported like a failed check, so later independent checks still run
+            self.check(name, False, "raised %s: %s" % (type(e).__name__, str(e)[:300]))
+            return None
+        self.passed += 1
+        return result
+
     def run(self, fn):
         self.test = fn.__name__
         started = time.time()
@@ -292,7 +302,7 @@ def test_put_object_headers():
         Metadata={"x-cos-meta-author": "alice", "x-cos-meta-Project": "Cosfuse"},
     )
     sent = RECORDER.last().request.headers
-    H.eq("SDK sent Content-MD5 (EnableMD5)", sent.get("Content-MD5"),
+    H.eq("SDK sent Content-MD5 (EnableMD5)", (sent.get("Content-MD5") or b"").decode() if isinstance(sent.get("Content-MD5"), bytes) else sent.get("Content-MD5"),
          base64.b64encode(hashlib.md5(data).digest()).decode())
     H.eq("put ETag is the quoted MD5 of the body", resp.get("etag"), quoted_md5(data))
     H.eq("put x-cos-hash-crc64ecma is the CRC64 of the body", resp.get("x-cos-hash-crc64ecma"), crc64(data))
@@ -596,17 +606,17 @@ def test_post_object():
     fields = [("key", RUN + "post/${filename}"), ("Content-Type", "text/plain"), ("x-cos-meta-source", "form")]
     r = post_form(fields, conditions, "hello.txt", content)
     H.eq("POST Object default success status 204", r.status_code, 204)
-    H.eq("POST Object ETag", r.headers.get("ETag"), quoted_md5(content))
-    H.eq("POST Object CRC64", r.headers.get("x-cos-hash-crc64ecma"), crc64(content))
-    H.check("POST Object Location header", bool(r.headers.get("Location")), "headers %r" % dict(r.headers))
+    if r.status_code < 300:
+        H.eq("POST Object ETag", r.headers.get("ETag"), quoted_md5(content))
+        H.eq("POST Object CRC64", r.headers.get("x-cos-hash-crc64ecma"), crc64(content))
+        H.check("POST Object Location header", bool(r.headers.get("Location")), "headers %r" % dict(r.headers))
     key = RUN + "post/hello.txt"
-    h = head(key) if exists(key) else {}
-    H.check("${filename} replaced in the key", bool(h), "no object at %r" % key)
-    H.eq("form Content-Type stored", h.get("content-type"), "text/plain")
-    H.eq("form x-cos-meta-source stored", h.get("x-cos-meta-source"), "form")
-    H.eq("form upload length", h.get("content-length"), str(len(content)))
-    got = CLIENT.get_object(Bucket=BUCKET, Key=key)
-    H.eq("form upload body", body_of(got), content)
+    if H.check("form upload stored under the key with ${filename} replaced", exists(key), "no object at %r" % key):
+        h = head(key)
+        H.eq("form Content-Type stored", h.get("content-type"), "text/plain")
+        H.eq("form x-cos-meta-source stored", h.get("x-cos-meta-source"), "form")
+        H.eq("form upload length", h.get("content-length"), str(len(content)))
+        H.eq("form upload body", body_of(CLIENT.get_object(Bucket=BUCKET, Key=key)), content)
 
     r = post_form(fields + [("success_action_status", "201")],
                   conditions + [{"success_action_status": "201"}], "second.txt", content)
@@ -1000,12 +1010,14 @@ def test_multipart():
             lambda: CLIENT.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload_id, MultipartUpload={
                 "Part": [good[0], {"PartNumber": 2, "ETag": '"00000000000000000000000000000000"'}]}),
             400, "InvalidPart")
-    done = lower_keys(CLIENT.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload_id,
-                                                       MultipartUpload={"Part": good}))
-    H.eq("complete ETag (multipart form)", done.get("etag"), multipart_etag([part1, part2]))
-    H.eq("complete Key", done.get("key"), key)
+    done = H.attempt("complete_multipart_upload parses the answer", lambda: lower_keys(
+        CLIENT.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload_id, MultipartUpload={"Part": good})))
+    if done is not None:
+        H.eq("complete ETag (multipart form)", done.get("etag"), multipart_etag([part1, part2]))
+        H.eq("complete Key", done.get("key"), key)
     H.check("upload gone after complete", (key, upload_id) not in uploads_for(RUN + "mp/"))
     h = head(key)
+    H.eq("assembled ETag on HEAD", h.get("etag"), multipart_etag([part1, part2]))
     H.eq("assembled length", h.get("content-length"), str(len(part1) + len(part2)))
     H.eq("assembled CRC64 is the CRC64 of the whole object", h.get("x-cos-hash-crc64ecma"), crc64(part1 + part2))
     H.eq("initiate Content-Type applies to the object", h.get("content-type"), "application/x-mp")
@@ -1038,17 +1050,18 @@ def test_upload_file_parallel():
                 progress.append((consumed, total))
 
         key = RUN + "big/upload-file.bin"
-        res = lower_keys(CLIENT.upload_file(Bucket=BUCKET, Key=key, LocalFilePath=f.name, PartSize=part_mb,
-                                            MAXThread=4, EnableMD5=True, progress_callback=on_progress))
+        res = H.attempt("upload_file completes", lambda: lower_keys(CLIENT.upload_file(
+            Bucket=BUCKET, Key=key, LocalFilePath=f.name, PartSize=part_mb, MAXThread=4, EnableMD5=True,
+            progress_callback=on_progress)))
     step = part_mb * 1024 * 1024
     chunks = [data[i:i + step] for i in range(0, size, step)]
-    H.eq("upload_file used %d parts" % len(chunks), str(res.get("etag", "")).rsplit("-", 1)[-1].strip('"'),
-         str(len(chunks)))
-    H.eq("upload_file ETag (multipart form)", res.get("etag"), multipart_etag(chunks))
+    if res is not None:
+        H.eq("upload_file ETag (multipart form)", res.get("etag"), multipart_etag(chunks))
     H.eq("progress callback called once per part", len(progress), len(chunks))
     H.eq("progress ends at (total, total)", progress[-1] if progress else None, (size, size))
     H.check("progress is monotonic", all(a[0] <= b[0] for a, b in zip(progress, progress[1:])), "%r" % progress)
     h = head(key)
+    H.eq("uploaded in %d parts (HEAD ETag)" % len(chunks), h.get("etag"), multipart_etag(chunks))
     H.eq("uploaded size", h.get("content-length"), str(size))
     H.eq("uploaded CRC64", h.get("x-cos-hash-crc64ecma"), crc64(data))
     got = body_of(CLIENT.get_object(Bucket=BUCKET, Key=key))
