@@ -267,6 +267,16 @@ def anon(method, key, headers=None, params=None):
     return SESSION.request(method, url, headers=h, params=params)
 
 
+def stats():
+    """The emulator's per-operation request counters (GET /-/stats on its own address)."""
+    r = SESSION.get("http://%s/-/stats" % ADDR)
+    return r.json().get("requests", {}) if r.status_code == 200 else {}
+
+
+def stats_delta(before, after, names):
+    return {n: after.get(n, 0) - before.get(n, 0) for n in names}
+
+
 def xml_code(response):
     """The <Code> of an XML error body, or None."""
     try:
@@ -867,6 +877,9 @@ def test_restore_archive():
                 "got %r" % expiry)
     resp = CLIENT.get_object(Bucket=BUCKET, Key=key)
     H.eq("GET after restore succeeds with the body", body_of(resp), data)
+    res = CLIENT.list_objects(Bucket=BUCKET, Prefix=key)
+    H.eq("listing RestoreStatus after the restore", [c.get("RestoreStatus") for c in res.get("Contents", [])],
+         ["DONE"])
     CLIENT.restore_object(Bucket=BUCKET, Key=key, RestoreRequest={"Days": 2, "CASJobParameters": {"Tier": "Standard"}})
     H.eq("restore of an already restored copy -> 200", last_status(), 200)
 
@@ -909,6 +922,9 @@ def test_acl_and_anonymous():
     H.eq("anonymous GET body", r.content, data)
     r = anon("HEAD", key)
     H.eq("anonymous HEAD of a public-read object -> 200", r.status_code, 200)
+    r = anon("GET", key, params={"response-content-type": "text/x-anon"})
+    H.check("anonymous GET with a response-* override is refused (cos-protocol.md §1.1)",
+            400 <= r.status_code < 500, "got %d %r" % (r.status_code, r.headers.get("Content-Type")))
     r = anon("PUT", key, {"Content-Type": "text/plain"})
     H.eq("anonymous PUT onto a public-read object -> 403", r.status_code, 403)
 
@@ -1050,6 +1066,7 @@ def test_upload_file_parallel():
                 progress.append((consumed, total))
 
         key = RUN + "big/upload-file.bin"
+        before = stats()
         res = H.attempt("upload_file completes", lambda: lower_keys(CLIENT.upload_file(
             Bucket=BUCKET, Key=key, LocalFilePath=f.name, PartSize=part_mb, MAXThread=4, EnableMD5=True,
             progress_callback=on_progress)))
@@ -1057,6 +1074,9 @@ def test_upload_file_parallel():
     chunks = [data[i:i + step] for i in range(0, size, step)]
     if res is not None:
         H.eq("upload_file ETag (multipart form)", res.get("etag"), multipart_etag(chunks))
+    H.eq("upload_file request counts (emulator /-/stats)",
+         stats_delta(before, stats(), ["InitiateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "PutObject"]),
+         {"InitiateMultipartUpload": 1, "UploadPart": len(chunks), "CompleteMultipartUpload": 1, "PutObject": 0})
     H.eq("progress callback called once per part", len(progress), len(chunks))
     H.eq("progress ends at (total, total)", progress[-1] if progress else None, (size, size))
     H.check("progress is monotonic", all(a[0] <= b[0] for a, b in zip(progress, progress[1:])), "%r" % progress)
@@ -1066,6 +1086,13 @@ def test_upload_file_parallel():
     H.eq("uploaded CRC64", h.get("x-cos-hash-crc64ecma"), crc64(data))
     got = body_of(CLIENT.get_object(Bucket=BUCKET, Key=key))
     H.check("uploaded bytes read back identical", got == data, "md5 %s vs %s" % (md5hex(got), md5hex(data)))
+    # The SDK's ranged parallel download, verifying the whole-object CRC64 itself (EnableCRC).
+    with tempfile.TemporaryDirectory(prefix="cos-sdk-") as d:
+        dest = os.path.join(d, "download.bin")
+        H.attempt("download_file (ranged, parallel, EnableCRC) succeeds", lambda: CLIENT.download_file(
+            Bucket=BUCKET, Key=key, DestFilePath=dest, PartSize=4, MAXThread=4, EnableCRC=True))
+        got = open(dest, "rb").read() if os.path.exists(dest) else b""
+        H.check("download_file bytes identical", got == data, "got %d bytes" % len(got))
 
 
 # --------------------------------------------------------------------------------------------
