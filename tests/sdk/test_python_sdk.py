@@ -564,6 +564,28 @@ def test_list_objects():
             lambda: CLIENT.list_objects(Bucket=BUCKET, Prefix=base, Delimiter="//"), 400, "InvalidDelimiter")
 
 
+# Keys the SDK must carry byte-exactly: the signed path is the decoded key, '+' is not a space,
+# and './', '../' and '//' are never resolved or collapsed (cos-protocol.md §1.6, §2).
+ODD_NAMES = ["a+b c.txt", "pct%41.txt", "hash#q?amp&eq=.txt", "dot/./x.txt", "dotdot/../y.txt",
+             "double//slash.txt", "trailing space ", "tilde~star*(1)!.txt", "日本語/ファイル.txt"]
+
+
+def test_odd_keys():
+    base = RUN + "odd/"
+    for name in ODD_NAMES:
+        body = ("body of " + name).encode()
+        key = base + name
+        resp = H.attempt("put %r" % name, lambda: put(key, body))
+        if resp is None:
+            continue
+        H.eq("ETag of %r" % name, resp.get("etag"), quoted_md5(body))
+        got = H.attempt("get %r" % name, lambda: body_of(CLIENT.get_object(Bucket=BUCKET, Key=key)))
+        H.eq("body of %r" % name, got, body)
+    res = CLIENT.list_objects(Bucket=BUCKET, Prefix=base)
+    H.eq("odd keys listed byte-exactly", [c["Key"] for c in res.get("Contents", [])],
+         sorted(base + n for n in ODD_NAMES))
+
+
 # --------------------------------------------------------------------------------------------
 # POST Object (browser form upload; the SDK has no helper)
 # --------------------------------------------------------------------------------------------
@@ -971,7 +993,7 @@ def uploads_for(prefix):
 
 
 def test_multipart():
-    key = RUN + "mp/assembled.bin"
+    key = RUN + "mp/assembled 文件+1.bin"  # space, UTF-8 and '+' exercise encoding-type=url in the part lists
     init = CLIENT.create_multipart_upload(Bucket=BUCKET, Key=key, ContentType="application/x-mp",
                                           Metadata={"x-cos-meta-mp": "yes"})
     upload_id = init.get("UploadId")
@@ -1183,6 +1205,7 @@ TESTS = [
     test_head_object,
     test_get_object,
     test_list_objects,
+    test_odd_keys,
     test_post_object,
     test_options_cors,
     test_copy_object,
