@@ -47,7 +47,8 @@ cleanup() {
     fi
     rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 130" INT TERM # exit runs the EXIT trap, so the emulator is always stopped
 
 mkdir -p "$WORK/data"
 "$EMULATOR_BIN" --data "$WORK/data" --listen 127.0.0.1:0 --bucket "$BUCKET" \
