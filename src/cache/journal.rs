@@ -149,7 +149,7 @@ pub struct Entry {
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Record {
     /// Insert or replace an entry.
-    Put(Entry),
+    Put(Box<Entry>),
     /// End an entry.
     Remove {
         /// The task id.
@@ -187,7 +187,7 @@ fn replay(reader: impl BufRead) -> io::Result<(BTreeMap<u64, Entry>, usize, u64)
         match serde_json::from_slice::<Record>(&line) {
             Ok(Record::Put(e)) => {
                 max_id = max_id.max(e.id).max(e.seq);
-                live.insert(e.id, e);
+                live.insert(e.id, *e);
             }
             Ok(Record::Remove { id }) => {
                 max_id = max_id.max(id);
@@ -249,7 +249,7 @@ impl Journal {
                 .open(&tmp)?;
             let mut buf = Vec::new();
             for e in live.values() {
-                buf.extend_from_slice(&encode(&Record::Put(e.clone()))?);
+                buf.extend_from_slice(&encode(&Record::Put(Box::new(e.clone())))?);
             }
             f.write_all(&buf)?;
             f.sync_all()?;
@@ -311,7 +311,7 @@ impl Journal {
     /// Inserts or replaces an entry.
     pub fn put(&mut self, e: Entry, sync: bool) -> io::Result<()> {
         self.live.insert(e.id, e.clone());
-        self.append(&[Record::Put(e)], sync)
+        self.append(&[Record::Put(Box::new(e))], sync)
     }
 
     /// Changes a live entry in place; false when there is none with this id.
@@ -320,7 +320,7 @@ impl Journal {
             return Ok(false);
         };
         f(e);
-        let rec = Record::Put(e.clone());
+        let rec = Record::Put(Box::new(e.clone()));
         self.append(&[rec], sync).map(|_| true)
     }
 
@@ -344,7 +344,7 @@ impl Journal {
         for e in self.live.values_mut() {
             if e.key == done.key && e.seq > done.seq {
                 e.base = Base::Etag(etag.to_string());
-                recs.push(Record::Put(e.clone()));
+                recs.push(Record::Put(Box::new(e.clone())));
             }
         }
         self.append(&recs, true)
@@ -401,7 +401,10 @@ mod tests {
         assert_eq!(got[0].id, 2);
         assert_eq!(got[0].upload_id.as_deref(), Some("up"));
         assert_eq!(j.max_id(), 3);
-        assert!(j.take_replayed().is_empty(), "replayed entries are handed out once");
+        assert!(
+            j.take_replayed().is_empty(),
+            "replayed entries are handed out once"
+        );
     }
 
     #[test]
@@ -453,7 +456,9 @@ mod tests {
             j.put(entry(i, "tmp"), false).unwrap();
             j.remove(&[i], false).unwrap();
         }
-        let len = std::fs::metadata(dir.path().join(JOURNAL_FILE)).unwrap().len();
+        let len = std::fs::metadata(dir.path().join(JOURNAL_FILE))
+            .unwrap()
+            .len();
         assert!(len < 100_000, "journal was not compacted: {len} bytes");
         drop(j);
         let mut j = Journal::open(dir.path()).unwrap();

@@ -63,7 +63,11 @@ pub(crate) async fn upload(
     if stale {
         if let Some(old) = progress.take() {
             if let Err(e) = inner.store.abort_multipart(&old.key, &old.upload_id).await {
-                log::debug!("abort of multipart upload {} of {}: {e}", old.upload_id, old.key);
+                log::debug!(
+                    "abort of multipart upload {} of {}: {e}",
+                    old.upload_id,
+                    old.key
+                );
             }
         }
     }

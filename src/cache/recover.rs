@@ -133,8 +133,14 @@ impl UploadQueue {
                     let mtime = std::fs::metadata(&e.file)
                         .and_then(|m| m.modified())
                         .unwrap_or_else(|_| SystemTime::now());
-                    let mut task =
-                        new_task(e.id, &e.key, e.file.clone(), e.size, e.opts.to_opts(), mtime);
+                    let mut task = new_task(
+                        e.id,
+                        &e.key,
+                        e.file.clone(),
+                        e.size,
+                        e.opts.to_opts(),
+                        mtime,
+                    );
                     task.seq = e.seq;
                     if e.upload_id.is_some() {
                         let r = inner

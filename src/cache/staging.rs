@@ -252,7 +252,10 @@ mod tests {
     #[test]
     fn recovery_names() {
         let t = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        assert_eq!(recovery_name("a/b c.txt", t), "a%2Fb c.txt.20231114T221320Z");
+        assert_eq!(
+            recovery_name("a/b c.txt", t),
+            "a%2Fb c.txt.20231114T221320Z"
+        );
         assert_eq!(recovery_name("100%/x", t), "100%25%2Fx.20231114T221320Z");
         let long = "é".repeat(300);
         let n = recovery_name(&long, t);

@@ -78,12 +78,9 @@ impl Inner {
 
 /// True when a live task other than `except` still uses `path` (never delete it then).
 pub(crate) fn file_in_use(table: &Table, path: &Path, except: TaskId) -> bool {
-    table
-        .tasks
-        .values()
-        .any(|t| {
-            t.id != except && t.path == path && t.removed.is_none() && t.state != TaskState::Done
-        })
+    table.tasks.values().any(|t| {
+        t.id != except && t.path == path && t.removed.is_none() && t.state != TaskState::Done
+    })
 }
 
 /// Removes a staging file, logging (not failing) when that is impossible.
@@ -330,11 +327,7 @@ impl UploadQueue {
         {
             let mut table = self.inner.table();
             for t in table.tasks.values_mut() {
-                if t.key != key
-                    || t.removed.is_some()
-                    || t.active
-                    || t.state == TaskState::Done
-                {
+                if t.key != key || t.removed.is_some() || t.active || t.state == TaskState::Done {
                     continue;
                 }
                 f(&mut t.opts);
@@ -427,10 +420,7 @@ impl UploadQueue {
                 .tasks
                 .values()
                 .filter(|t| {
-                    t.key == from
-                        && t.removed.is_none()
-                        && !t.active
-                        && t.state != TaskState::Done
+                    t.key == from && t.removed.is_none() && !t.active && t.state != TaskState::Done
                 })
                 .map(|t| t.id)
                 .collect();

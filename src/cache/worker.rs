@@ -274,7 +274,10 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
             break;
         }
         if let Err(e) = inner.store.delete_object(&job.key).await {
-            log::warn!("could not delete {} after its file was removed: {e}", job.key);
+            log::warn!(
+                "could not delete {} after its file was removed: {e}",
+                job.key
+            );
         }
         deleted = true;
     }
@@ -351,7 +354,11 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
 async fn abort_progress(inner: &Inner, progress: Option<MultipartProgress>) {
     if let Some(p) = progress {
         if let Err(e) = inner.store.abort_multipart(&p.key, &p.upload_id).await {
-            log::debug!("abort of multipart upload {} of {}: {e}", p.upload_id, p.key);
+            log::debug!(
+                "abort of multipart upload {} of {}: {e}",
+                p.upload_id,
+                p.key
+            );
         }
     }
 }
@@ -368,7 +375,10 @@ mod tests {
             let full = base
                 .saturating_mul(1u32 << (attempt - 1).min(20))
                 .min(MAX_BACKOFF);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} vs {full:?}");
+            assert!(
+                d >= full / 2 && d <= full,
+                "attempt {attempt}: {d:?} vs {full:?}"
+            );
         }
         assert!(backoff_delay(base, 100) <= MAX_BACKOFF);
     }

@@ -80,7 +80,13 @@ fn resolve(state: &State, host: &str, path: &str) -> Target {
     }
     let (first, key) = rest.split_once('/').unwrap_or((rest, ""));
     let names = state.storage.bucket_names();
-    if names.iter().any(|n| n == first) || (valid_bucket_name(first) && names.len() != 1) {
+    // An unknown NAME-APPID segment is still a (missing) bucket, so path-style clients get
+    // NoSuchBucket. With a single configured bucket, keys like `backup-2024/x` must keep working,
+    // so there only APPID-length numbers (7+ digits, real ones have 10) count as a bucket.
+    let appid_like = first.rsplit('-').next().is_some_and(|a| a.len() >= 7);
+    if names.iter().any(|n| n == first)
+        || (valid_bucket_name(first) && (names.len() != 1 || appid_like))
+    {
         return Target {
             bucket: Some(first.to_string()),
             raw_key: key.to_string(),

@@ -192,10 +192,11 @@ pub async fn complete(ctx: &Ctx, body: Incoming, id: &str) -> OpResult {
         if *n as usize != i + 1 || *etag != p.etag {
             return Err(EmuError::code("InvalidPart"));
         }
-        if i + 1 < listed.len() && p.size < MIN_PART {
-            return Err(EmuError::code("EntityTooSmall"));
-        }
         parts.push(p.clone());
+    }
+    // Sizes are checked only once every listed part is known to be valid (as S3 does).
+    if parts[..parts.len() - 1].iter().any(|p| p.size < MIN_PART) {
+        return Err(EmuError::code("EntityTooSmall"));
     }
     if ctx.state.faults.error_in_200_now() {
         let mut e = EmuError::code("InternalError");
