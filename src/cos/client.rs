@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reqwest::header::{HeaderName, HeaderValue};
 
 use super::config::{CosConfig, SigningScheme};
-use super::error::{CosError, CODE_CONNECT, CODE_NETWORK, CODE_PROTOCOL};
+use super::error::{CosError, CODE_CONNECT, CODE_CREDENTIALS, CODE_NETWORK, CODE_PROTOCOL};
 use super::request::{self, Request, Response, Target};
 use super::retry::{Decision, RETRY_HEADER};
 
@@ -55,8 +55,13 @@ fn unix_now() -> i64 {
 impl CosClient {
     /// Builds a client. Fails on an unusable endpoint URL or TLS setup.
     pub fn new(cfg: CosConfig) -> Result<CosClient, CosError> {
-        let target = Target::new(cfg.endpoint.as_deref(), &cfg.bucket, &cfg.region)
-            .map_err(|m| CosError::client(0, CODE_PROTOCOL, m))?;
+        let target = Target::new(
+            cfg.endpoint.as_deref(),
+            cfg.endpoint_style,
+            &cfg.bucket,
+            &cfg.region,
+        )
+        .map_err(|m| CosError::client(0, CODE_PROTOCOL, m))?;
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.read_timeout)
@@ -152,6 +157,7 @@ impl CosClient {
         let policy = &self.inner.cfg.retry;
         let mut attempt: u32 = 0;
         let mut resynced = false;
+        let mut refreshed = false;
         loop {
             attempt += 1;
             let err = match self.attempt(req, attempt > 1).await {
@@ -160,6 +166,15 @@ impl CosClient {
             };
             let decision = if !resynced && self.bodyless_skew(&err) {
                 Decision::ResyncClock
+            } else if err.code == "ExpiredToken"
+                && !refreshed
+                && self.inner.cfg.credentials_provider.is_some()
+            {
+                // Temporary keys expired: the provider re-reads them for the next attempt.
+                refreshed = true;
+                log::info!("COS says the session token expired; retrying with fresh credentials");
+                attempt -= 1;
+                continue;
             } else {
                 policy.decide(
                     &err,
@@ -219,13 +234,17 @@ impl CosClient {
     async fn attempt(&self, req: &Request, is_retry: bool) -> Result<Response, CosError> {
         let cfg = &self.inner.cfg;
         let target = &self.inner.target;
+        // Fetched per attempt so refreshed temporary keys are picked up by retries.
+        let creds = cfg
+            .current_credentials()
+            .map_err(|m| CosError::client(0, CODE_CREDENTIALS, m))?;
         let mut headers = req.headers.clone();
         if !req.body.is_empty()
             || matches!(req.method, reqwest::Method::PUT | reqwest::Method::POST)
         {
             headers.push(("content-length".into(), req.body.len().to_string()));
         }
-        if let Some(token) = &cfg.credentials.session_token {
+        if let Some(token) = &creds.session_token {
             headers.push(("x-cos-security-token".into(), token.trim().to_string()));
         }
         if is_retry {
@@ -236,7 +255,7 @@ impl CosClient {
         }
         let auth = request::sign_headers(
             cfg.signing,
-            &cfg.credentials,
+            &creds,
             &cfg.region,
             &req.method,
             target,
