@@ -315,7 +315,9 @@ fn transport_error(e: reqwest::Error) -> CosError {
     } else {
         CODE_NETWORK
     };
-    // reqwest's Display never contains our headers (so no signature or token leaks here).
+    // Without the URL: a presigned URL is a bearer credential until it expires. reqwest's
+    // Display never contains headers, so no signature or token leaks here.
+    let e = e.without_url();
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
