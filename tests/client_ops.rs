@@ -1317,3 +1317,35 @@ async fn store_contract_holds_for_memory_store_and_cos_client() {
     let e = env().await;
     conformance(&e.client).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_are_retried_for_idempotent_transfers() {
+    let e = env().await;
+    let c = &e.client;
+    let data = pattern(3 * 1024 * 1024);
+    e.emu.faults().set(FaultConfig {
+        drop_every: 2,
+        limit: Some(3),
+        ..FaultConfig::default()
+    });
+    c.upload_multipart(
+        "drop/mp.bin",
+        UploadSource::Bytes(data.clone()),
+        1024 * 1024,
+        2,
+        &PutOptions::default(),
+        None,
+    )
+    .await
+    .unwrap();
+    let got = found(c.get("drop/mp.bin", &GetOptions::default()).await.unwrap());
+    let got2 = found(c.get("drop/mp.bin", &GetOptions::default()).await.unwrap());
+    let injected = e.emu.faults().injected();
+    e.emu.faults().clear();
+    assert_eq!(got.data, data);
+    assert_eq!(got2.data, data);
+    assert!(
+        (1..=3).contains(&injected),
+        "{injected} connections dropped"
+    );
+}
