@@ -18,6 +18,7 @@
 
 pub mod auth;
 pub mod faults;
+mod header_case;
 mod ops;
 pub mod server;
 pub mod stats;

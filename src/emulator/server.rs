@@ -31,6 +31,7 @@ type RespBody = BoxBody<Bytes, std::io::Error>;
 /// Accepts connections until `shutdown` completes; each connection is served on its own task.
 pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let spelling = Arc::new(super::header_case::template().await);
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
@@ -44,9 +45,21 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                     }
                 };
                 let st = state.clone();
+                let spelling = spelling.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(st.clone(), req));
+                    let svc = service_fn(move |req| {
+                        let spelling = spelling.clone();
+                        let fut = handle(st.clone(), req);
+                        async move {
+                            let mut resp = fut.await?;
+                            if let Some(ext) = spelling.as_ref() {
+                                *resp.extensions_mut() = ext.clone();
+                            }
+                            Ok::<_, std::io::Error>(resp)
+                        }
+                    });
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .preserve_header_case(true)
                         .serve_connection(TokioIo::new(stream), svc)
                         .await
                     {

@@ -237,7 +237,9 @@ pub async fn complete(ctx: &Ctx, body: Incoming, id: &str) -> OpResult {
     meta.last_modified = ctx.state.now();
     ctx.bucket.put(meta, &tmp).map_err(EmuError::io)?;
     ctx.bucket.remove_upload(id).map_err(EmuError::io)?;
-    let mut w = Writer::new();
+    // COS streams whitespace while it assembles; the document after it therefore carries no
+    // XML declaration (one after whitespace is not well-formed, and the Python SDK rejects it).
+    let mut w = Writer::bare();
     w.start_attrs(
         "CompleteMultipartUploadResult",
         &[("xmlns", "http://www.qcloud.com/document/product/436/7751")],

@@ -148,6 +148,11 @@ fn check_policy(ctx: &Ctx, form: &Form, key: &str) -> Result<bool, EmuError> {
         match n.to_ascii_lowercase().as_str() {
             "bucket" => ctx.bucket.name.clone(),
             "key" => key.to_string(),
+            // The form carries the window as q-key-time; policies name it q-sign-time.
+            "q-sign-time" => field(form, "q-sign-time")
+                .or_else(|| field(form, "q-key-time"))
+                .unwrap_or("")
+                .to_string(),
             _ => field(form, n).unwrap_or("").to_string(),
         }
     };
