@@ -199,10 +199,33 @@ async fn handle(
         }
         Ok(render_error(e, &resource, &request_id, &method, sigv4))
     };
+    let params = auth::parse_query(query);
+    let verify = || {
+        auth::verify(
+            &AuthRequest {
+                method: &method,
+                target: &target,
+                headers: &headers,
+            },
+            &state.credentials,
+            state.now(),
+        )
+    };
     let Some(bucket_name) = t.bucket else {
+        // GET Service: the endpoint itself, signed.
+        if method == "GET" && path == "/" {
+            return match verify() {
+                Ok(Identity::Signed { .. }) => {
+                    let names = state.storage.bucket_names();
+                    let r = ops::list::list_buckets(&names, &state.region, state.now_ms());
+                    Ok(render(r, &request_id, &method, false))
+                }
+                Ok(Identity::Anonymous) => err_resp(EmuError::code("AccessDenied"), false),
+                Err(e) => err_resp(auth_error(e), false),
+            };
+        }
         return err_resp(EmuError::code("NoSuchBucket"), false);
     };
-    let params = auth::parse_query(query);
     let copy = auth::header(&headers, "x-cos-copy-source").is_some()
         || auth::header(&headers, "x-amz-copy-source").is_some();
     let object = !t.raw_key.is_empty();
@@ -214,27 +237,9 @@ async fn handle(
     if state.faults.slowdown_now() {
         return err_resp(EmuError::code("SlowDown"), false);
     }
-    let identity = match auth::verify(
-        &AuthRequest {
-            method: &method,
-            target: &target,
-            headers: &headers,
-        },
-        &state.credentials,
-        state.now(),
-    ) {
+    let identity = match verify() {
         Ok(i) => i,
-        Err(e) => {
-            let mut err = EmuError::new(e.status, e.code, &e.message);
-            err.extra = [
-                ("StringToSign", e.string_to_sign),
-                ("FormatString", e.format_string),
-            ]
-            .into_iter()
-            .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
-            .collect();
-            return err_resp(err, false);
-        }
+        Err(e) => return err_resp(auth_error(e), false),
     };
     let sigv4 = matches!(
         identity,
@@ -288,6 +293,20 @@ async fn handle(
         Ok(r) => Ok(render(r, &request_id, &method, sigv4)),
         Err(e) => err_resp(e, sigv4),
     }
+}
+
+/// An authentication failure as a COS error (SignatureDoesNotMatch carries the server's
+/// StringToSign and FormatString).
+fn auth_error(e: auth::AuthError) -> EmuError {
+    let mut err = EmuError::new(e.status, e.code, &e.message);
+    err.extra = [
+        ("StringToSign", e.string_to_sign),
+        ("FormatString", e.format_string),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
+    .collect();
+    err
 }
 
 async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {

@@ -4,7 +4,7 @@
 
 use std::ops::Bound;
 
-use super::{iso_ms, Ctx, EmuError, OpResult, Resp};
+use super::{iso_ms, iso_secs, Ctx, EmuError, OpResult, Resp};
 use crate::emulator::xml::Writer;
 
 /// `encoding-type=url`: every byte outside `A-Za-z0-9-_.~/` as `%XX`.
@@ -196,6 +196,27 @@ pub async fn get_bucket(ctx: &Ctx) -> OpResult {
     }
     w.end();
     Ok(Resp::xml(w.finish()).with("x-cos-bucket-region", ctx.state.region.clone()))
+}
+
+/// GET Service (`GET /` on the endpoint itself): every bucket, in name order.
+pub fn list_buckets(names: &[String], region: &str, now_ms: i64) -> Resp {
+    let owner = "qcs::cam::uin/100000000001:uin/100000000001";
+    let mut w = Writer::new();
+    w.start("ListAllMyBucketsResult")
+        .start("Owner")
+        .elem("ID", owner)
+        .elem("DisplayName", "100000000001")
+        .end()
+        .start("Buckets");
+    for n in names {
+        w.start("Bucket")
+            .elem("Name", n)
+            .elem("Location", region)
+            .elem("CreationDate", &iso_secs(now_ms / 1000))
+            .end();
+    }
+    w.end().end();
+    Resp::xml(w.finish())
 }
 
 /// List Multipart Uploads (`GET /?uploads`).

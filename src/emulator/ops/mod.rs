@@ -358,6 +358,27 @@ pub fn stored_headers(ctx: &Ctx) -> StoredHeaders {
     h
 }
 
+/// Refuses user metadata over COS's 2 KB limit (names without the prefix plus values).
+pub fn check_meta_size(ctx: &Ctx) -> Result<(), EmuError> {
+    let total: usize = ctx
+        .headers
+        .iter()
+        .filter_map(|(n, v)| {
+            let l = n.to_ascii_lowercase();
+            l.strip_prefix("x-cos-meta-")
+                .map(|rest| rest.len() + v.len())
+        })
+        .sum();
+    if total > 2048 {
+        return Err(EmuError::new(
+            400,
+            "MetadataTooLarge",
+            "Your metadata headers exceed the maximum allowed metadata size (2 KB).",
+        ));
+    }
+    Ok(())
+}
+
 /// Parses `id="a",id="b"` grant header values.
 fn parse_grants(value: &str, permission: &str, out: &mut Vec<Grant>) {
     for part in value.split(',') {

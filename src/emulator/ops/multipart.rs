@@ -20,6 +20,7 @@ const MIN_PART: u64 = 1024 * 1024;
 /// Initiate Multipart Upload (`POST /key?uploads`).
 pub async fn initiate(ctx: &Ctx) -> OpResult {
     check_key(&ctx.key)?;
+    super::check_meta_size(ctx)?;
     let acl = acl_from_headers(ctx)?.unwrap_or_default();
     let sc = storage_class(ctx)?;
     let now_ms = ctx.state.now_ms();

@@ -230,6 +230,7 @@ pub async fn post_object(ctx: &Ctx, body: Incoming) -> OpResult {
         host: ctx.host.clone(),
     };
     super::check_md5(&fctx, &form.file)?;
+    super::check_meta_size(&fctx)?;
     let acl = acl_from_headers(&fctx)?.unwrap_or_default();
     let sc = storage_class(&fctx)?;
     let md5 = hex::encode(Md5::digest(&form.file));
