@@ -462,3 +462,54 @@ async fn over_http_sigv4_with_amz_names() {
         .await;
     assert_eq!(r.status, 400);
 }
+
+#[tokio::test]
+async fn over_http_sigv4_presigned_url() {
+    let e = Emu::start().await;
+    e.put("p.txt", b"presigned v4").await;
+    let host = e.host();
+    let path = format!("/{BUCKET}/p.txt");
+    let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let date = &amz_date[..8];
+    let scope = format!("{date}/ap-guangzhou/s3/aws4_request");
+    let cred = format!("{ID}/{scope}");
+    let url_for = |expires: &str, date: &str| {
+        let q: Vec<(&str, &str)> = vec![
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+            ("X-Amz-Credential", &cred),
+            ("X-Amz-Date", date),
+            ("X-Amz-Expires", expires),
+            ("X-Amz-SignedHeaders", "host"),
+        ];
+        let cq = sigv4::canonical_query(&q);
+        let creq = sigv4::canonical_request(
+            "GET",
+            &path,
+            &cq,
+            &[("host", &host)],
+            "host",
+            "UNSIGNED-PAYLOAD",
+        );
+        let sts = sigv4::string_to_sign(date, &scope, &creq);
+        let sig = sigv4::signature(
+            &sigv4::signing_key(KEY, &date[..8], "ap-guangzhou", "s3"),
+            &sts,
+        );
+        format!("http://{host}{path}?{cq}&X-Amz-Signature={sig}")
+    };
+    let r = e
+        .client
+        .get(url_for("300", &amz_date))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"presigned v4");
+    // Signed an hour ago for 60 s: expired.
+    let old = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let r = e.client.get(url_for("60", &old)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("Request has expired"));
+}
