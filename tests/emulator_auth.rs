@@ -450,6 +450,23 @@ async fn over_http_sigv4_with_amz_names() {
     let r = req.send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("SignatureDoesNotMatch"));
+    // The body must match the signed payload hash.
+    let hs = sigv4_headers("PUT", &host, &path, b"signed body", &[]);
+    let mut req = e.client.put(format!("http://{host}{path}"));
+    for (n, v) in &hs {
+        if n != "host" {
+            req = req.header(n, v);
+        }
+    }
+    let r = req.body("other body!").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("XAmzContentSHA256Mismatch"));
+    let get = e.send("GET", "s3/obj.txt", &[], &[], Vec::new()).await;
+    assert_eq!(get.body, body);
     // Mixing families is refused.
     let r = e
         .send(

@@ -227,7 +227,36 @@ pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, EmuError> 
 
 /// Checks `Content-MD5` (when present) against a body in memory.
 pub fn check_md5(ctx: &Ctx, body: &[u8]) -> Result<(), EmuError> {
-    check_md5_digest(ctx, &Md5::digest(body))
+    check_md5_digest(ctx, &Md5::digest(body))?;
+    match payload_sha256(ctx) {
+        Some(want) if hex::encode(sha2::Sha256::digest(body)) != want => Err(sha_mismatch()),
+        _ => Ok(()),
+    }
+}
+
+/// The `x-amz-content-sha256` a SigV4 request signed, when it is a real hash (not
+/// `UNSIGNED-PAYLOAD`): the body must match it.
+fn payload_sha256(ctx: &Ctx) -> Option<String> {
+    let sigv4 = matches!(
+        ctx.identity,
+        Identity::Signed {
+            scheme: super::auth::Scheme::SigV4,
+            ..
+        }
+    );
+    let v = ctx
+        .header("x-cos-content-sha256")?
+        .trim()
+        .to_ascii_lowercase();
+    (sigv4 && v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())).then_some(v)
+}
+
+fn sha_mismatch() -> EmuError {
+    EmuError::new(
+        400,
+        "XAmzContentSHA256Mismatch",
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    )
 }
 
 fn check_md5_digest(ctx: &Ctx, digest: &[u8]) -> Result<(), EmuError> {
@@ -273,6 +302,8 @@ pub async fn receive(
     let mut file = tokio::fs::File::create(path).await.map_err(EmuError::io)?;
     let mut md5 = Md5::new();
     let mut crc = crc64fast::Digest::new();
+    let want_sha = payload_sha256(ctx);
+    let mut sha = sha2::Sha256::new();
     let mut size = 0u64;
     let cut = declared.map(|n| n / 2);
     let result: Result<(), EmuError> = async {
@@ -287,6 +318,9 @@ pub async fn receive(
             }
             md5.update(&data);
             crc.write(&data);
+            if want_sha.is_some() {
+                sha.update(&data);
+            }
             file.write_all(&data).await.map_err(EmuError::io)?;
             if drop_mid_body && cut.is_some_and(|c| size >= c) {
                 let mut e = EmuError::code("IncompleteBody");
@@ -304,6 +338,10 @@ pub async fn receive(
     }
     let digest = md5.finalize();
     let crc64 = crc.sum64();
+    if want_sha.is_some_and(|w| hex::encode(sha.finalize()) != w) {
+        let _ = tokio::fs::remove_file(path).await;
+        return Err(sha_mismatch());
+    }
     let checks =
         check_md5_digest(ctx, &digest).and_then(|_| match ctx.header("x-cos-hash-crc64ecma") {
             Some(v) if v.trim().parse::<u64>().ok() != Some(crc64) => Err(EmuError::new(
