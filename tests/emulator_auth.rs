@@ -372,9 +372,19 @@ fn sigv4_headers(
     body: &[u8],
     extra: &[(&str, &str)],
 ) -> Vec<(String, String)> {
+    sigv4_headers_with(method, host, path, &sigv4::sha256_hex(body), extra)
+}
+
+fn sigv4_headers_with(
+    method: &str,
+    host: &str,
+    path: &str,
+    payload: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let date = &amz_date[..8];
-    let payload = sigv4::sha256_hex(body);
+    let payload = payload.to_string();
     let mut hs: Vec<(&str, &str)> = vec![
         ("host", host),
         ("x-amz-content-sha256", &payload),
@@ -529,4 +539,34 @@ async fn over_http_sigv4_presigned_url() {
     let r = e.client.get(url_for("60", &old)).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("Request has expired"));
+}
+
+#[tokio::test]
+async fn over_http_sigv4_streaming_aws_chunked_body() {
+    let e = Emu::start().await;
+    let host = e.host();
+    let path = format!("/{BUCKET}/s3/chunked.txt");
+    let hs = sigv4_headers_with(
+        "PUT",
+        &host,
+        &path,
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-decoded-content-length", "11"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ],
+    );
+    let mut req = e.client.put(format!("http://{host}{path}"));
+    for (n, v) in &hs {
+        if n != "host" {
+            req = req.header(n, v);
+        }
+    }
+    let body = "5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
+    let r = req.body(body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let g = e.send("GET", "s3/chunked.txt", &[], &[], Vec::new()).await;
+    assert_eq!(g.body, b"hello world");
+    assert!(g.h("content-encoding").is_none());
 }

@@ -265,14 +265,6 @@ async fn handle(
         }
         return err_resp(EmuError::code("NoSuchBucket"), sigv4);
     };
-    if sigv4
-        && auth::header(&headers, "x-amz-content-sha256")
-            .is_some_and(|v| v.starts_with("STREAMING-"))
-    {
-        // aws-chunked bodies would be stored with their chunk framing; refuse them loudly.
-        let msg = "aws-chunked (STREAMING-*) payloads are not supported; sign with UNSIGNED-PAYLOAD or the payload hash";
-        return err_resp(EmuError::new(501, "NotImplemented", msg), sigv4);
-    }
     let headers = if sigv4 {
         headers
             .into_iter()

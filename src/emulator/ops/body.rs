@@ -101,6 +101,16 @@ pub async fn receive(
     let mut md5 = Md5::new();
     let mut crc = crc64fast::Digest::new();
     let want_sha = payload_sha256(ctx);
+    let streaming = matches!(
+        ctx.identity,
+        Identity::Signed {
+            scheme: Scheme::SigV4,
+            ..
+        }
+    ) && ctx
+        .header("x-cos-content-sha256")
+        .is_some_and(|v| v.starts_with("STREAMING-"));
+    let mut chunked = streaming.then(AwsChunked::default);
     let mut sha = sha2::Sha256::new();
     let mut size = 0u64;
     let cut = declared.map(|n| n / 2);
@@ -109,6 +119,10 @@ pub async fn receive(
             let frame = frame.map_err(|_| EmuError::code("IncompleteBody"))?;
             let Ok(data) = frame.into_data() else {
                 continue;
+            };
+            let data = match chunked.as_mut() {
+                Some(d) => Bytes::from(d.feed(&data)?),
+                None => data,
             };
             size += data.len() as u64;
             if size > MAX_PUT {
@@ -125,6 +139,9 @@ pub async fn receive(
                 e.drop_connection = true;
                 return Err(e);
             }
+        }
+        if chunked.as_ref().is_some_and(|d| !d.finished()) {
+            return Err(EmuError::code("IncompleteBody"));
         }
         file.flush().await.map_err(EmuError::io)?;
         Ok(())
@@ -158,4 +175,114 @@ pub async fn receive(
         md5: hex::encode(digest),
         crc64,
     })
+}
+
+/// Decoder for `aws-chunked` bodies (SigV4 `STREAMING-*` payloads): `hex-size[;ext]\r\n`,
+/// data, `\r\n`, ..., a zero-size chunk, then optional trailers (ignored). Chunk signatures
+/// are not verified; the seed signature over the headers is.
+#[derive(Debug, Default)]
+pub struct AwsChunked {
+    /// Bytes received but not yet decoded.
+    buf: Vec<u8>,
+    /// Data bytes left in the current chunk.
+    remaining: usize,
+    /// Where the decoder is.
+    state: ChunkState,
+}
+
+/// States of [`AwsChunked`].
+#[derive(Debug, Default, PartialEq, Eq)]
+enum ChunkState {
+    /// Expecting a size line.
+    #[default]
+    Size,
+    /// Inside chunk data.
+    Data,
+    /// Expecting the CRLF after chunk data.
+    Crlf,
+    /// After the final zero-size chunk.
+    Done,
+}
+
+impl AwsChunked {
+    /// Feeds raw body bytes; returns the decoded data they complete.
+    pub fn feed(&mut self, input: &[u8]) -> Result<Vec<u8>, EmuError> {
+        let bad = || EmuError::new(400, "IncompleteBody", "malformed aws-chunked body");
+        self.buf.extend_from_slice(input);
+        let mut out = Vec::new();
+        let mut pos = 0;
+        loop {
+            match self.state {
+                ChunkState::Size => {
+                    let Some(i) = self.buf[pos..].windows(2).position(|w| w == b"\r\n") else {
+                        if self.buf.len() - pos > 4096 {
+                            return Err(bad());
+                        }
+                        break;
+                    };
+                    let line = String::from_utf8_lossy(&self.buf[pos..pos + i]).to_string();
+                    let hex = line.split(';').next().unwrap_or("").trim();
+                    let size = usize::from_str_radix(hex, 16).map_err(|_| bad())?;
+                    pos += i + 2;
+                    if size == 0 {
+                        self.state = ChunkState::Done;
+                    } else {
+                        self.remaining = size;
+                        self.state = ChunkState::Data;
+                    }
+                }
+                ChunkState::Data => {
+                    let n = self.remaining.min(self.buf.len() - pos);
+                    if n == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&self.buf[pos..pos + n]);
+                    pos += n;
+                    self.remaining -= n;
+                    if self.remaining == 0 {
+                        self.state = ChunkState::Crlf;
+                    }
+                }
+                ChunkState::Crlf => {
+                    if self.buf.len() - pos < 2 {
+                        break;
+                    }
+                    if &self.buf[pos..pos + 2] != b"\r\n" {
+                        return Err(bad());
+                    }
+                    pos += 2;
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::Done => {
+                    pos = self.buf.len();
+                    break;
+                }
+            }
+        }
+        self.buf.drain(..pos);
+        Ok(out)
+    }
+
+    /// True once the final chunk was seen.
+    pub fn finished(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_chunked_decodes_across_frame_boundaries() {
+        let raw = b"5;chunk-signature=ab\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n";
+        for split in 1..raw.len() {
+            let mut d = AwsChunked::default();
+            let mut out = d.feed(&raw[..split]).unwrap();
+            out.extend(d.feed(&raw[split..]).unwrap());
+            assert_eq!(out, b"hello world", "split at {split}");
+            assert!(d.finished());
+        }
+        assert!(AwsChunked::default().feed(b"zz\r\n").is_err());
+    }
 }

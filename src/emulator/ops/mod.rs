@@ -233,7 +233,15 @@ pub fn stored_headers(ctx: &Ctx) -> StoredHeaders {
         content_type: nonempty("content-type").unwrap_or_else(|| "application/octet-stream".into()),
         cache_control: nonempty("cache-control"),
         content_disposition: nonempty("content-disposition"),
-        content_encoding: nonempty("content-encoding"),
+        // `aws-chunked` describes the SigV4 transfer framing, not the stored content.
+        content_encoding: nonempty("content-encoding").and_then(|v| {
+            let rest: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.eq_ignore_ascii_case("aws-chunked") && !e.is_empty())
+                .collect();
+            (!rest.is_empty()).then(|| rest.join(","))
+        }),
         content_language: nonempty("content-language"),
         expires: nonempty("expires"),
         meta: Default::default(),
