@@ -120,7 +120,39 @@ fn resolve(state: &State, host: &str, path: &str) -> Target {
 /// The COS API name of a request, for the counters and routing.
 fn op_name(method: &str, object: bool, q: &[(String, String)], copy: bool) -> &'static str {
     let has = |n: &str| q.iter().any(|(k, _)| k == n);
+    // Sub-resources the emulator does not implement must not fall through to a plain
+    // GET/PUT (a `GET /?policy` answered with a listing would mislead a client).
+    const UNSUPPORTED: &[&str] = &[
+        "policy",
+        "lifecycle",
+        "tagging",
+        "website",
+        "logging",
+        "replication",
+        "encryption",
+        "referer",
+        "domain",
+        "inventory",
+        "intelligenttiering",
+        "object-lock",
+        "versions",
+        "accelerate",
+        "origin",
+        "append",
+        "select",
+        "notification",
+        "requestPayment",
+        "uploadList",
+    ];
+    if UNSUPPORTED.iter().any(|n| has(n))
+        || (has("acl") && !object)
+        || (has("versioning") && method != "GET")
+    {
+        return "Unsupported";
+    }
     match (method, object) {
+        ("GET", false) if has("location") => "GetBucketLocation",
+        ("GET", false) if has("versioning") => "GetBucketVersioning",
         ("GET", false) if has("uploads") => "ListMultipartUploads",
         ("GET", false) if has("cors") => "GetBucketCORS",
         ("GET", false) => "GetBucket",
@@ -340,6 +372,8 @@ async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
             Ok(Resp::empty(204))
         }
         "GetBucketCORS" => ops::cors::get_cors(ctx).await,
+        "GetBucketLocation" => ops::list::get_location(ctx).await,
+        "GetBucketVersioning" => ops::list::get_versioning(ctx).await,
         "PutBucketCORS" => ops::cors::put_cors(ctx, body).await,
         "DeleteBucketCORS" => ops::cors::delete_cors(ctx).await,
         "OptionsObject" => ops::cors::options(ctx).await,
@@ -359,7 +393,11 @@ async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
         "AbortMultipartUpload" => ops::multipart::abort(ctx, &id).await,
         "ListParts" => ops::multipart::list_parts(ctx, &id).await,
         "PostObjectRestore" => ops::restore::restore(ctx, body).await,
-        _ => Err(EmuError::code("MethodNotAllowed")),
+        _ => Err(EmuError::new(
+            501,
+            "NotImplemented",
+            "A header or parameter you provided implies functionality that is not implemented.",
+        )),
     }
 }
 
