@@ -373,7 +373,6 @@ async fn post_object_form_upload_with_policy() {
             ("q-sign-algorithm", "sha1".to_string()),
             ("q-ak", ID.to_string()),
             ("q-key-time", key_time.clone()),
-            ("q-sign-time", key_time.clone()),
             ("q-signature", sig),
         ]
     };
@@ -615,5 +614,35 @@ async fn binary_contract_first_line_and_persistence() {
             assert_eq!(r.text().await.unwrap(), "survives");
         }
         child.kill().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn header_names_are_spelled_as_cos_spells_them() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let e = Emu::start().await;
+    e.put("spell.txt", b"abc").await;
+    let auth = auth_for(&e, "HEAD", "spell.txt");
+    let mut s = tokio::net::TcpStream::connect(e.emu.addr()).await.unwrap();
+    let req = format!(
+        "HEAD /{BUCKET}/spell.txt HTTP/1.1\r\nHost: {}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n",
+        e.host()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    for name in [
+        "\r\nETag: ",
+        "\r\nContent-Length: 3\r\n",
+        "\r\nLast-Modified: ",
+        "\r\nx-cos-hash-crc64ecma: ",
+        "\r\nx-cos-request-id: ",
+        "\r\nServer: tencent-cos",
+    ] {
+        assert!(raw.contains(name), "{name:?} missing in {raw}");
     }
 }
