@@ -109,7 +109,13 @@ impl UploadQueue {
                 self.forget_entry(e.id);
                 continue;
             }
-            if newer_exists {
+            // This daemon may already have queued a newer version (a write before recover ran).
+            let newer_queued = inner
+                .table()
+                .tasks
+                .values()
+                .any(|t| t.key == e.key && t.removed.is_none() && t.seq > e.seq);
+            if newer_exists || newer_queued {
                 // A newer version of the same key supersedes it (the crash came before the
                 // supersession was journaled).
                 if !entries[i + 1..].iter().any(|n| n.file == e.file) {

@@ -674,3 +674,91 @@ async fn new_ids_continue_after_the_journal() {
     assert_eq!(store.get("a").unwrap().as_ref(), b"x");
     assert_eq!(store.get("b").unwrap().as_ref(), b"y");
 }
+
+#[tokio::test]
+async fn pause_of_a_single_put_in_flight_takes_effect_after_it() {
+    let fx = fixture(cfg());
+    let gate = fx.store.gate("PutObject");
+    let (id, _) = fx.put("s", b"small");
+    assert!(gate.wait_for_arrivals(1).await);
+    fx.q.pause(id).unwrap();
+    assert_eq!(fx.info(id).unwrap().state, TaskState::Paused);
+    gate.release();
+    wait_key(&fx.q, "s").await.unwrap();
+    assert_eq!(fx.info(id).unwrap().state, TaskState::Done);
+    assert_eq!(fx.store.get("s").unwrap().as_ref(), b"small");
+    assert!(fx.q.restart(id).is_err(), "a done task cannot restart");
+}
+
+#[tokio::test]
+async fn a_newer_version_inherits_the_pause_of_the_one_it_supersedes() {
+    let mut c = cfg();
+    c.max_concurrent_uploads = 1;
+    let fx = fixture(c);
+    let gate = fx.store.gate("PutObject");
+    fx.put("blocker", b"b");
+    assert!(gate.wait_for_arrivals(1).await);
+    let (old, old_path) = fx.put("k", b"v1");
+    fx.q.pause(old).unwrap();
+    let (new, _) = fx.put("k", b"v2");
+    assert!(fx.info(old).is_none());
+    assert!(!old_path.exists());
+    assert_eq!(fx.info(new).unwrap().state, TaskState::Paused);
+    gate.release();
+    drain(&fx.q).await;
+    assert!(fx.store.get("k").is_none());
+    fx.q.restart(new).unwrap();
+    wait_key(&fx.q, "k").await.unwrap();
+    assert_eq!(fx.store.get("k").unwrap().as_ref(), b"v2");
+}
+
+#[tokio::test]
+async fn cancel_of_a_task_whose_file_vanished_still_removes_it() {
+    let mut c = cfg();
+    c.max_concurrent_uploads = 1;
+    let fx = fixture(c);
+    let gate = fx.store.gate("PutObject");
+    fx.put("blocker", b"b");
+    assert!(gate.wait_for_arrivals(1).await);
+    let (id, path) = fx.put("v", b"v");
+    std::fs::remove_file(&path).unwrap();
+    let err = fx.q.cancel(id).unwrap_err();
+    assert!(err.contains("already gone"), "{err}");
+    assert!(fx.info(id).is_none());
+    gate.release();
+    drain(&fx.q).await;
+    assert!(fx.store.get("v").is_none());
+    assert_eq!(fx.journaled(), 0);
+}
+
+#[test]
+fn recovery_yields_to_a_newer_version_queued_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let store = MemoryStore::new();
+    let st = store.clone();
+    let r = root.clone();
+    on_runtime(async move {
+        let cache = CacheDir::open(&r).unwrap();
+        let gate = st.gate("PutObject");
+        let q = UploadQueue::new(st.clone(), cache.clone(), cfg());
+        let p = staged(&cache, b"stale");
+        q.enqueue("k", p, 5, PutOptions::default(), None).unwrap();
+        assert!(gate.wait_for_arrivals(1).await);
+    });
+    store.remove_gate("PutObject");
+    on_runtime(async move {
+        let cache = CacheDir::open(&root).unwrap();
+        let q = UploadQueue::new(store.clone(), cache.clone(), cfg());
+        // The new daemon wrote the file again before recovery ran.
+        let p = staged(&cache, b"fresh");
+        q.enqueue("k", p, 5, PutOptions::default(), None).unwrap();
+        let report = q.recover().await.unwrap();
+        assert_eq!(report.requeued, 0, "{report:?}");
+        drain(&q).await;
+        assert_eq!(store.get("k").unwrap().as_ref(), b"fresh");
+        assert_eq!(cache.journal().live_files().len(), 0);
+        let left: Vec<_> = std::fs::read_dir(cache.staging_dir()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    });
+}

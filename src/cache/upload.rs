@@ -195,6 +195,9 @@ impl UploadQueue {
     /// serialized). A superseded Paused task passes its hold on to the new one.
     /// `base_etag`: ETag of the object the local copy started from (None = new file) — used by
     /// crash recovery to detect that COS changed meanwhile.
+    ///
+    /// Blocking I/O (fsync of the file, its directory and the journal): async callers on a busy
+    /// runtime may wrap it in `spawn_blocking`.
     pub fn enqueue(
         &self,
         key: &str,
@@ -542,6 +545,9 @@ impl UploadQueue {
     }
 
     /// Cancels; the local data is kept (moved to recovery_dir) and the path is returned.
+    ///
+    /// When the local file is already gone (deleted by hand, so the task could only fail), the
+    /// task is still removed and the error says so.
     pub fn cancel(&self, id: TaskId) -> Result<PathBuf, String> {
         let (dest, key, aborts) = {
             let mut table = self.inner.table();
@@ -553,11 +559,14 @@ impl UploadQueue {
             }
             // The worker (if any) keeps reading through its open descriptor; the rename only
             // moves the name.
-            let dest = self
-                .inner
-                .cache
-                .keep_in_recovery(&t.path, &t.key)
-                .map_err(|e| format!("could not keep {}: {e}", t.path.display()))?;
+            let dest = match self.inner.cache.keep_in_recovery(&t.path, &t.key) {
+                Ok(d) => Ok(d),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                    "task {id} cancelled, but its local file {} was already gone",
+                    t.path.display()
+                )),
+                Err(e) => return Err(format!("could not keep {}: {e}", t.path.display())),
+            };
             let key = t.key.clone();
             let mut aborts = std::mem::take(&mut t.to_abort);
             if t.active {
@@ -574,13 +583,16 @@ impl UploadQueue {
         if let Err(e) = self.inner.cache.journal().remove(&[id], true) {
             log::warn!("journal: could not record cancel of task {id}: {e}");
         }
-        log::warn!(
-            "upload of {key} cancelled (task {id}); local copy kept at {}",
-            dest.display()
-        );
+        match &dest {
+            Ok(d) => log::warn!(
+                "upload of {key} cancelled (task {id}); local copy kept at {}",
+                d.display()
+            ),
+            Err(msg) => log::warn!("upload of {key}: {msg}"),
+        }
         self.inner.abort_later(aborts);
         self.inner.bump();
-        Ok(dest)
+        dest
     }
 
     /// Waits until nothing is Queued/Running (Paused/Failed tasks stay journaled for next mount).
