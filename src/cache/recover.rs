@@ -79,8 +79,11 @@ impl UploadQueue {
     /// call retries them.
     pub async fn recover(&self) -> Result<RecoveryReport, StoreError> {
         let inner = &self.inner;
-        let entries = inner.cache.journal().take_replayed();
         let mut report = RecoveryReport::default();
+        // Before anything is re-enqueued: a worker finishing a recovered upload ends its journal
+        // entry before deleting its file, and that file must not look orphaned in between.
+        report.orphans = self.keep_orphans();
+        let entries = inner.cache.journal().take_replayed();
         if !entries.is_empty() {
             log::info!(
                 "recovering {} journaled upload(s) in {}",
@@ -191,7 +194,6 @@ impl UploadQueue {
                 }
             }
         }
-        report.orphans = self.keep_orphans();
         Ok(report)
     }
 
