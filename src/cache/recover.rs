@@ -79,10 +79,12 @@ impl UploadQueue {
     /// call retries them.
     pub async fn recover(&self) -> Result<RecoveryReport, StoreError> {
         let inner = &self.inner;
-        let mut report = RecoveryReport::default();
         // Before anything is re-enqueued: a worker finishing a recovered upload ends its journal
         // entry before deleting its file, and that file must not look orphaned in between.
-        report.orphans = self.keep_orphans();
+        let mut report = RecoveryReport {
+            orphans: self.keep_orphans(),
+            ..RecoveryReport::default()
+        };
         let entries = inner.cache.journal().take_replayed();
         if !entries.is_empty() {
             log::info!(
