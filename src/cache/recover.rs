@@ -15,7 +15,8 @@ use super::journal::{Base, Entry};
 use super::multipart::effective_part_size;
 use super::task::RecoveryReport;
 use super::upload::{new_task, remove_file_logged, UploadQueue};
-use crate::store::StoreError;
+use super::worker::backoff_delay;
+use crate::store::{ObjectMeta, StoreError};
 
 /// What to do with one journal entry.
 enum Verdict {
@@ -201,11 +202,7 @@ impl UploadQueue {
 
     /// Decides one entry by HEAD (and, when the ETag differs, by the local content's hash).
     async fn judge(&self, e: &Entry) -> Result<Verdict, StoreError> {
-        let head = match self.inner.store.head_object(&e.key).await {
-            Ok(m) => Some(m),
-            Err(StoreError::NotFound(_)) => None,
-            Err(err) => return Err(err),
-        };
+        let head = self.head_with_retries(&e.key).await?;
         let Some(meta) = head else {
             return Ok(match &e.base {
                 Base::New | Base::Any => Verdict::Requeue,
@@ -232,6 +229,26 @@ impl UploadQueue {
             Base::Etag(b) => format!("ETag {b} became {}", meta.etag),
             Base::Any => String::new(),
         }))
+    }
+
+    /// HEAD (None = no such object), retrying transient errors like uploads do (bounded by
+    /// `max_attempts`).
+    async fn head_with_retries(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        let cfg = &self.inner.cfg;
+        let mut attempt = 1;
+        loop {
+            match self.inner.store.head_object(key).await {
+                Ok(m) => return Ok(Some(m)),
+                Err(StoreError::NotFound(_)) => return Ok(None),
+                Err(err) if err.is_transient() && attempt < cfg.max_attempts => {
+                    let delay = backoff_delay(cfg.retry_base, attempt);
+                    log::warn!("recovery: HEAD {key}: {err}; retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Ends a journal entry (synced: its file is about to go).

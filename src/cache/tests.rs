@@ -631,14 +631,18 @@ fn recovery_stops_on_store_errors_and_can_be_retried() {
         assert!(gate.wait_for_arrivals(1).await);
     });
     store.remove_gate("PutObject");
-    store.fail_next("HeadObject", 1, StoreError::Network("down".into()));
+    // Transient HEAD failures are retried (max_attempts = 3): two are absorbed, the next three
+    // exhaust the first recover() call.
+    store.fail_next("HeadObject", 5, StoreError::Network("down".into()));
     on_runtime(async move {
         let cache = CacheDir::open(&root).unwrap();
         let q = UploadQueue::new(store.clone(), cache.clone(), cfg());
         assert!(q.recover().await.is_err());
+        assert_eq!(store.count("HeadObject"), 3);
         assert_eq!(cache.journal().live_files().len(), 1);
         let report = q.recover().await.unwrap();
         assert_eq!(report.requeued, 1);
+        assert_eq!(store.count("HeadObject"), 6);
         drain(&q).await;
         assert_eq!(store.get("k").unwrap().as_ref(), b"data");
     });
@@ -766,4 +770,29 @@ fn recovery_yields_to_a_newer_version_queued_first() {
         let left: Vec<_> = std::fs::read_dir(cache.staging_dir()).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
     });
+}
+
+#[tokio::test]
+async fn metadata_change_restarts_a_paused_multipart_upload() {
+    let fx = fixture(cfg());
+    let body = data(4 * PART as usize, 9);
+    let gate = fx.store.gate("UploadPart");
+    let (id, _) = fx.put("meta", &body);
+    assert!(gate.wait_for_arrivals(3).await);
+    fx.q.pause(id).unwrap();
+    gate.release();
+    drain(&fx.q).await;
+    assert_eq!(fx.store.open_uploads(), 1);
+    // The headers went out with Initiate: the half-done upload is dropped and redone.
+    assert!(fx.q.update_pending_opts("meta", &mut |o| {
+        o.headers.content_type = Some("image/png".into());
+    }));
+    assert_eq!(fx.info(id).unwrap().loaded, 0);
+    fx.q.restart(id).unwrap();
+    wait_key(&fx.q, "meta").await.unwrap();
+    assert_eq!(fx.store.get("meta").unwrap().as_ref(), &body[..]);
+    let meta = fx.store.meta("meta").unwrap();
+    assert_eq!(meta.headers.content_type.as_deref(), Some("image/png"));
+    assert_eq!(fx.store.count("InitiateMultipartUpload"), 2);
+    assert_eq!(fx.store.open_uploads(), 0);
 }
