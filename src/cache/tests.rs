@@ -796,3 +796,103 @@ async fn metadata_change_restarts_a_paused_multipart_upload() {
     assert_eq!(fx.store.count("InitiateMultipartUpload"), 2);
     assert_eq!(fx.store.open_uploads(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_mix_ends_with_the_last_version_of_every_key() {
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = rand::random();
+    println!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let fx = fixture(cfg());
+    let keys = ["a", "b/c", "d", "e/f/g"];
+    let mut last: std::collections::HashMap<&str, Option<Vec<u8>>> = Default::default();
+    for step in 0..150u32 {
+        let key = keys[rng.gen_range(0..keys.len())];
+        match rng.gen_range(0..10) {
+            0 => {
+                fx.q.discard(key);
+                last.insert(key, None);
+            }
+            1 => fx.store.fail_next("PutObject", 1, unavailable()),
+            2 => fx.store.fail_next("UploadPart", 1, unavailable()),
+            _ => {
+                let len = if rng.gen_bool(0.2) {
+                    rng.gen_range(2 * PART..4 * PART) as usize
+                } else {
+                    rng.gen_range(0..2000)
+                };
+                let body = data(len, step as u8);
+                fx.put(key, &body);
+                last.insert(key, Some(body));
+            }
+        }
+        if rng.gen_bool(0.1) {
+            drain(&fx.q).await;
+        }
+    }
+    drain(&fx.q).await;
+    // Injected faults can pile up beyond max_attempts: retry what failed (each round consumes
+    // at least one fault, so this ends).
+    for _ in 0..200 {
+        let failed: Vec<TaskId> =
+            fx.q.list()
+                .iter()
+                .filter(|t| matches!(t.state, TaskState::Failed { .. }))
+                .map(|t| t.id)
+                .collect();
+        if failed.is_empty() {
+            break;
+        }
+        for id in failed {
+            fx.q.restart(id).unwrap();
+        }
+        drain(&fx.q).await;
+    }
+    for (key, body) in &last {
+        if let Some(body) = body {
+            wait_key(&fx.q, key).await.unwrap();
+            let got = fx.store.get(key).expect(key);
+            assert!(
+                got.as_ref() == &body[..],
+                "seed {seed}: {key} has the wrong version"
+            );
+        }
+    }
+    assert!(
+        fx.q.list().iter().all(|t| t.state == TaskState::Done),
+        "seed {seed}: {:?}",
+        fx.q.list()
+    );
+    assert_eq!(fx.journaled(), 0, "seed {seed}");
+    let left: Vec<_> = std::fs::read_dir(fx.cache.staging_dir()).unwrap().collect();
+    assert!(left.is_empty(), "seed {seed}: {left:?}");
+}
+
+#[tokio::test]
+async fn a_failure_behind_a_newer_version_is_dropped_not_kept() {
+    let fx = fixture(cfg());
+    let gate = fx.store.gate("PutObject");
+    let (old, old_path) = fx.put("k", b"old");
+    assert!(gate.wait_for_arrivals(1).await);
+    let (new, _) = fx.put("k", b"new");
+    // The running old upload fails for good while the new one waits behind it.
+    fx.store.fail_next(
+        "PutObject",
+        1,
+        StoreError::AccessDenied {
+            code: "AccessDenied".into(),
+            message: "no".into(),
+        },
+    );
+    gate.release();
+    wait_key(&fx.q, "k").await.unwrap();
+    assert_eq!(fx.store.get("k").unwrap().as_ref(), b"new");
+    assert!(
+        fx.info(old).is_none(),
+        "obsolete failure kept: {:?}",
+        fx.q.list()
+    );
+    assert_eq!(fx.info(new).unwrap().state, TaskState::Done);
+    assert!(!old_path.exists());
+    assert_eq!(fx.journaled(), 0);
+}

@@ -289,8 +289,18 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
         }
     }
     let mut delete_file = None;
+    let mut obsolete = false;
     'table: {
         let mut table = inner.table();
+        // A newer version of the key queued meanwhile makes a failed one obsolete: retrying it
+        // later would overwrite the newer data.
+        let seq = table.tasks.get(&job.id).map(|t| t.seq).unwrap_or(0);
+        let newer = table
+            .tasks
+            .values()
+            .filter(|u| u.key == job.key && u.removed.is_none() && u.seq > seq)
+            .map(|u| u.id)
+            .min();
         let Some(t) = table.tasks.get_mut(&job.id) else {
             break 'table;
         };
@@ -326,6 +336,19 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                     t.progress = progress.take();
                     t.state = TaskState::Paused;
                 }
+                Exit::Failed(e) if newer.is_some() => {
+                    log::info!(
+                        "upload of {} failed ({e}); a newer version is queued, dropping this one",
+                        job.key
+                    );
+                    if let Some(by) = newer {
+                        table.forget(job.id, Outcome::Superseded(by));
+                    }
+                    if !file_in_use(&table, &job.path, job.id) {
+                        delete_file = Some(job.path.clone());
+                    }
+                    obsolete = true;
+                }
                 Exit::Failed(e) => {
                     log::error!(
                         "upload of {} failed, kept for retry (cosfuse tasks restart {}): {e}; \
@@ -341,6 +364,11 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                     t.error = Some(e);
                 }
             }
+        }
+    }
+    if obsolete {
+        if let Err(e) = inner.cache.journal().remove(&[job.id], false) {
+            log::warn!("journal: could not end obsolete upload of {}: {e}", job.key);
         }
     }
     if let Some(p) = delete_file {
