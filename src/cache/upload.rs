@@ -18,8 +18,8 @@ use tokio::sync::watch;
 
 use super::journal::{sync_dir, Base, Entry};
 use super::staging::{lock, CacheDir};
-use super::task::{Outcome, Signal, Table, Task, TaskInfo, TaskState};
-pub use super::task::{TaskId, UploadConfig};
+use super::task::{Outcome, Signal, Table, Task};
+pub use super::task::{PendingFile, RecoveryReport, TaskId, TaskInfo, TaskState, UploadConfig};
 use crate::store::{ObjectStore, PutOptions};
 
 /// State shared by the queue handle and its workers.

@@ -305,7 +305,10 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
             break 'table;
         };
         t.active = false;
-        t.speed = 0;
+        if !matches!(exit, Exit::Ok(_)) {
+            // A Done task keeps the speed of its last run for the list.
+            t.speed = 0;
+        }
         t.run_start = None;
         if let Some(o) = t.removed.clone() {
             let outcome = match exit {
@@ -337,7 +340,7 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                     t.state = TaskState::Paused;
                 }
                 Exit::Failed(e) if newer.is_some() => {
-                    log::info!(
+                    log::warn!(
                         "upload of {} failed ({e}); a newer version is queued, dropping this one",
                         job.key
                     );
