@@ -76,8 +76,13 @@ impl UploadQueue {
     /// moved to recovery_dir as `<key with / replaced by %2F>.<timestamp>` and a warn! line says
     /// where. Returns the number re-enqueued and the recovered paths.
     ///
-    /// On a store error (COS unreachable) the entries not yet handled stay journaled and a later
-    /// call retries them.
+    /// On a store error (COS unreachable, after bounded retries) the entries not yet handled
+    /// stay journaled and a later call retries them. Tasks that were Paused or Failed in the
+    /// previous daemon come back Queued (a new mount is a fresh attempt).
+    ///
+    /// Call it before the filesystem serves requests: the orphan scan moves staging files of
+    /// the dead daemon that no journal entry names (files open for writing at the crash) to the
+    /// recovery directory as `unclosed-<name>.<timestamp>`.
     pub async fn recover(&self) -> Result<RecoveryReport, StoreError> {
         let inner = &self.inner;
         // Before anything is re-enqueued: a worker finishing a recovered upload ends its journal

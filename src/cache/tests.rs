@@ -896,3 +896,15 @@ async fn a_failure_behind_a_newer_version_is_dropped_not_kept() {
     assert!(!old_path.exists());
     assert_eq!(fx.journaled(), 0);
 }
+
+#[tokio::test]
+async fn enqueue_of_a_missing_file_fails_and_journals_nothing() {
+    let fx = fixture(cfg());
+    let missing = fx.cache.staging_dir().join("nope");
+    let err =
+        fx.q.enqueue("k", missing, 1, PutOptions::default(), None)
+            .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    assert_eq!(fx.journaled(), 0);
+    assert!(fx.q.list().is_empty());
+}
