@@ -290,6 +290,8 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
     }
     let mut delete_file = None;
     let mut obsolete = false;
+    // The task stays active until its staging file is deleted, then is let go.
+    let mut release = false;
     'table: {
         let mut table = inner.table();
         // A newer version of the key queued meanwhile makes a failed one obsolete: retrying it
@@ -323,6 +325,11 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                     if !file_in_use(&table, &job.path, job.id) {
                         delete_file = Some(job.path.clone());
                     }
+                    // Held until the staging file is gone, so `drain` returning means clean.
+                    if let Some(t) = table.tasks.get_mut(&job.id) {
+                        t.active = true;
+                    }
+                    release = true;
                     log::debug!("uploaded {}", job.key);
                 }
                 Exit::Paused => {
@@ -344,13 +351,14 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                         "upload of {} failed ({e}); a newer version is queued, dropping this one",
                         job.key
                     );
-                    if let Some(by) = newer {
-                        table.forget(job.id, Outcome::Superseded(by));
-                    }
+                    // Forgotten once its file is gone (see `release`).
+                    t.removed = newer.map(Outcome::Superseded);
+                    t.active = true;
                     if !file_in_use(&table, &job.path, job.id) {
                         delete_file = Some(job.path.clone());
                     }
                     obsolete = true;
+                    release = true;
                 }
                 Exit::Failed(e) => {
                     log::error!(
@@ -376,6 +384,15 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
     }
     if let Some(p) = delete_file {
         remove_file_logged(&p);
+    }
+    if release {
+        let mut table = inner.table();
+        if let Some(t) = table.tasks.get_mut(&job.id) {
+            t.active = false;
+            if let Some(o) = t.removed.clone() {
+                table.forget(job.id, o);
+            }
+        }
     }
     abort_progress(inner, progress).await;
     inner.bump();
