@@ -1,1 +1,218 @@
-//! The filesystem core: inodes, directories, reads, writes, rename, xattrs. No fuser, reqwest or quick-xml here.
+//! The filesystem core: inodes, directories, reads, writes, rename, xattrs, over the
+//! `ObjectStore` trait. No fuser, reqwest or quick-xml here.
+//!
+//! `Fs` is the one entry point; its async methods mirror fuser's low-level calls and return our
+//! own types (`types.rs`). Each concern lives in its own file: `ops.rs` (lookup, getattr,
+//! mkdir, unlink, rmdir, symlink, statfs, ...), `attr.rs` (setattr: chmod/chown/utimes/truncate),
+//! `dir.rs` (readdir), `read.rs`, `write.rs`, `rename.rs`, `delete.rs` (batched deletes),
+//! `xattr.rs`.
+//!
+//! Lock order (all std mutexes are leaf locks, never held across `.await`): `handles` →
+//! `Table` → `AttrCache` → `DeleteBatch`; a per-handle `tokio::sync::Mutex` may be held across
+//! `.await` and is always taken before any of those.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use crate::store::{ObjectStore, StorageClass};
+
+pub mod attrcache;
+mod attr;
+mod delete;
+mod dir;
+pub mod error;
+pub mod meta;
+mod ops;
+pub mod path;
+mod read;
+mod rename;
+pub mod table;
+pub mod types;
+pub mod uploads;
+mod write;
+mod xattr;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{FsError, FsResult};
+pub use types::*;
+pub use uploads::{ManualUploads, PendingUpload, Uploads};
+
+use attrcache::AttrCache;
+use delete::DeleteBatch;
+use dir::DirHandle;
+use meta::Defaults;
+use table::Table;
+use write::FileHandle;
+
+/// Configuration of the fs core (built by `config`/`run` from the mount options).
+#[derive(Debug, Clone)]
+pub struct FsConfig {
+    /// Key prefix of the mount (`""` or `a/b/`, see `path::mount_prefix`).
+    pub prefix: String,
+    /// Owner of objects without `x-cos-meta-uid`.
+    pub uid: u32,
+    /// Group of objects without `x-cos-meta-gid`.
+    pub gid: u32,
+    /// umask applied to objects without `x-cos-meta-mode`.
+    pub umask: u32,
+    /// How long the kernel may cache entries and attributes.
+    pub entry_ttl: Duration,
+    /// Validity of positive metadata cache entries.
+    pub meta_ttl: Duration,
+    /// Validity of negative metadata cache entries.
+    pub negative_ttl: Duration,
+    /// Maximum paths in the metadata cache.
+    pub meta_capacity: usize,
+    /// Size of one ranged GET.
+    pub read_part_size: u64,
+    /// Parts fetched ahead of a sequential reader, in parallel.
+    pub readahead_parts: usize,
+    /// Global memory budget of read-ahead buffers, in bytes.
+    pub readahead_budget: u64,
+    /// Storage class for new objects (None = bucket default).
+    pub storage_class: Option<StorageClass>,
+    /// Canned ACL for new objects (None = not sent).
+    pub acl: Option<String>,
+    /// Parallel copies during a directory rename.
+    pub copy_parallelism: usize,
+    /// Idle time after the last unlink before batched deletes are sent.
+    pub delete_delay: Duration,
+    /// Expiry of `user.cos.url` presigned URLs.
+    pub presign_expiry: Duration,
+    /// Refuse every change (EROFS).
+    pub read_only: bool,
+}
+
+impl Default for FsConfig {
+    fn default() -> Self {
+        FsConfig {
+            prefix: String::new(),
+            // SAFETY-free: getuid/getgid cannot fail.
+            uid: unsafe { libc::getuid() },
+            gid: unsafe { libc::getgid() },
+            umask: 0o022,
+            entry_ttl: Duration::from_secs(1),
+            meta_ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(5),
+            meta_capacity: 100_000,
+            read_part_size: 8 * 1024 * 1024,
+            readahead_parts: 4,
+            readahead_budget: 256 * 1024 * 1024,
+            storage_class: None,
+            acl: None,
+            copy_parallelism: 16,
+            delete_delay: Duration::from_millis(200),
+            presign_expiry: Duration::from_secs(3600),
+            read_only: false,
+        }
+    }
+}
+
+/// An open handle.
+#[derive(Clone)]
+enum Handle {
+    /// opendir.
+    Dir(Arc<tokio::sync::Mutex<DirHandle>>),
+    /// open/create.
+    File(Arc<FileHandle>),
+}
+
+/// The filesystem (see module doc).
+pub struct Fs {
+    /// Storage.
+    store: Arc<dyn ObjectStore>,
+    /// Configuration.
+    cfg: FsConfig,
+    /// Staging files and uploads.
+    uploads: Arc<dyn Uploads>,
+    /// Inodes.
+    table: Table,
+    /// Metadata cache.
+    attrs: AttrCache,
+    /// Open handles by number. Leaf lock.
+    handles: Mutex<HashMap<Fh, Handle>>,
+    /// Next handle number.
+    next_fh: AtomicU64,
+    /// Unlinked keys waiting for a DELETE Multiple.
+    deletes: DeleteBatch,
+    /// Read-ahead memory budget, in parts.
+    readahead: Arc<tokio::sync::Semaphore>,
+    /// Ourselves, for background tasks (debounced deletes).
+    me: Weak<Fs>,
+}
+
+impl Fs {
+    /// Builds the filesystem over `store`, writing through `uploads`.
+    pub fn new(store: Arc<dyn ObjectStore>, cfg: FsConfig, uploads: Arc<dyn Uploads>) -> Arc<Fs> {
+        let parts = (cfg.readahead_budget / cfg.read_part_size.max(1)).max(1) as usize;
+        Arc::new_cyclic(|me| Fs {
+            store,
+            attrs: AttrCache::new(cfg.meta_ttl, cfg.negative_ttl, cfg.meta_capacity),
+            cfg,
+            uploads,
+            table: Table::new(),
+            handles: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            deletes: DeleteBatch::default(),
+            readahead: Arc::new(tokio::sync::Semaphore::new(parts)),
+            me: me.clone(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FsConfig {
+        &self.cfg
+    }
+
+    fn defaults(&self) -> Defaults {
+        Defaults { uid: self.cfg.uid, gid: self.cfg.gid, umask: self.cfg.umask }
+    }
+
+    fn check_writable(&self) -> FsResult<()> {
+        if self.cfg.read_only {
+            Err(FsError::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn add_handle(&self, h: Handle) -> Fh {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, h);
+        fh
+    }
+
+    fn handle(&self, fh: Fh) -> FsResult<Handle> {
+        self.handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&fh)
+            .cloned()
+            .ok_or(FsError::BadHandle)
+    }
+
+    fn take_handle(&self, fh: Fh) -> FsResult<Handle> {
+        self.handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&fh)
+            .ok_or(FsError::BadHandle)
+    }
+
+    fn file_handle(&self, fh: Fh) -> FsResult<Arc<FileHandle>> {
+        match self.handle(fh)? {
+            Handle::File(f) => Ok(f),
+            Handle::Dir(_) => Err(FsError::IsDir),
+        }
+    }
+
+    /// Drains what the fs holds back: batched deletes (called by `run` before unmount; the
+    /// upload queue is drained separately).
+    pub async fn shutdown(&self) {
+        self.flush_deletes().await;
+    }
+}

@@ -12,6 +12,8 @@ use bytes::Bytes;
 
 mod error;
 pub use error::StoreError;
+mod memory;
+pub use memory::MemoryStore;
 
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;

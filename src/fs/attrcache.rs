@@ -1,0 +1,309 @@
+//! The metadata cache: positive entries (`Stat` by relative path) and negative entries with
+//! TTLs, bounded by entry count (LRU), plus the HEAD-only metadata (mode/uid/gid/mtime) kept by
+//! ETag + Last-Modified so a later listing showing the same pair reuses it without a HEAD
+//! (ARCHITECTURE.md §3). Files created or being written by this mount live in a separate,
+//! unevicted `locals` map until their data has been handed to the upload queue.
+//!
+//! Locking: one std mutex, a leaf lock (never held with another lock, never across `.await`).
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use lru::LruCache;
+
+use super::meta::Stat;
+use super::types::FileKind;
+
+/// HEAD-only metadata remembered for one object identity.
+#[derive(Debug, Clone)]
+struct HeadMeta {
+    /// ETag it belongs to (None: written by this mount, ETag not known yet).
+    etag: Option<String>,
+    /// Last-Modified it belongs to (None: not known yet).
+    last_modified: Option<SystemTime>,
+    /// Size, matched while the ETag is unknown.
+    size: u64,
+    /// Kind (a symlink is only known from its mode).
+    kind: FileKind,
+    /// Permission bits.
+    perm: u32,
+    /// Owner.
+    uid: u32,
+    /// Group.
+    gid: u32,
+    /// mtime from `x-cos-meta-mtime`.
+    mtime: SystemTime,
+}
+
+/// A cached answer for one path.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// Exists, with these attributes, fetched at the instant.
+    Present(Stat, Instant),
+    /// Known absent since the instant.
+    Absent(Instant),
+}
+
+/// Everything behind the mutex.
+struct Inner {
+    /// Path → slot.
+    entries: LruCache<String, Slot>,
+    /// Path → HEAD-only metadata by identity.
+    head: LruCache<String, HeadMeta>,
+    /// Paths created/written locally and not yet handed to the upload queue.
+    locals: HashMap<String, Stat>,
+}
+
+/// Attribute + negative cache (see module doc).
+pub struct AttrCache {
+    /// Validity of positive entries.
+    ttl: Duration,
+    /// Validity of negative entries.
+    neg_ttl: Duration,
+    /// State; leaf lock.
+    inner: Mutex<Inner>,
+}
+
+/// What the cache knows about a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cached {
+    /// Exists.
+    Present(Stat),
+    /// Known absent.
+    Absent,
+    /// Unknown or expired: ask COS.
+    Unknown,
+}
+
+impl AttrCache {
+    /// A cache of at most `capacity` paths.
+    pub fn new(ttl: Duration, neg_ttl: Duration, capacity: usize) -> AttrCache {
+        let cap = NonZeroUsize::new(capacity.max(16)).unwrap_or(NonZeroUsize::MIN);
+        AttrCache {
+            ttl,
+            neg_ttl,
+            inner: Mutex::new(Inner {
+                entries: LruCache::new(cap),
+                head: LruCache::new(cap),
+                locals: HashMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Looks a path up.
+    pub fn get(&self, path: &str) -> Cached {
+        let mut g = self.lock();
+        if let Some(s) = g.locals.get(path) {
+            return Cached::Present(s.clone());
+        }
+        match g.entries.get(path) {
+            Some(Slot::Present(s, at)) if at.elapsed() < self.ttl => Cached::Present(s.clone()),
+            Some(Slot::Absent(at)) if at.elapsed() < self.neg_ttl => Cached::Absent,
+            _ => Cached::Unknown,
+        }
+    }
+
+    /// Records attributes from a HEAD or a local change (remembers HEAD-only metadata).
+    pub fn put(&self, path: &str, s: Stat) {
+        let mut g = self.lock();
+        if s.from_head {
+            let hm = HeadMeta {
+                etag: s.etag.clone(),
+                last_modified: s.last_modified,
+                size: s.size,
+                kind: s.kind,
+                perm: s.perm,
+                uid: s.uid,
+                gid: s.gid,
+                mtime: s.mtime,
+            };
+            g.head.put(path.to_string(), hm);
+        }
+        g.entries.put(path.to_string(), Slot::Present(s, Instant::now()));
+    }
+
+    /// Records attributes from a listing: HEAD-only metadata cached for the same ETag and
+    /// Last-Modified is applied; otherwise the listing's defaults stand. Returns the result.
+    pub fn put_listed(&self, path: &str, mut s: Stat) -> Stat {
+        let mut g = self.lock();
+        if let Some(local) = g.locals.get(path) {
+            return local.clone();
+        }
+        if let Some(hm) = g.head.get_mut(path) {
+            // Our own writes are remembered before COS names their ETag/Last-Modified: match
+            // on what is known, then pin the identity so a later outside change is noticed.
+            let etag_ok = match &hm.etag {
+                Some(e) => s.etag.as_ref() == Some(e),
+                None => hm.size == s.size,
+            };
+            let lm_ok = hm.last_modified.is_none() || hm.last_modified == s.last_modified;
+            if etag_ok && lm_ok {
+                hm.etag = s.etag.clone();
+                hm.last_modified = s.last_modified;
+                if s.kind == FileKind::File {
+                    s.kind = hm.kind;
+                }
+                s.perm = hm.perm;
+                s.uid = hm.uid;
+                s.gid = hm.gid;
+                s.mtime = hm.mtime;
+                s.from_head = true;
+            }
+        }
+        g.entries.put(path.to_string(), Slot::Present(s.clone(), Instant::now()));
+        s
+    }
+
+    /// Records that a path does not exist.
+    pub fn put_absent(&self, path: &str) {
+        let mut g = self.lock();
+        g.locals.remove(path);
+        g.entries.put(path.to_string(), Slot::Absent(Instant::now()));
+    }
+
+    /// Forgets what is known about a path (not its local state).
+    pub fn invalidate(&self, path: &str) {
+        self.lock().entries.pop(path);
+    }
+
+    /// Forgets every path equal to `dir` or under `dir/` (directory rename/removal).
+    pub fn invalidate_tree(&self, dir: &str) {
+        let mut g = self.lock();
+        let under = format!("{dir}/");
+        let victims: Vec<String> = g
+            .entries
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| k == dir || k.starts_with(&under) || dir.is_empty())
+            .collect();
+        for v in victims {
+            g.entries.pop(&v);
+        }
+    }
+
+    /// Marks a path as created/written locally with these attributes (never evicted until
+    /// [`Self::end_local`]).
+    pub fn set_local(&self, path: &str, s: Stat) {
+        let mut g = self.lock();
+        g.entries.pop(path);
+        g.locals.insert(path.to_string(), s);
+    }
+
+    /// Changes a local entry in place; false when the path is not local.
+    pub fn update_local(&self, path: &str, f: impl FnOnce(&mut Stat)) -> bool {
+        match self.lock().locals.get_mut(path) {
+            Some(s) => {
+                f(s);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The local entry of a path, if any.
+    pub fn local(&self, path: &str) -> Option<Stat> {
+        self.lock().locals.get(path).cloned()
+    }
+
+    /// Ends the local state of a path: its stat becomes an ordinary (fresh) cache entry.
+    pub fn end_local(&self, path: &str) -> Option<Stat> {
+        let s = self.lock().locals.remove(path)?;
+        self.put(path, s.clone());
+        Some(s)
+    }
+
+    /// Drops a local entry without keeping anything (unlink of an unflushed file).
+    pub fn drop_local(&self, path: &str) {
+        self.lock().locals.remove(path);
+    }
+
+    /// Local entries directly inside directory `dir` (name, stat).
+    pub fn locals_in(&self, dir: &str) -> Vec<(String, Stat)> {
+        let g = self.lock();
+        g.locals
+            .iter()
+            .filter_map(|(p, s)| {
+                let rest = if dir.is_empty() { Some(p.as_str()) } else { p.strip_prefix(dir)?.strip_prefix('/') };
+                rest.filter(|r| !r.contains('/')).map(|r| (r.to_string(), s.clone()))
+            })
+            .collect()
+    }
+
+    /// Moves local entries from `from` to `to` (file rename, or every path under a dir).
+    pub fn rename_locals(&self, from: &str, to: &str) {
+        let mut g = self.lock();
+        let under = format!("{from}/");
+        let moved: Vec<String> = g
+            .locals
+            .keys()
+            .filter(|k| *k == from || k.starts_with(&under))
+            .cloned()
+            .collect();
+        for k in moved {
+            if let Some(s) = g.locals.remove(&k) {
+                let nk = format!("{to}{}", &k[from.len()..]);
+                g.locals.insert(nk, s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::meta::Defaults;
+    use crate::store::{ListEntry, StorageClass};
+
+    const D: Defaults = Defaults { uid: 1, gid: 2, umask: 0o022 };
+
+    fn listed(etag: &str) -> Stat {
+        let e = ListEntry {
+            key: "k".into(),
+            size: 3,
+            etag: etag.into(),
+            last_modified: SystemTime::UNIX_EPOCH,
+            storage_class: StorageClass::Standard,
+        };
+        Stat::from_list(&e, false, &D)
+    }
+
+    #[test]
+    fn listing_reuses_head_meta_for_same_identity_only() {
+        let c = AttrCache::new(Duration::from_secs(60), Duration::from_secs(60), 100);
+        let mut h = listed("e1");
+        h.perm = 0o600;
+        h.uid = 42;
+        h.from_head = true;
+        c.put("a", h);
+        let same = c.put_listed("a", listed("e1"));
+        assert_eq!((same.perm, same.uid, same.from_head), (0o600, 42, true));
+        let changed = c.put_listed("a", listed("e2"));
+        assert_eq!((changed.perm, changed.uid, changed.from_head), (0o644, 1, false));
+    }
+
+    #[test]
+    fn negative_expiry_and_locals() {
+        let c = AttrCache::new(Duration::from_secs(60), Duration::ZERO, 100);
+        c.put_absent("x");
+        assert_eq!(c.get("x"), Cached::Unknown); // zero negative TTL
+        let c = AttrCache::new(Duration::from_secs(60), Duration::from_secs(60), 100);
+        c.put_absent("x");
+        assert_eq!(c.get("x"), Cached::Absent);
+        c.set_local("d/x", Stat::new_local(FileKind::File, 0o644, 0, 0));
+        assert!(c.update_local("d/x", |s| s.size = 9));
+        assert_eq!(c.locals_in("d").len(), 1);
+        assert!(c.locals_in("").is_empty());
+        c.rename_locals("d", "e");
+        assert_eq!(c.local("e/x").map(|s| s.size), Some(9));
+        assert_eq!(c.end_local("e/x").map(|s| s.size), Some(9));
+        assert!(matches!(c.get("e/x"), Cached::Present(_)));
+        c.invalidate_tree("e");
+        assert_eq!(c.get("e/x"), Cached::Unknown);
+    }
+}

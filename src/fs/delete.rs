@@ -1,0 +1,126 @@
+//! Batched deletes: `unlink` records the key and returns; keys go to COS in DELETE Multiple
+//! Objects requests of at most 1000 keys — when 1000 are waiting, when no unlink came for
+//! `delete_delay`, before an `rmdir` or directory rename touching them, and at shutdown. So
+//! `rm -r` of 1 500 files costs two requests and no single DELETEs (issue 3).
+//!
+//! While a key waits, the fs treats it as gone (lookups and listings hide it); creating the same
+//! key again takes it out of the batch first, so a late delete never removes new data.
+//! Trade-off: an unlink acknowledged less than `delete_delay` before a daemon crash is lost.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use super::Fs;
+
+/// Most keys in one DELETE Multiple Objects request (COS limit).
+pub const DELETE_BATCH_MAX: usize = 1000;
+
+/// Keys waiting for deletion. Leaf lock.
+#[derive(Default)]
+pub struct DeleteBatch {
+    /// The keys, ordered.
+    keys: Mutex<BTreeSet<String>>,
+    /// Bumped by each unlink; a debounce timer fires only if it is unchanged.
+    generation: AtomicU64,
+}
+
+impl DeleteBatch {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True while `key` waits for deletion.
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock().contains(key)
+    }
+
+    /// Takes `key` out of the batch (it is being written again).
+    pub fn cancel(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    fn take(&self, prefix: Option<&str>) -> Vec<String> {
+        let mut g = self.lock();
+        match prefix {
+            None => std::mem::take(&mut *g).into_iter().collect(),
+            Some(p) => {
+                let taken: Vec<String> = g
+                    .range(p.to_string()..)
+                    .take_while(|k| k.starts_with(p))
+                    .cloned()
+                    .collect();
+                for k in &taken {
+                    g.remove(k);
+                }
+                taken
+            }
+        }
+    }
+}
+
+impl Fs {
+    /// Queues `key` for a batched delete (see module doc).
+    pub(crate) async fn queue_delete(&self, key: String) {
+        let full = {
+            let mut g = self.deletes.lock();
+            g.insert(key);
+            g.len() >= DELETE_BATCH_MAX
+        };
+        let generation = self.deletes.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        if full {
+            self.flush_deletes().await;
+            return;
+        }
+        let Some(me) = self.me.upgrade() else { return };
+        let delay = self.cfg.delete_delay;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if me.deletes.generation.load(Ordering::SeqCst) == generation {
+                me.flush_deletes().await;
+            }
+        });
+    }
+
+    /// Sends every waiting delete now.
+    pub async fn flush_deletes(&self) {
+        let keys = self.deletes.take(None);
+        self.send_deletes(keys).await;
+    }
+
+    /// Sends the waiting deletes of keys under `prefix` now.
+    pub(crate) async fn flush_deletes_under(&self, prefix: &str) {
+        let keys = self.deletes.take(Some(prefix));
+        self.send_deletes(keys).await;
+    }
+
+    /// DELETE Multiple in batches of ≤ 1000; failures are logged (the unlink already
+    /// succeeded for the caller), transient ones retried once.
+    pub(crate) async fn send_deletes(&self, keys: Vec<String>) {
+        for chunk in keys.chunks(DELETE_BATCH_MAX) {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match self.store.delete_objects(chunk).await {
+                    Ok(failed) => {
+                        for f in failed {
+                            log::error!("delete of {} failed: {}: {}", f.key, f.code, f.message);
+                        }
+                        break;
+                    }
+                    Err(e) if e.is_transient() && attempt < 3 => {
+                        log::warn!("DELETE Multiple of {} keys: {e}; retrying", chunk.len());
+                    }
+                    Err(e) => {
+                        log::error!(
+                            "DELETE Multiple of {} keys failed: {e}; first key {:?}",
+                            chunk.len(),
+                            chunk.first()
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Name-space operations: lookup/getattr (cache → local → pending upload → HEAD + LIST),
+//! forget, mkdir, unlink, rmdir, symlink/readlink, link and mknod refusals, statfs.
+
+use std::ffi::OsStr;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::attrcache::Cached;
+use super::error::{FsError, FsResult};
+use super::meta::{apply_user_meta, store_user_meta, Stat};
+use super::path::{join, ObjectKey, ValidName};
+use super::types::{Attr, Entry, FileKind, InodeNo, StatFs, ROOT_INO};
+use super::uploads::PendingUpload;
+use super::Fs;
+use crate::store::{ListRequest, PutOptions, StoreError};
+
+impl Fs {
+    /// The COS key of a relative path of the given kind.
+    pub(crate) fn key_of(&self, rel: &str, kind: FileKind) -> FsResult<ObjectKey> {
+        match kind {
+            FileKind::Dir => ObjectKey::dir(&self.cfg.prefix, rel),
+            _ => ObjectKey::file(&self.cfg.prefix, rel),
+        }
+    }
+
+    /// Attributes for the kernel.
+    pub(crate) fn attr_of(&self, ino: InodeNo, s: &Stat) -> Attr {
+        Attr {
+            ino,
+            size: s.size,
+            blocks: s.size.div_ceil(512),
+            atime: s.mtime,
+            mtime: s.mtime,
+            ctime: s.mtime,
+            kind: s.kind,
+            perm: (s.perm & 0o7777) as u16,
+            nlink: if s.kind == FileKind::Dir { 2 } else { 1 },
+            uid: s.uid,
+            gid: s.gid,
+            blksize: 4096,
+        }
+    }
+
+    pub(crate) fn entry_of(&self, ino: InodeNo, s: &Stat) -> Entry {
+        Entry { attr: self.attr_of(ino, s), ttl: self.cfg.entry_ttl, generation: 0 }
+    }
+
+    /// Builds the stat of a pending upload.
+    pub(crate) fn pending_stat(&self, p: &PendingUpload) -> Stat {
+        let d = self.defaults();
+        let mut s = Stat::dir(&d, SystemTime::now());
+        s.kind = FileKind::File;
+        s.perm = super::meta::default_perm(FileKind::File, &d);
+        s.size = p.size;
+        apply_user_meta(&mut s, &p.opts.headers.user_meta, false);
+        s.from_head = true;
+        s
+    }
+
+    /// What is at relative path `rel` (ENOENT when nothing).
+    pub(crate) async fn stat_path(&self, rel: &str) -> FsResult<Stat> {
+        if rel.is_empty() {
+            return Ok(Stat::dir(&self.defaults(), SystemTime::UNIX_EPOCH));
+        }
+        match self.attrs.get(rel) {
+            Cached::Present(s) => return Ok(s),
+            Cached::Absent => return Err(FsError::NotFound),
+            Cached::Unknown => {}
+        }
+        let file_key = self.key_of(rel, FileKind::File)?;
+        if let Some(p) = self.uploads.pending(file_key.as_str()) {
+            return Ok(self.pending_stat(&p));
+        }
+        match self.fetch_stat(rel).await? {
+            Some(s) => {
+                self.attrs.put(rel, s.clone());
+                Ok(s)
+            }
+            None => {
+                self.attrs.put_absent(rel);
+                Err(FsError::NotFound)
+            }
+        }
+    }
+
+    /// HEAD `rel` and LIST `rel/` (max-keys 1) concurrently; a directory wins over a file of
+    /// the same name (its contents would be unreachable otherwise).
+    async fn fetch_stat(&self, rel: &str) -> FsResult<Option<Stat>> {
+        let file_key = self.key_of(rel, FileKind::File)?;
+        let dir_key = self.key_of(rel, FileKind::Dir)?;
+        let req = ListRequest {
+            prefix: dir_key.to_string(),
+            delimiter: None,
+            marker: None,
+            max_keys: Some(2),
+        };
+        let (head, list) =
+            futures::join!(self.store.head_object(file_key.as_str()), self.store.list_objects(&req));
+        let page = list?;
+        let d = self.defaults();
+        let listed: Vec<_> =
+            page.objects.iter().filter(|o| !self.deletes.contains(&o.key)).collect();
+        if !listed.is_empty() {
+            if head.is_ok() {
+                log::warn!("{rel}: both a file and a directory exist in COS; showing the directory");
+            }
+            let marker = listed.iter().find(|o| o.key == dir_key.as_str());
+            let mut s = Stat::dir(&d, listed[0].last_modified);
+            if let Some(m) = marker {
+                // The marker carries the directory's mode/owner; one more HEAD, only here.
+                match self.store.head_object(&m.key).await {
+                    Ok(meta) => s = Stat::from_head(&meta, true, &d),
+                    Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Ok(Some(s));
+        }
+        match head {
+            Ok(meta) if !self.deletes.contains(&meta.key) => {
+                Ok(Some(Stat::from_head(&meta, false, &d)))
+            }
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// lookup: resolves `name` in directory `parent` and takes a kernel reference.
+    pub async fn lookup(&self, parent: InodeNo, name: &OsStr) -> FsResult<Entry> {
+        let name = ValidName::new(name)?;
+        let rel = join(&self.dir_path(parent)?, name.as_str());
+        let s = self.stat_path(&rel).await?;
+        let ino = self.table.upsert(parent, name.as_str(), s.kind, true);
+        Ok(self.entry_of(ino, &s))
+    }
+
+    /// The relative path of a directory inode (ENOTDIR for files).
+    pub(crate) fn dir_path(&self, ino: InodeNo) -> FsResult<String> {
+        if self.table.kind(ino)? != FileKind::Dir {
+            return Err(FsError::NotDir);
+        }
+        self.table.path(ino)
+    }
+
+    /// getattr.
+    pub async fn getattr(&self, ino: InodeNo) -> FsResult<Attr> {
+        let rel = self.table.path(ino)?;
+        let s = self.stat_path(&rel).await?;
+        Ok(self.attr_of(ino, &s))
+    }
+
+    /// forget: drops `n` kernel references.
+    pub fn forget(&self, ino: InodeNo, n: u64) {
+        self.table.forget(ino, n);
+    }
+
+    /// Fails with EEXIST when `rel` exists.
+    pub(crate) async fn ensure_absent(&self, rel: &str) -> FsResult<()> {
+        match self.stat_path(rel).await {
+            Ok(_) => Err(FsError::Exists),
+            Err(FsError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// PutOptions for a new object with these attributes (mount defaults for class/ACL).
+    pub(crate) fn new_object_opts(&self, s: &Stat) -> PutOptions {
+        let mut o = PutOptions {
+            storage_class: self.cfg.storage_class.clone(),
+            acl: self.cfg.acl.clone(),
+            ..Default::default()
+        };
+        store_user_meta(s, &mut o.headers.user_meta);
+        o
+    }
+
+    /// mkdir = PUT `dir/` with the mode in `x-cos-meta-mode`.
+    pub async fn mkdir(&self, parent: InodeNo, name: &OsStr, mode: u32, uid: u32, gid: u32)
+        -> FsResult<Entry> {
+        self.check_writable()?;
+        let name = ValidName::new(name)?;
+        let rel = join(&self.dir_path(parent)?, name.as_str());
+        let key = self.key_of(&rel, FileKind::Dir)?;
+        self.ensure_absent(&rel).await?;
+        // The kernel already applied the caller's umask to `mode`.
+        let mut s = Stat::new_local(FileKind::Dir, mode, uid, gid);
+        self.deletes.cancel(key.as_str());
+        let r = self.store.put_object(key.as_str(), Bytes::new(), &self.new_object_opts(&s)).await?;
+        s.etag = Some(r.etag);
+        self.attrs.put(&rel, s.clone());
+        let ino = self.table.upsert(parent, name.as_str(), FileKind::Dir, true);
+        Ok(self.entry_of(ino, &s))
+    }
+
+    /// unlink = (batched) DELETE; cancels a pending upload of the file.
+    pub async fn unlink(&self, parent: InodeNo, name: &OsStr) -> FsResult<()> {
+        self.check_writable()?;
+        let name = ValidName::new(name)?;
+        let rel = join(&self.dir_path(parent)?, name.as_str());
+        let s = self.stat_path(&rel).await?;
+        if s.kind == FileKind::Dir {
+            return Err(FsError::IsDir);
+        }
+        let key = self.key_of(&rel, FileKind::File)?;
+        self.uploads.discard(key.as_str());
+        self.attrs.drop_local(&rel);
+        self.attrs.put_absent(&rel);
+        self.table.remove(parent, name.as_str());
+        // Always delete in COS too: an upload may have finished a moment ago.
+        self.queue_delete(key.to_string()).await;
+        Ok(())
+    }
+
+    /// rmdir: ENOTEMPTY when anything is under it; else deletes the marker.
+    pub async fn rmdir(&self, parent: InodeNo, name: &OsStr) -> FsResult<()> {
+        self.check_writable()?;
+        let name = ValidName::new(name)?;
+        let rel = join(&self.dir_path(parent)?, name.as_str());
+        let s = self.stat_path(&rel).await?;
+        if s.kind != FileKind::Dir {
+            return Err(FsError::NotDir);
+        }
+        let key = self.key_of(&rel, FileKind::Dir)?;
+        // Children unlinked just before (rm -r) must be gone before we look.
+        self.flush_deletes_under(key.as_str()).await;
+        if !self.attrs.locals_in(&rel).is_empty()
+            || !self.uploads.pending_under(key.as_str()).is_empty()
+        {
+            return Err(FsError::NotEmpty);
+        }
+        let req = ListRequest {
+            prefix: key.to_string(),
+            delimiter: None,
+            marker: None,
+            max_keys: Some(2),
+        };
+        let page = self.store.list_objects(&req).await?;
+        if page.objects.iter().any(|o| o.key != key.as_str()) || page.is_truncated {
+            return Err(FsError::NotEmpty);
+        }
+        if !page.objects.is_empty() {
+            self.store.delete_objects(&[key.to_string()]).await?;
+        }
+        self.attrs.invalidate_tree(&rel);
+        self.attrs.put_absent(&rel);
+        self.table.remove(parent, name.as_str());
+        Ok(())
+    }
+
+    /// symlink: an object whose body is the target, mode `S_IFLNK|0777` (cosfs's format).
+    pub async fn symlink(&self, parent: InodeNo, name: &OsStr, target: &std::path::Path,
+        uid: u32, gid: u32) -> FsResult<Entry> {
+        self.check_writable()?;
+        let name = ValidName::new(name)?;
+        let rel = join(&self.dir_path(parent)?, name.as_str());
+        let key = self.key_of(&rel, FileKind::Symlink)?;
+        let target = target
+            .to_str()
+            .ok_or_else(|| FsError::InvalidName("symlink target is not UTF-8".into()))?
+            .to_string();
+        self.ensure_absent(&rel).await?;
+        let mut s = Stat::new_local(FileKind::Symlink, 0o777, uid, gid);
+        s.size = target.len() as u64;
+        self.deletes.cancel(key.as_str());
+        let r = self
+            .store
+            .put_object(key.as_str(), Bytes::from(target), &self.new_object_opts(&s))
+            .await?;
+        s.etag = Some(r.etag);
+        self.attrs.put(&rel, s.clone());
+        let ino = self.table.upsert(parent, name.as_str(), FileKind::Symlink, true);
+        Ok(self.entry_of(ino, &s))
+    }
+
+    /// readlink: the object body.
+    pub async fn readlink(&self, ino: InodeNo) -> FsResult<Vec<u8>> {
+        let rel = self.table.path(ino)?;
+        let s = self.stat_path(&rel).await?;
+        if s.kind != FileKind::Symlink {
+            return Err(FsError::InvalidArgument("not a symlink".into()));
+        }
+        let key = self.key_of(&rel, FileKind::Symlink)?;
+        if let Some(p) = self.uploads.pending(key.as_str()) {
+            return Ok(std::fs::read(p.path)?);
+        }
+        Ok(self.store.get_object(key.as_str(), None).await?.data.to_vec())
+    }
+
+    /// link: COS has no hard links → EPERM ("Operation not permitted").
+    pub async fn link(&self, _ino: InodeNo, _newparent: InodeNo, _newname: &OsStr)
+        -> FsResult<Entry> {
+        Err(FsError::NotPermitted("hard links are not supported on COS"))
+    }
+
+    /// mknod: regular files are created like `create`; devices, FIFOs and sockets cannot be
+    /// stored → ENOTSUP.
+    pub async fn mknod(&self, parent: InodeNo, name: &OsStr, mode: u32, uid: u32, gid: u32)
+        -> FsResult<Entry> {
+        if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
+            return Err(FsError::NotSupported("only regular files can be created with mknod"));
+        }
+        let (entry, fh) = self.create(parent, name, mode, libc::O_WRONLY, uid, gid).await?;
+        self.release(entry.attr.ino, fh).await?;
+        Ok(entry)
+    }
+
+    /// statfs: a large, mostly free filesystem (COS has no quota to report).
+    pub async fn statfs(&self, _ino: InodeNo) -> FsResult<StatFs> {
+        const BLOCKS: u64 = 1 << 40; // 4 PiB of 4 KiB blocks
+        Ok(StatFs {
+            blocks: BLOCKS,
+            bfree: BLOCKS,
+            bavail: BLOCKS,
+            files: 1 << 32,
+            ffree: 1 << 32,
+            bsize: 4096,
+            namelen: super::path::NAME_MAX as u32,
+            frsize: 4096,
+        })
+    }
+
+    /// The root's entry (for tests and the adapter's init).
+    pub fn root(&self) -> InodeNo {
+        ROOT_INO
+    }
+}

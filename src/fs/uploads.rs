@@ -1,0 +1,166 @@
+//! The fs core's view of the upload queue: the `Uploads` trait (the subset of
+//! `cache::upload::UploadQueue` + `cache::staging::CacheDir` the core calls, per
+//! /work/wt/API-upload.md) and `ManualUploads`, a deterministic implementation for tests that
+//! uploads only when waited on.
+//!
+//! Keeping the core behind this trait lets it compile and be tested before (and independently
+//! of) the real queue; `Fs::new` takes any `Arc<impl Uploads>`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+use crate::store::{ObjectStore, PutOptions, StoreError};
+
+/// A pending (not yet uploaded) local copy of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// The staging file holding the data.
+    pub path: PathBuf,
+    /// Its size.
+    pub size: u64,
+    /// Metadata the upload will send.
+    pub opts: PutOptions,
+}
+
+/// Staging files and the upload queue, as the fs core uses them.
+#[async_trait::async_trait]
+pub trait Uploads: Send + Sync + 'static {
+    /// A new empty staging file (read-write) and its path.
+    fn new_staging_file(&self) -> std::io::Result<(PathBuf, std::fs::File)>;
+    /// Hands a finished staging file to the queue (which now owns it).
+    fn enqueue(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+    ) -> std::io::Result<u64>;
+    /// Waits until every upload of `key` enqueued so far is done.
+    async fn wait_key(&self, key: &str) -> Result<(), StoreError>;
+    /// The newest pending local copy of `key`.
+    fn pending(&self, key: &str) -> Option<PendingUpload>;
+    /// Keys with pending uploads under `prefix`.
+    fn pending_under(&self, prefix: &str) -> Vec<(String, PendingUpload)>;
+    /// Changes the metadata a pending upload will send; false when nothing is pending.
+    fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool;
+    /// Cancels pending uploads of `key` and deletes their files (unlink).
+    fn discard(&self, key: &str);
+}
+
+/// Test implementation: `enqueue` only records; `wait_key`/[`ManualUploads::upload_all`] PUT.
+pub struct ManualUploads {
+    /// Where uploads go.
+    store: Arc<dyn ObjectStore>,
+    /// Directory for staging files (a test's temporary directory).
+    dir: PathBuf,
+    /// Pending uploads by key (newest last).
+    pending: Mutex<BTreeMap<String, PendingUpload>>,
+    /// Counter for unique staging names.
+    next: Mutex<u64>,
+}
+
+impl ManualUploads {
+    /// Uploads to `store`, staging files under `dir` (which must exist).
+    pub fn new(store: Arc<dyn ObjectStore>, dir: PathBuf) -> Arc<ManualUploads> {
+        Arc::new(ManualUploads { store, dir, pending: Mutex::default(), next: Mutex::new(0) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PendingUpload>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Uploads every pending file.
+    pub async fn upload_all(&self) -> Result<(), StoreError> {
+        let keys: Vec<String> = self.lock().keys().cloned().collect();
+        for k in keys {
+            self.wait_key(&k).await?;
+        }
+        Ok(())
+    }
+
+    /// Number of pending uploads.
+    pub fn pending_count(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+#[async_trait::async_trait]
+impl Uploads for ManualUploads {
+    fn new_staging_file(&self) -> std::io::Result<(PathBuf, std::fs::File)> {
+        let n = {
+            let mut g = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            *g += 1;
+            *g
+        };
+        let path = self.dir.join(format!("staging-{n}"));
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok((path, f))
+    }
+
+    fn enqueue(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        _base_etag: Option<String>,
+    ) -> std::io::Result<u64> {
+        let old = self
+            .lock()
+            .insert(key.to_string(), PendingUpload { path: file, size, opts });
+        if let Some(o) = old {
+            let _ = std::fs::remove_file(o.path);
+        }
+        Ok(0)
+    }
+
+    async fn wait_key(&self, key: &str) -> Result<(), StoreError> {
+        let p = self.lock().get(key).cloned();
+        if let Some(p) = p {
+            let data = std::fs::read(&p.path)?;
+            self.store.put_object(key, Bytes::from(data), &p.opts).await?;
+            let mut g = self.lock();
+            if g.get(key).map(|q| &q.path) == Some(&p.path) {
+                g.remove(key);
+                let _ = std::fs::remove_file(&p.path);
+            }
+        }
+        Ok(())
+    }
+
+    fn pending(&self, key: &str) -> Option<PendingUpload> {
+        self.lock().get(key).cloned()
+    }
+
+    fn pending_under(&self, prefix: &str) -> Vec<(String, PendingUpload)> {
+        self.lock()
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
+        match self.lock().get_mut(key) {
+            Some(p) => {
+                f(&mut p.opts);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn discard(&self, key: &str) {
+        if let Some(p) = self.lock().remove(key) {
+            let _ = std::fs::remove_file(p.path);
+        }
+    }
+}

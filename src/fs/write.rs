@@ -1,0 +1,306 @@
+//! Open file handles and writing: a writable handle is backed by a staging file from the upload
+//! queue. An existing file is downloaded into it only when first changed (write, truncate), or
+//! copied from its pending-upload copy; `O_TRUNC` and new files start empty. flush/close hands
+//! the staging file to the upload queue (the upload runs in the background), `fsync` also waits
+//! until COS has the data. Until then the file's attributes come from the local state.
+//!
+//! Two handles writing one file each have their own staging copy; the last one closed wins.
+
+use std::ffi::OsStr;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+
+use super::error::{FsError, FsResult};
+use super::meta::{store_user_meta, Stat};
+use super::path::{join, ValidName};
+use super::read::{read_at_full, Source};
+use super::types::{Entry, Fh, FileKind, InodeNo};
+use super::{Fs, Handle};
+use crate::store::{PutOptions, StoreError};
+
+/// An open file.
+pub struct FileHandle {
+    /// Its inode (the path is looked up at each use, so renames while open are followed).
+    pub(crate) ino: InodeNo,
+    /// Reads, and the writer when opened for writing. Held across `.await` (per-handle).
+    state: tokio::sync::Mutex<FileState>,
+}
+
+/// Mutable state of a handle.
+struct FileState {
+    /// Remote/local reader for handles that have not changed the file.
+    reader: Option<Source>,
+    /// Writer state (None for read-only handles).
+    writer: Option<Writer>,
+    /// `O_APPEND`: every write goes to the end.
+    append: bool,
+}
+
+/// A writable handle's staging state.
+struct Writer {
+    /// The staging file once materialized (path, open file).
+    staging: Option<(PathBuf, std::fs::File)>,
+    /// Current size.
+    size: u64,
+    /// Changed since the last hand-off to the upload queue.
+    dirty: bool,
+    /// ETag of the object the staging copy started from.
+    base_etag: Option<String>,
+    /// Headers to keep on upload (content type, other user metadata, storage class).
+    base_opts: PutOptions,
+}
+
+impl Fs {
+    /// create: a new empty file, staged locally; nothing is sent until flush/close.
+    pub async fn create(&self, parent: InodeNo, name: &OsStr, mode: u32, flags: i32, uid: u32,
+        gid: u32) -> FsResult<(Entry, Fh)> {
+        self.check_writable()?;
+        let name = ValidName::new(name)?;
+        let rel = join(&self.dir_path(parent)?, name.as_str());
+        let key = self.key_of(&rel, FileKind::File)?;
+        match self.stat_path(&rel).await {
+            Ok(_) if flags & libc::O_EXCL != 0 => return Err(FsError::Exists),
+            Ok(s) if s.kind == FileKind::Dir => return Err(FsError::IsDir),
+            Ok(_) | Err(FsError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        self.deletes.cancel(key.as_str());
+        let (path, file) = self.uploads.new_staging_file()?;
+        let s = Stat::new_local(FileKind::File, mode, uid, gid);
+        let mut base_opts = self.new_object_opts(&s);
+        base_opts.headers.user_meta.clear();
+        self.attrs.set_local(&rel, s.clone());
+        let ino = self.table.upsert(parent, name.as_str(), FileKind::File, true);
+        let writer = Writer { staging: Some((path, file)), size: 0, dirty: true, base_etag: None, base_opts };
+        let fh = self.new_file_handle(ino, Some(writer), flags);
+        Ok((self.entry_of(ino, &s), fh))
+    }
+
+    fn new_file_handle(&self, ino: InodeNo, writer: Option<Writer>, flags: i32) -> Fh {
+        let st = FileState { reader: None, writer, append: flags & libc::O_APPEND != 0 };
+        let h = FileHandle { ino, state: tokio::sync::Mutex::new(st) };
+        self.add_handle(Handle::File(std::sync::Arc::new(h)))
+    }
+
+    /// open: read-only handles read from COS (or a pending local copy); writable ones stage.
+    pub async fn open(&self, ino: InodeNo, flags: i32) -> FsResult<Fh> {
+        let rel = self.table.path(ino)?;
+        let s = self.stat_path(&rel).await?;
+        if s.kind == FileKind::Dir {
+            return Err(FsError::IsDir);
+        }
+        let acc = flags & libc::O_ACCMODE;
+        if acc == libc::O_RDONLY {
+            return Ok(self.new_file_handle(ino, None, flags));
+        }
+        self.check_writable()?;
+        let mut w = Writer { staging: None, size: s.size, dirty: false, base_etag: s.etag.clone(), base_opts: PutOptions::default() };
+        if flags & libc::O_TRUNC != 0 {
+            self.materialize(&mut w, &rel, &s, false).await?;
+            self.set_size(&mut w, &rel, 0)?;
+        }
+        Ok(self.new_file_handle(ino, Some(w), flags))
+    }
+
+    /// Makes the staging copy of `rel` (downloading when `with_data`), keeping the object's
+    /// headers for the upload.
+    async fn materialize(&self, w: &mut Writer, rel: &str, s: &Stat, with_data: bool) -> FsResult<()> {
+        if w.staging.is_some() {
+            return Ok(());
+        }
+        let key = self.key_of(rel, FileKind::File)?;
+        let (path, file) = self.uploads.new_staging_file()?;
+        let mut stat = s.clone();
+        if let Some(p) = self.uploads.pending(key.as_str()) {
+            if with_data {
+                let mut src = std::fs::File::open(&p.path)?;
+                let mut dst = &file;
+                std::io::copy(&mut src, &mut dst)?;
+            }
+            w.base_opts = p.opts.clone();
+            stat.size = if with_data { p.size } else { 0 };
+        } else if let Some(local) = self.attrs.local(rel) {
+            stat = local; // another handle's unflushed file: start from empty
+            stat.size = 0;
+        } else {
+            match self.store.head_object(key.as_str()).await {
+                Ok(meta) => {
+                    w.base_opts.headers = meta.headers.clone();
+                    if !meta.storage_class.is_archive() {
+                        w.base_opts.storage_class = Some(meta.storage_class.clone());
+                    }
+                    w.base_opts.acl = self.cfg.acl.clone();
+                    w.base_etag = Some(meta.etag.clone());
+                    stat.size = 0;
+                    if with_data {
+                        self.download(key.as_str(), meta.size, &file, rel).await?;
+                        stat.size = meta.size;
+                    }
+                }
+                Err(StoreError::NotFound(_)) => stat.size = 0,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        w.size = stat.size;
+        w.staging = Some((path, file));
+        self.attrs.set_local(rel, stat);
+        Ok(())
+    }
+
+    /// Copies the object into `file` part by part (bounded memory).
+    async fn download(&self, key: &str, size: u64, file: &std::fs::File, rel: &str) -> FsResult<()> {
+        let mut src = self.open_source(key, size);
+        let mut off = 0u64;
+        let chunk = self.cfg.read_part_size.clamp(4096, u64::from(u32::MAX)) as u32;
+        while off < size {
+            let b = self.read_source(&mut src, rel, off, chunk).await?;
+            if b.is_empty() {
+                break;
+            }
+            file.write_all_at(&b, off)?;
+            off += b.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn set_size(&self, w: &mut Writer, rel: &str, size: u64) -> FsResult<()> {
+        if let Some((_, f)) = &w.staging {
+            f.set_len(size)?;
+        }
+        w.size = size;
+        w.dirty = true;
+        self.attrs.update_local(rel, |s| {
+            s.size = size;
+            s.mtime = std::time::SystemTime::now();
+        });
+        Ok(())
+    }
+
+    /// read.
+    pub async fn read(&self, ino: InodeNo, fh: Fh, offset: i64, size: u32) -> FsResult<Bytes> {
+        let h = self.file_handle(fh)?;
+        let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino))?;
+        let offset = u64::try_from(offset).map_err(|_| FsError::InvalidArgument("offset".into()))?;
+        let mut st = h.state.lock().await;
+        if let Some(Writer { staging: Some((_, f)), .. }) = &st.writer {
+            let mut buf = vec![0u8; size as usize];
+            let n = read_at_full(f, &mut buf, offset)?;
+            buf.truncate(n);
+            return Ok(Bytes::from(buf));
+        }
+        if st.reader.is_none() {
+            let s = self.stat_path(&rel).await?;
+            let key = self.key_of(&rel, FileKind::File)?;
+            st.reader = Some(self.open_source(key.as_str(), s.size));
+        }
+        match st.reader.as_mut() {
+            Some(src) => self.read_source(src, &rel, offset, size).await,
+            None => Err(FsError::BadHandle),
+        }
+    }
+
+    /// write: into the staging file (downloaded first when the file existed).
+    pub async fn write(&self, ino: InodeNo, fh: Fh, offset: i64, data: &[u8]) -> FsResult<u32> {
+        let h = self.file_handle(fh)?;
+        let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino))?;
+        let offset = u64::try_from(offset).map_err(|_| FsError::InvalidArgument("offset".into()))?;
+        let mut st = h.state.lock().await;
+        let append = st.append;
+        st.reader = None;
+        let w = st.writer.as_mut().ok_or(FsError::BadHandle)?;
+        if w.staging.is_none() {
+            let s = self.stat_path(&rel).await?;
+            self.materialize(w, &rel, &s, true).await?;
+        }
+        let off = if append { w.size } else { offset };
+        if let Some((_, f)) = &w.staging {
+            f.write_all_at(data, off)?;
+        }
+        let size = w.size.max(off + data.len() as u64);
+        self.set_size(w, &rel, size)?;
+        Ok(data.len() as u32)
+    }
+
+    /// Truncates through an open writable handle (ftruncate) or a temporary one (truncate).
+    pub(crate) async fn truncate(&self, ino: InodeNo, fh: Option<Fh>, size: u64) -> FsResult<()> {
+        self.check_writable()?;
+        let rel = self.table.path(ino)?;
+        if let Some(fh) = fh {
+            let h = self.file_handle(fh)?;
+            let mut st = h.state.lock().await;
+            st.reader = None;
+            if let Some(w) = st.writer.as_mut() {
+                let s = self.stat_path(&rel).await?;
+                self.materialize(w, &rel, &s, size > 0).await?;
+                return self.set_size(w, &rel, size);
+            }
+        }
+        let s = self.stat_path(&rel).await?;
+        if s.kind != FileKind::File {
+            return Err(FsError::IsDir);
+        }
+        let mut w = Writer { staging: None, size: s.size, dirty: false, base_etag: s.etag.clone(), base_opts: PutOptions::default() };
+        self.materialize(&mut w, &rel, &s, size > 0).await?;
+        self.set_size(&mut w, &rel, size)?;
+        self.hand_off(&mut w, &rel)
+    }
+
+    /// Gives a dirty staging file to the upload queue with the current attributes.
+    fn hand_off(&self, w: &mut Writer, rel: &str) -> FsResult<()> {
+        if !w.dirty {
+            return Ok(());
+        }
+        let Some((path, file)) = w.staging.take() else { return Ok(()) };
+        file.sync_data()?;
+        drop(file);
+        let key = self.key_of(rel, FileKind::File)?;
+        let mut opts = w.base_opts.clone();
+        if let Some(s) = self.attrs.local(rel) {
+            store_user_meta(&s, &mut opts.headers.user_meta);
+        }
+        self.deletes.cancel(key.as_str());
+        self.uploads.enqueue(key.as_str(), path, w.size, opts, w.base_etag.clone())?;
+        w.dirty = false;
+        self.attrs.end_local(rel);
+        Ok(())
+    }
+
+    /// flush (each close): hands changed data to the upload queue.
+    pub async fn flush(&self, ino: InodeNo, fh: Fh) -> FsResult<()> {
+        let h = self.file_handle(fh)?;
+        let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino));
+        let mut st = h.state.lock().await;
+        match (st.writer.as_mut(), rel) {
+            (Some(w), Ok(rel)) => self.hand_off(w, &rel),
+            _ => Ok(()),
+        }
+    }
+
+    /// release (last close): flush, then drop the handle and any unused staging file.
+    pub async fn release(&self, ino: InodeNo, fh: Fh) -> FsResult<()> {
+        let res = self.flush(ino, fh).await;
+        if let Ok(Handle::File(h)) = self.take_handle(fh) {
+            let mut st = h.state.lock().await;
+            if let Some(Writer { staging: Some((path, _)), .. }) = st.writer.take() {
+                // Not dirty (or unlinked): nobody needs this copy.
+                let _ = std::fs::remove_file(path);
+                if let Ok(rel) = self.table.path(h.ino) {
+                    self.attrs.end_local(&rel);
+                }
+            }
+        }
+        res
+    }
+
+    /// fsync: hand off, then wait until COS has the file.
+    pub async fn fsync(&self, ino: InodeNo, fh: Fh, _datasync: bool) -> FsResult<()> {
+        self.flush(ino, fh).await?;
+        let rel = self.table.path(ino)?;
+        let key = self.key_of(&rel, FileKind::File)?;
+        self.uploads.wait_key(key.as_str()).await?;
+        self.attrs.invalidate(&rel);
+        Ok(())
+    }
+}
