@@ -35,14 +35,19 @@ impl ValidName {
             return Err(FsError::InvalidName(format!("{s:?} is reserved")));
         }
         if s.len() > NAME_MAX {
-            return Err(FsError::NameTooLong(format!("{} bytes > {NAME_MAX}", s.len())));
+            return Err(FsError::NameTooLong(format!(
+                "{} bytes > {NAME_MAX}",
+                s.len()
+            )));
         }
         if s.contains('/') {
             return Err(FsError::InvalidName(format!("{s:?} contains '/'")));
         }
         // Control characters cannot travel in COS's XML listings reliably (cos-protocol.md §2).
         if s.chars().any(|c| c.is_control()) {
-            return Err(FsError::InvalidName(format!("{s:?} contains a control character")));
+            return Err(FsError::InvalidName(format!(
+                "{s:?} contains a control character"
+            )));
         }
         Ok(ValidName(s.to_string()))
     }
@@ -145,12 +150,25 @@ mod tests {
 
     #[test]
     fn names_follow_the_key_rules() {
-        assert_eq!(ValidName::from_str("a b%+#?ü").unwrap().as_str(), "a b%+#?ü");
-        assert_eq!(ValidName::from_str(&"x".repeat(255)).unwrap().as_str().len(), 255);
+        assert_eq!(
+            ValidName::from_str("a b%+#?ü").unwrap().as_str(),
+            "a b%+#?ü"
+        );
+        assert_eq!(
+            ValidName::from_str(&"x".repeat(255))
+                .unwrap()
+                .as_str()
+                .len(),
+            255
+        );
         let too_long = ValidName::from_str(&"x".repeat(256)).unwrap_err();
         assert_eq!(too_long.errno(), libc::ENAMETOOLONG);
         for bad in ["", ".", "..", "a/b", "tab\there", "nl\n", "del\u{7f}"] {
-            assert_eq!(ValidName::from_str(bad).unwrap_err().errno(), libc::EINVAL, "{bad:?}");
+            assert_eq!(
+                ValidName::from_str(bad).unwrap_err().errno(),
+                libc::EINVAL,
+                "{bad:?}"
+            );
         }
         let not_utf8 = OsStr::from_bytes(b"\xff\xfe");
         assert_eq!(ValidName::new(not_utf8).unwrap_err().errno(), libc::EINVAL);
@@ -165,9 +183,15 @@ mod tests {
         let ok = "a".repeat(850);
         assert!(ObjectKey::file("", &ok).is_ok());
         let long = "a".repeat(851);
-        assert_eq!(ObjectKey::file("", &long).unwrap_err().errno(), libc::ENAMETOOLONG);
+        assert_eq!(
+            ObjectKey::file("", &long).unwrap_err().errno(),
+            libc::ENAMETOOLONG
+        );
         // A directory whose marker (with '/') would pass 850 bytes is refused too.
-        assert_eq!(ObjectKey::dir("", &ok).unwrap_err().errno(), libc::ENAMETOOLONG);
+        assert_eq!(
+            ObjectKey::dir("", &ok).unwrap_err().errno(),
+            libc::ENAMETOOLONG
+        );
         assert_eq!(join("", "a"), "a");
         assert_eq!(join("a/b", "c"), "a/b/c");
     }
@@ -183,6 +207,9 @@ mod tests {
             split_bucket_spec("b-125:/p/q").unwrap(),
             ("b-125".to_string(), "p/q/".to_string())
         );
-        assert_eq!(split_bucket_spec("b-125").unwrap(), ("b-125".to_string(), String::new()));
+        assert_eq!(
+            split_bucket_spec("b-125").unwrap(),
+            ("b-125".to_string(), String::new())
+        );
     }
 }

@@ -1,28 +1,140 @@
-//! Builds the parts of a mount from a `Config`: COS client (with a cheap request that proves
+//! Builds the parts of a mount from a `Config`: COS client (with one cheap request that proves
 //! bucket and credentials), cache directory, upload queue (with crash recovery), fs core and
 //! fuser adapter, plus the control-channel handler over them.
-//!
-//! TEMPORARY: the client, cache, fs and adapter modules land on main separately; until they
-//! do, `assemble` reports that the filesystem core is missing.
 
-use crate::config::{Config, CredentialsProvider};
+use std::sync::Arc;
 
+use crate::cache::{CacheDir, UploadConfig, UploadQueue};
+use crate::config::{AddressStyle, Config, CredentialsProvider};
+use crate::cos::{CosClient, CosConfig, CosCredentials, CosError};
+use crate::fs::{Fs, FsConfig};
+use crate::store::{ObjectStore, StorageClass};
+
+use super::adapters::{Control, QueueDrain, QueueUploads};
 use super::lifecycle::Assembled;
-
-/// Placeholder filesystem type until the fuser adapter lands.
-pub struct Pending;
-
-impl fuser::Filesystem for Pending {}
 
 /// Builds every part of the mount, failing with a one-line reason (COS code and message for a
 /// wrong key, a missing bucket or an unreachable endpoint).
 pub async fn assemble(
     cfg: &Config,
     creds: Box<dyn CredentialsProvider>,
-) -> Result<Assembled<Pending>, String> {
-    let _ = (cfg, creds);
-    Err(
-        "this build has no filesystem core yet (src/cos, src/cache, src/fs, src/fuse pending)"
-            .into(),
-    )
+) -> Result<Assembled<impl fuser::Filesystem + Send + 'static>, String> {
+    let client = Arc::new(client(cfg, creds.as_ref())?);
+    prove_access(cfg, &client).await?;
+    let cache = CacheDir::open(&cfg.cache_dir)
+        .map_err(|e| format!("cache directory {}: {e}", cfg.cache_dir.display()))?;
+    let store: Arc<dyn ObjectStore> = client.clone();
+    let queue = UploadQueue::new(store.clone(), cache.clone(), upload_config(cfg));
+    match queue.recover().await {
+        Ok(report) => log::info!("upload journal: {report:?}"),
+        Err(e) => log::error!(
+            "recovering pending uploads from {}: {e}",
+            cfg.cache_dir.display()
+        ),
+    }
+    let uploads = Arc::new(QueueUploads::new(cache.clone(), queue.clone()));
+    let fs = Fs::new(store, fs_config(cfg), uploads);
+    let filesystem = adapter(fs)?;
+    Ok(Assembled {
+        filesystem,
+        control: Arc::new(Control::new(queue.clone(), client, cfg.prefix.clone())),
+        uploads: Arc::new(QueueDrain(queue)),
+    })
 }
+
+fn client(cfg: &Config, creds: &dyn CredentialsProvider) -> Result<CosClient, String> {
+    let c = creds.credentials().map_err(|e| e.to_string())?;
+    let mut cc = CosCredentials::new(c.secret_id.clone(), c.secret_key.expose());
+    cc.session_token = c.session_token.as_ref().map(|t| t.expose().to_string());
+    let region = cfg.endpoint.region.clone().unwrap_or_default();
+    let mut cos = CosConfig::new(cfg.bucket.as_str(), region, cc);
+    if cfg.endpoint.style == AddressStyle::PathStyle {
+        cos = cos.with_endpoint(cfg.endpoint.base_url.clone());
+    } else if cfg.endpoint.base_url != format!("https://{}", cos.default_host()) {
+        log::warn!(
+            "endpoint {} is addressed as https://{}",
+            cfg.endpoint.base_url,
+            cos.default_host()
+        );
+    }
+    CosClient::new(cos).map_err(|e| format!("cannot create the COS client: {e}"))
+}
+
+/// One GET Bucket (max-keys 1) under the mounted prefix.
+async fn prove_access(cfg: &Config, client: &CosClient) -> Result<(), String> {
+    let opts = crate::cos::types::ListOptions {
+        prefix: cfg.prefix.clone(),
+        max_keys: Some(1),
+        ..Default::default()
+    };
+    client
+        .list_page(&opts)
+        .await
+        .map(|_| ())
+        .map_err(|e| access_error(cfg, &e))
+}
+
+/// The one-line reason a mount fails when the first request does.
+pub fn access_error(cfg: &Config, e: &CosError) -> String {
+    if e.status == 0 {
+        format!(
+            "cannot connect to {} ({}: {})",
+            cfg.endpoint.base_url, e.code, e.message
+        )
+    } else {
+        let mut s = format!(
+            "bucket {}: {}: {} (HTTP {}",
+            cfg.bucket.as_str(),
+            e.code,
+            e.message,
+            e.status
+        );
+        if !e.request_id.is_empty() {
+            s.push_str(&format!(", request id {}", e.request_id));
+        }
+        s.push(')');
+        s
+    }
+}
+
+fn upload_config(cfg: &Config) -> UploadConfig {
+    UploadConfig {
+        part_size: cfg.upload.part_size,
+        multipart_threshold: cfg.upload.multipart_threshold,
+        part_parallelism: cfg.upload.parallel,
+        max_concurrent_uploads: 4,
+        max_attempts: 5,
+        retry_base: std::time::Duration::from_millis(500),
+    }
+}
+
+fn fs_config(cfg: &Config) -> FsConfig {
+    FsConfig {
+        prefix: cfg.prefix.clone(),
+        uid: cfg.ownership.uid,
+        gid: cfg.ownership.gid,
+        umask: cfg.ownership.umask,
+        entry_ttl: cfg.ttl.attr,
+        meta_ttl: cfg.ttl.attr,
+        negative_ttl: cfg.ttl.negative,
+        read_part_size: cfg.upload.part_size,
+        storage_class: cfg.storage_class.as_deref().map(StorageClass::parse),
+        acl: cfg.acl.clone(),
+        presign_expiry: cfg.presign_expires,
+        read_only: cfg.fuse.read_only,
+        ..FsConfig::default()
+    }
+}
+
+/// The fuser adapter over the fs core.
+/// TEMPORARY: `crate::fuse::adapter::FuseAdapter` has not landed yet; until it does the mount
+/// stops here, after every check (credentials, bucket, cache, recovery) has run.
+fn adapter(fs: Arc<Fs>) -> Result<NoAdapter, String> {
+    drop(fs);
+    Err("this build has no FUSE adapter yet (src/fuse/adapter.rs pending)".into())
+}
+
+/// Placeholder until the adapter lands (never mounted: `adapter` refuses first).
+pub struct NoAdapter;
+
+impl fuser::Filesystem for NoAdapter {}
