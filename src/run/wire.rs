@@ -18,7 +18,7 @@ use super::lifecycle::Assembled;
 pub async fn assemble(
     cfg: &Config,
     creds: Box<dyn CredentialsProvider>,
-) -> Result<Assembled<impl fuser::Filesystem + Send + 'static>, String> {
+) -> Result<Assembled<impl fuser::Filesystem>, String> {
     let client = Arc::new(client(cfg, creds.as_ref())?);
     prove_access(cfg, &client).await?;
     let cache = CacheDir::open(&cfg.cache_dir)
