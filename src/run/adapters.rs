@@ -191,3 +191,39 @@ impl ControlHandler for Control {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(state: TaskState) -> TaskInfo {
+        TaskInfo {
+            id: 3,
+            key: "a/b".into(),
+            size: 10,
+            loaded: 5,
+            speed: 1,
+            percent: 50.0,
+            state,
+            local_path: "/c/s/3".into(),
+            attempts: 2,
+        }
+    }
+
+    #[test]
+    fn task_states_map_to_cli_words() {
+        assert_eq!(task_view(info(TaskState::Queued)).state, "queued");
+        assert_eq!(task_view(info(TaskState::Running)).state, "running");
+        assert_eq!(task_view(info(TaskState::Paused)).state, "paused");
+        assert_eq!(task_view(info(TaskState::Done)).state, "done");
+        let f = task_view(info(TaskState::Failed {
+            error: "SlowDown".into(),
+        }));
+        assert_eq!(
+            (f.state.as_str(), f.error.as_deref()),
+            ("failed", Some("SlowDown"))
+        );
+        assert_eq!(f.local_path, PathBuf::from("/c/s/3"));
+        assert_eq!((f.id, f.loaded, f.attempts), (3, 5, 2));
+    }
+}

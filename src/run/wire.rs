@@ -3,6 +3,7 @@
 //! fuser adapter, plus the control-channel handler over them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cache::{CacheDir, UploadConfig, UploadQueue};
 use crate::config::{AddressStyle, Config, CredentialsProvider};
@@ -104,7 +105,7 @@ fn upload_config(cfg: &Config) -> UploadConfig {
         part_parallelism: cfg.upload.parallel,
         max_concurrent_uploads: 4,
         max_attempts: 5,
-        retry_base: std::time::Duration::from_millis(500),
+        retry_base: Duration::from_millis(500),
     }
 }
 
@@ -114,7 +115,9 @@ fn fs_config(cfg: &Config) -> FsConfig {
         uid: cfg.ownership.uid,
         gid: cfg.ownership.gid,
         umask: cfg.ownership.umask,
-        entry_ttl: cfg.ttl.attr,
+        // The kernel's own cache stays short (other clients may change the bucket); our cache
+        // revalidates cheaply through listings (ETag + LastModified).
+        entry_ttl: cfg.ttl.attr.min(Duration::from_secs(1)),
         meta_ttl: cfg.ttl.attr,
         negative_ttl: cfg.ttl.negative,
         read_part_size: cfg.upload.part_size,
@@ -138,3 +141,74 @@ fn adapter(fs: Arc<Fs>) -> Result<NoAdapter, String> {
 pub struct NoAdapter;
 
 impl fuser::Filesystem for NoAdapter {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{options, HostDefaults};
+
+    fn cfg(items: &[&str]) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let o = options::parse_items(items).unwrap();
+        Config::build(
+            "photos-1250000000:/docs",
+            dir.path(),
+            o,
+            true,
+            false,
+            &HostDefaults::current(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn access_errors_carry_the_cos_code_or_the_connect_failure() {
+        let c = cfg(&["url=http://127.0.0.1:9"]);
+        let mut e = CosError::client(404, "NoSuchBucket", "The specified bucket does not exist.");
+        e.request_id = "req-1".into();
+        let msg = access_error(&c, &e);
+        assert_eq!(
+            msg,
+            "bucket photos-1250000000: NoSuchBucket: The specified bucket does not exist. (HTTP 404, request id req-1)"
+        );
+        let e = CosError::client(0, "ClientConnectError", "connection refused");
+        let msg = access_error(&c, &e);
+        assert!(
+            msg.starts_with("cannot connect to http://127.0.0.1:9"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn options_reach_the_fs_and_queue_configs() {
+        let c = cfg(&[
+            "url=http://127.0.0.1:9",
+            "uid=7",
+            "gid=8",
+            "umask=077",
+            "attr_ttl=30",
+            "neg_ttl=2",
+            "part_size=4M",
+            "parallel=3",
+            "multipart_threshold=5M",
+            "storage_class=STANDARD_IA",
+            "acl=private",
+            "presign_expires=9",
+            "ro",
+        ]);
+        let f = fs_config(&c);
+        assert_eq!(f.prefix, "docs/");
+        assert_eq!((f.uid, f.gid, f.umask), (7, 8, 0o077));
+        assert_eq!(f.meta_ttl, Duration::from_secs(30));
+        assert_eq!(f.entry_ttl, Duration::from_secs(1));
+        assert_eq!(f.negative_ttl, Duration::from_secs(2));
+        assert_eq!(f.storage_class, Some(StorageClass::StandardIa));
+        assert_eq!(f.acl.as_deref(), Some("private"));
+        assert_eq!(f.presign_expiry, Duration::from_secs(9));
+        assert!(f.read_only);
+        let u = upload_config(&c);
+        assert_eq!(u.part_size, 4 << 20);
+        assert_eq!(u.part_parallelism, 3);
+        assert_eq!(u.multipart_threshold, 5 << 20);
+    }
+}
