@@ -45,6 +45,14 @@ pub async fn assemble(
 
 fn client(cfg: &Config, creds: &dyn CredentialsProvider) -> Result<CosClient, String> {
     let c = creds.credentials().map_err(|e| e.to_string())?;
+    if let Some(exp) = c.expires {
+        // CosClient signs with fixed keys; the provider can re-read the file, but the client
+        // has no hook to ask it yet, so say plainly when the mount will stop working.
+        log::warn!(
+            "temporary credentials expire at {}; remount with fresh keys before then",
+            httpdate::fmt_http_date(exp)
+        );
+    }
     let mut cc = CosCredentials::new(c.secret_id.clone(), c.secret_key.expose());
     cc.session_token = c.session_token.as_ref().map(|t| t.expose().to_string());
     let region = cfg.endpoint.region.clone().unwrap_or_default();
