@@ -20,7 +20,8 @@ impl Fs {
             self.truncate(ino, fh, size).await?;
         }
         let rel = self.table.path(ino)?;
-        let meta_change = req.mode.is_some() || req.uid.is_some() || req.gid.is_some() || req.mtime.is_some();
+        let meta_change =
+            req.mode.is_some() || req.uid.is_some() || req.gid.is_some() || req.mtime.is_some();
         if meta_change && !rel.is_empty() {
             self.check_writable()?;
             let old = self.stat_path(&rel).await?;
@@ -57,9 +58,11 @@ impl Fs {
         }
         let key = self.key_of(rel, s.kind)?;
         if s.kind != FileKind::Dir
-            && self.uploads.update_pending_opts(key.as_str(), &mut |o: &mut PutOptions| {
-                store_user_meta(&s, &mut o.headers.user_meta)
-            })
+            && self
+                .uploads
+                .update_pending_opts(key.as_str(), &mut |o: &mut PutOptions| {
+                    store_user_meta(&s, &mut o.headers.user_meta)
+                })
         {
             self.attrs.put(rel, s);
             return Ok(());
@@ -74,7 +77,10 @@ impl Fs {
                     acl: self.cfg.acl.clone(),
                     if_match: Some(meta.etag.clone()),
                 };
-                let r = self.store.copy_object(key.as_str(), key.as_str(), &opts).await?;
+                let r = self
+                    .store
+                    .copy_object(key.as_str(), key.as_str(), &opts)
+                    .await?;
                 let mut after = s;
                 after.etag = Some(r.etag);
                 after.last_modified = None;
@@ -86,7 +92,9 @@ impl Fs {
                 // Implicit directory: give it a marker carrying the attributes.
                 let mut opts = self.new_object_opts(&s);
                 opts.storage_class = None;
-                self.store.put_object(key.as_str(), Bytes::new(), &opts).await?;
+                self.store
+                    .put_object(key.as_str(), Bytes::new(), &opts)
+                    .await?;
                 self.attrs.put(rel, s);
                 Ok(())
             }

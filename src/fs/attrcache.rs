@@ -125,7 +125,8 @@ impl AttrCache {
             };
             g.head.put(path.to_string(), hm);
         }
-        g.entries.put(path.to_string(), Slot::Present(s, Instant::now()));
+        g.entries
+            .put(path.to_string(), Slot::Present(s, Instant::now()));
     }
 
     /// Records attributes from a listing: HEAD-only metadata cached for the same ETag and
@@ -156,7 +157,8 @@ impl AttrCache {
                 s.from_head = true;
             }
         }
-        g.entries.put(path.to_string(), Slot::Present(s.clone(), Instant::now()));
+        g.entries
+            .put(path.to_string(), Slot::Present(s.clone(), Instant::now()));
         s
     }
 
@@ -164,7 +166,8 @@ impl AttrCache {
     pub fn put_absent(&self, path: &str) {
         let mut g = self.lock();
         g.locals.remove(path);
-        g.entries.put(path.to_string(), Slot::Absent(Instant::now()));
+        g.entries
+            .put(path.to_string(), Slot::Absent(Instant::now()));
     }
 
     /// Forgets what is known about a path (not its local state).
@@ -229,8 +232,13 @@ impl AttrCache {
         g.locals
             .iter()
             .filter_map(|(p, s)| {
-                let rest = if dir.is_empty() { Some(p.as_str()) } else { p.strip_prefix(dir)?.strip_prefix('/') };
-                rest.filter(|r| !r.contains('/')).map(|r| (r.to_string(), s.clone()))
+                let rest = if dir.is_empty() {
+                    Some(p.as_str())
+                } else {
+                    p.strip_prefix(dir)?.strip_prefix('/')
+                };
+                rest.filter(|r| !r.contains('/'))
+                    .map(|r| (r.to_string(), s.clone()))
             })
             .collect()
     }
@@ -260,7 +268,11 @@ mod tests {
     use crate::fs::meta::Defaults;
     use crate::store::{ListEntry, StorageClass};
 
-    const D: Defaults = Defaults { uid: 1, gid: 2, umask: 0o022 };
+    const D: Defaults = Defaults {
+        uid: 1,
+        gid: 2,
+        umask: 0o022,
+    };
 
     fn listed(etag: &str) -> Stat {
         let e = ListEntry {
@@ -284,7 +296,10 @@ mod tests {
         let same = c.put_listed("a", listed("e1"));
         assert_eq!((same.perm, same.uid, same.from_head), (0o600, 42, true));
         let changed = c.put_listed("a", listed("e2"));
-        assert_eq!((changed.perm, changed.uid, changed.from_head), (0o644, 1, false));
+        assert_eq!(
+            (changed.perm, changed.uid, changed.from_head),
+            (0o644, 1, false)
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ impl Fs {
     /// opendir.
     pub async fn opendir(&self, ino: InodeNo, _flags: i32) -> FsResult<Fh> {
         self.dir_path(ino)?;
-        let h = DirHandle { ino, entries: Vec::new() };
+        let h = DirHandle {
+            ino,
+            entries: Vec::new(),
+        };
         Ok(self.add_handle(Handle::Dir(Arc::new(tokio::sync::Mutex::new(h)))))
     }
 
@@ -56,8 +59,13 @@ impl Fs {
     }
 
     /// readdir: fills `sink` from `offset` until it is full or the directory ends.
-    pub async fn readdir(&self, ino: InodeNo, fh: Fh, offset: i64, sink: &mut dyn DirSink)
-        -> FsResult<()> {
+    pub async fn readdir(
+        &self,
+        ino: InodeNo,
+        fh: Fh,
+        offset: i64,
+        sink: &mut dyn DirSink,
+    ) -> FsResult<()> {
         let h = match self.handle(fh)? {
             Handle::Dir(d) => d,
             Handle::File(_) => return Err(FsError::NotDir),
@@ -70,8 +78,12 @@ impl Fs {
             h.entries = self.list_dir(ino).await?;
         }
         let start = usize::try_from(offset.max(0)).unwrap_or(usize::MAX);
-        let dots = [(".".to_string(), FileKind::Dir, ino), ("..".to_string(), FileKind::Dir, ROOT_INO)];
-        for (i, (name, kind, child)) in dots.iter().chain(h.entries.iter()).enumerate().skip(start) {
+        let dots = [
+            (".".to_string(), FileKind::Dir, ino),
+            ("..".to_string(), FileKind::Dir, ROOT_INO),
+        ];
+        for (i, (name, kind, child)) in dots.iter().chain(h.entries.iter()).enumerate().skip(start)
+        {
             let e = DirEntry {
                 ino: *child,
                 offset: i as i64 + 1,
@@ -86,7 +98,10 @@ impl Fs {
     }
 
     /// Lists directory `ino` completely (see module doc).
-    pub(crate) async fn list_dir(&self, ino: InodeNo) -> FsResult<Vec<(String, FileKind, InodeNo)>> {
+    pub(crate) async fn list_dir(
+        &self,
+        ino: InodeNo,
+    ) -> FsResult<Vec<(String, FileKind, InodeNo)>> {
         let rel = self.dir_path(ino)?;
         let prefix = self.key_of(&rel, FileKind::Dir)?.to_string();
         let d = self.defaults();
@@ -114,7 +129,7 @@ impl Fs {
             let page = self.store.list_objects(&req).await?;
             for cp in &page.common_prefixes {
                 let name = cp[prefix.len()..].trim_end_matches('/');
-                if ValidName::from_str(name).is_err() {
+                if ValidName::parse(name).is_err() {
                     log::debug!("skipping unrepresentable prefix {cp:?}");
                     continue;
                 }
@@ -129,11 +144,13 @@ impl Fs {
                     continue;
                 }
                 let name = &o.key[prefix.len()..];
-                if ValidName::from_str(name).is_err() {
+                if ValidName::parse(name).is_err() {
                     log::debug!("skipping unrepresentable key {:?}", o.key);
                     continue;
                 }
-                let s = self.attrs.put_listed(&join(&rel, name), Stat::from_list(o, false, &d));
+                let s = self
+                    .attrs
+                    .put_listed(&join(&rel, name), Stat::from_list(o, false, &d));
                 add(&mut names, name, s.kind);
             }
             if !page.is_truncated {

@@ -154,7 +154,11 @@ impl FsError {
 
     /// Logs this error for operation `op` on `what` at its level.
     pub fn log(&self, op: &str, what: &str) {
-        log::log!(self.log_level(), "{op} {what}: {self} (errno {})", self.errno());
+        log::log!(
+            self.log_level(),
+            "{op} {what}: {self} (errno {})",
+            self.errno()
+        );
     }
 }
 
@@ -215,17 +219,29 @@ mod tests {
             (StoreError::Archived { restoring: false }, libc::EACCES),
             (StoreError::Archived { restoring: true }, libc::EAGAIN),
             (StoreError::PreconditionFailed("x".into()), libc::ESTALE),
-            (StoreError::InvalidName("KeyTooLong".into()), libc::ENAMETOOLONG),
-            (StoreError::InvalidName("InvalidObjectName".into()), libc::EINVAL),
+            (
+                StoreError::InvalidName("KeyTooLong".into()),
+                libc::ENAMETOOLONG,
+            ),
+            (
+                StoreError::InvalidName("InvalidObjectName".into()),
+                libc::EINVAL,
+            ),
             (StoreError::TooLarge("x".into()), libc::EFBIG),
             (StoreError::Network("reset".into()), libc::EIO),
             (StoreError::NotSupported("x".into()), libc::ENOTSUP),
             (
-                StoreError::AccessDenied { code: "AccessDenied".into(), message: "m".into() },
+                StoreError::AccessDenied {
+                    code: "AccessDenied".into(),
+                    message: "m".into(),
+                },
                 libc::EACCES,
             ),
             (
-                StoreError::Conflict { code: "PathConflict".into(), message: "m".into() },
+                StoreError::Conflict {
+                    code: "PathConflict".into(),
+                    message: "m".into(),
+                },
                 libc::EBUSY,
             ),
             (StoreError::Io("disk".into()), libc::EIO),

@@ -92,7 +92,11 @@ impl Stat {
 
     /// From a listing entry (`is_dir`: the entry is a `dir/` marker): defaults for mode/owner.
     pub fn from_list(e: &ListEntry, is_dir: bool, d: &Defaults) -> Stat {
-        let kind = if is_dir { FileKind::Dir } else { FileKind::File };
+        let kind = if is_dir {
+            FileKind::Dir
+        } else {
+            FileKind::File
+        };
         Stat {
             kind,
             size: if is_dir { 0 } else { e.size },
@@ -166,7 +170,10 @@ pub fn format_mtime(t: SystemTime) -> String {
 /// Applies `x-cos-meta-mode/uid/gid/mtime` to a stat. A mode with `S_IFLNK` makes a symlink
 /// (cosfs's convention); a directory key stays a directory whatever the mode says.
 pub fn apply_user_meta(s: &mut Stat, meta: &BTreeMap<String, String>, is_dir: bool) {
-    if let Some(mode) = meta.get(META_MODE).and_then(|v| v.trim().parse::<u32>().ok()) {
+    if let Some(mode) = meta
+        .get(META_MODE)
+        .and_then(|v| v.trim().parse::<u32>().ok())
+    {
         s.perm = mode & 0o7777;
         if !is_dir && mode & libc::S_IFMT == libc::S_IFLNK {
             s.kind = FileKind::Symlink;
@@ -195,7 +202,11 @@ pub fn store_user_meta(s: &Stat, meta: &mut BTreeMap<String, String>) {
 mod tests {
     use super::*;
 
-    const D: Defaults = Defaults { uid: 1000, gid: 100, umask: 0o022 };
+    const D: Defaults = Defaults {
+        uid: 1000,
+        gid: 100,
+        umask: 0o022,
+    };
 
     #[test]
     fn cosfs_formats_round_trip() {
@@ -209,7 +220,10 @@ mod tests {
         let mut back = Stat::dir(&D, UNIX_EPOCH);
         back.kind = FileKind::File;
         apply_user_meta(&mut back, &m, false);
-        assert_eq!((back.perm, back.uid, back.gid, back.mtime), (0o640, 5, 6, s.mtime));
+        assert_eq!(
+            (back.perm, back.uid, back.gid, back.mtime),
+            (0o640, 5, 6, s.mtime)
+        );
         let t = UNIX_EPOCH + Duration::new(5, 120_000_000);
         assert_eq!(format_mtime(t), "5.120000000");
         assert_eq!(parse_mtime("5.12"), Some(t));

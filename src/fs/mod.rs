@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use crate::store::{ObjectStore, StorageClass};
 
-pub mod attrcache;
 mod attr;
+pub mod attrcache;
 mod delete;
 mod dir;
 pub mod error;
@@ -169,7 +169,11 @@ impl Fs {
     }
 
     fn defaults(&self) -> Defaults {
-        Defaults { uid: self.cfg.uid, gid: self.cfg.gid, umask: self.cfg.umask }
+        Defaults {
+            uid: self.cfg.uid,
+            gid: self.cfg.gid,
+            umask: self.cfg.umask,
+        }
     }
 
     fn check_writable(&self) -> FsResult<()> {
@@ -182,7 +186,10 @@ impl Fs {
 
     fn add_handle(&self, h: Handle) -> Fh {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, h);
+        self.handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fh, h);
         fh
     }
 

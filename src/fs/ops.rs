@@ -43,7 +43,11 @@ impl Fs {
     }
 
     pub(crate) fn entry_of(&self, ino: InodeNo, s: &Stat) -> Entry {
-        Entry { attr: self.attr_of(ino, s), ttl: self.cfg.entry_ttl, generation: 0 }
+        Entry {
+            attr: self.attr_of(ino, s),
+            ttl: self.cfg.entry_ttl,
+            generation: 0,
+        }
     }
 
     /// Builds the stat of a pending upload.
@@ -95,15 +99,22 @@ impl Fs {
             marker: None,
             max_keys: Some(2),
         };
-        let (head, list) =
-            futures::join!(self.store.head_object(file_key.as_str()), self.store.list_objects(&req));
+        let (head, list) = futures::join!(
+            self.store.head_object(file_key.as_str()),
+            self.store.list_objects(&req)
+        );
         let page = list?;
         let d = self.defaults();
-        let listed: Vec<_> =
-            page.objects.iter().filter(|o| !self.deletes.contains(&o.key)).collect();
+        let listed: Vec<_> = page
+            .objects
+            .iter()
+            .filter(|o| !self.deletes.contains(&o.key))
+            .collect();
         if !listed.is_empty() {
             if head.is_ok() {
-                log::warn!("{rel}: both a file and a directory exist in COS; showing the directory");
+                log::warn!(
+                    "{rel}: both a file and a directory exist in COS; showing the directory"
+                );
             }
             let marker = listed.iter().find(|o| o.key == dir_key.as_str());
             let mut s = Stat::dir(&d, listed[0].last_modified);
@@ -176,8 +187,14 @@ impl Fs {
     }
 
     /// mkdir = PUT `dir/` with the mode in `x-cos-meta-mode`.
-    pub async fn mkdir(&self, parent: InodeNo, name: &OsStr, mode: u32, uid: u32, gid: u32)
-        -> FsResult<Entry> {
+    pub async fn mkdir(
+        &self,
+        parent: InodeNo,
+        name: &OsStr,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<Entry> {
         self.check_writable()?;
         let name = ValidName::new(name)?;
         let rel = join(&self.dir_path(parent)?, name.as_str());
@@ -186,10 +203,15 @@ impl Fs {
         // The kernel already applied the caller's umask to `mode`.
         let mut s = Stat::new_local(FileKind::Dir, mode, uid, gid);
         self.deletes.cancel(key.as_str());
-        let r = self.store.put_object(key.as_str(), Bytes::new(), &self.new_object_opts(&s)).await?;
+        let r = self
+            .store
+            .put_object(key.as_str(), Bytes::new(), &self.new_object_opts(&s))
+            .await?;
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
-        let ino = self.table.upsert(parent, name.as_str(), FileKind::Dir, true);
+        let ino = self
+            .table
+            .upsert(parent, name.as_str(), FileKind::Dir, true);
         Ok(self.entry_of(ino, &s))
     }
 
@@ -249,8 +271,14 @@ impl Fs {
     }
 
     /// symlink: an object whose body is the target, mode `S_IFLNK|0777` (cosfs's format).
-    pub async fn symlink(&self, parent: InodeNo, name: &OsStr, target: &std::path::Path,
-        uid: u32, gid: u32) -> FsResult<Entry> {
+    pub async fn symlink(
+        &self,
+        parent: InodeNo,
+        name: &OsStr,
+        target: &std::path::Path,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<Entry> {
         self.check_writable()?;
         let name = ValidName::new(name)?;
         let rel = join(&self.dir_path(parent)?, name.as_str());
@@ -269,7 +297,9 @@ impl Fs {
             .await?;
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
-        let ino = self.table.upsert(parent, name.as_str(), FileKind::Symlink, true);
+        let ino = self
+            .table
+            .upsert(parent, name.as_str(), FileKind::Symlink, true);
         Ok(self.entry_of(ino, &s))
     }
 
@@ -284,23 +314,42 @@ impl Fs {
         if let Some(p) = self.uploads.pending(key.as_str()) {
             return Ok(std::fs::read(p.path)?);
         }
-        Ok(self.store.get_object(key.as_str(), None).await?.data.to_vec())
+        Ok(self
+            .store
+            .get_object(key.as_str(), None)
+            .await?
+            .data
+            .to_vec())
     }
 
     /// link: COS has no hard links → EPERM ("Operation not permitted").
-    pub async fn link(&self, _ino: InodeNo, _newparent: InodeNo, _newname: &OsStr)
-        -> FsResult<Entry> {
+    pub async fn link(
+        &self,
+        _ino: InodeNo,
+        _newparent: InodeNo,
+        _newname: &OsStr,
+    ) -> FsResult<Entry> {
         Err(FsError::NotPermitted("hard links are not supported on COS"))
     }
 
     /// mknod: regular files are created like `create`; devices, FIFOs and sockets cannot be
     /// stored → ENOTSUP.
-    pub async fn mknod(&self, parent: InodeNo, name: &OsStr, mode: u32, uid: u32, gid: u32)
-        -> FsResult<Entry> {
+    pub async fn mknod(
+        &self,
+        parent: InodeNo,
+        name: &OsStr,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<Entry> {
         if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
-            return Err(FsError::NotSupported("only regular files can be created with mknod"));
+            return Err(FsError::NotSupported(
+                "only regular files can be created with mknod",
+            ));
         }
-        let (entry, fh) = self.create(parent, name, mode, libc::O_WRONLY, uid, gid).await?;
+        let (entry, fh) = self
+            .create(parent, name, mode, libc::O_WRONLY, uid, gid)
+            .await?;
         self.release(entry.attr.ino, fh).await?;
         Ok(entry)
     }

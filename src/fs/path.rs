@@ -26,23 +26,28 @@ impl ValidName {
         let s = name
             .to_str()
             .ok_or_else(|| FsError::InvalidName(format!("{name:?} is not UTF-8")))?;
-        ValidName::from_str(s)
+        ValidName::parse(s)
     }
 
     /// Checks a component given as text (listings, tests).
-    pub fn from_str(s: &str) -> FsResult<ValidName> {
+    pub fn parse(s: &str) -> FsResult<ValidName> {
         if s.is_empty() || s == "." || s == ".." {
             return Err(FsError::InvalidName(format!("{s:?} is reserved")));
         }
         if s.len() > NAME_MAX {
-            return Err(FsError::NameTooLong(format!("{} bytes > {NAME_MAX}", s.len())));
+            return Err(FsError::NameTooLong(format!(
+                "{} bytes > {NAME_MAX}",
+                s.len()
+            )));
         }
         if s.contains('/') {
             return Err(FsError::InvalidName(format!("{s:?} contains '/'")));
         }
         // Control characters cannot travel in COS's XML listings reliably (cos-protocol.md §2).
         if s.chars().any(|c| c.is_control()) {
-            return Err(FsError::InvalidName(format!("{s:?} contains a control character")));
+            return Err(FsError::InvalidName(format!(
+                "{s:?} contains a control character"
+            )));
         }
         Ok(ValidName(s.to_string()))
     }
@@ -120,7 +125,7 @@ pub fn mount_prefix(p: &str) -> FsResult<String> {
     }
     let mut out = String::new();
     for comp in trimmed.split('/') {
-        let n = ValidName::from_str(comp)?;
+        let n = ValidName::parse(comp)?;
         out.push_str(n.as_str());
         out.push('/');
     }
@@ -145,12 +150,25 @@ mod tests {
 
     #[test]
     fn names_follow_the_key_rules() {
-        assert_eq!(ValidName::from_str("a b%+#?ü").unwrap().as_str(), "a b%+#?ü");
-        assert_eq!(ValidName::from_str(&"x".repeat(255)).unwrap().as_str().len(), 255);
-        let too_long = ValidName::from_str(&"x".repeat(256)).unwrap_err();
+        assert_eq!(
+            ValidName::parse("a b%+#?ü").unwrap().as_str(),
+            "a b%+#?ü"
+        );
+        assert_eq!(
+            ValidName::parse(&"x".repeat(255))
+                .unwrap()
+                .as_str()
+                .len(),
+            255
+        );
+        let too_long = ValidName::parse(&"x".repeat(256)).unwrap_err();
         assert_eq!(too_long.errno(), libc::ENAMETOOLONG);
         for bad in ["", ".", "..", "a/b", "tab\there", "nl\n", "del\u{7f}"] {
-            assert_eq!(ValidName::from_str(bad).unwrap_err().errno(), libc::EINVAL, "{bad:?}");
+            assert_eq!(
+                ValidName::parse(bad).unwrap_err().errno(),
+                libc::EINVAL,
+                "{bad:?}"
+            );
         }
         let not_utf8 = OsStr::from_bytes(b"\xff\xfe");
         assert_eq!(ValidName::new(not_utf8).unwrap_err().errno(), libc::EINVAL);
@@ -165,9 +183,15 @@ mod tests {
         let ok = "a".repeat(850);
         assert!(ObjectKey::file("", &ok).is_ok());
         let long = "a".repeat(851);
-        assert_eq!(ObjectKey::file("", &long).unwrap_err().errno(), libc::ENAMETOOLONG);
+        assert_eq!(
+            ObjectKey::file("", &long).unwrap_err().errno(),
+            libc::ENAMETOOLONG
+        );
         // A directory whose marker (with '/') would pass 850 bytes is refused too.
-        assert_eq!(ObjectKey::dir("", &ok).unwrap_err().errno(), libc::ENAMETOOLONG);
+        assert_eq!(
+            ObjectKey::dir("", &ok).unwrap_err().errno(),
+            libc::ENAMETOOLONG
+        );
         assert_eq!(join("", "a"), "a");
         assert_eq!(join("a/b", "c"), "a/b/c");
     }
@@ -183,6 +207,9 @@ mod tests {
             split_bucket_spec("b-125:/p/q").unwrap(),
             ("b-125".to_string(), "p/q/".to_string())
         );
-        assert_eq!(split_bucket_spec("b-125").unwrap(), ("b-125".to_string(), String::new()));
+        assert_eq!(
+            split_bucket_spec("b-125").unwrap(),
+            ("b-125".to_string(), String::new())
+        );
     }
 }

@@ -22,7 +22,10 @@ use crate::store::{ObjectStore, StoreError};
 /// One part of the object, loading or loaded.
 pub(crate) enum Part {
     /// A GET in flight.
-    Loading(JoinHandle<Result<Bytes, StoreError>>, Option<OwnedSemaphorePermit>),
+    Loading(
+        JoinHandle<Result<Bytes, StoreError>>,
+        Option<OwnedSemaphorePermit>,
+    ),
     /// The bytes (holding its share of the read-ahead budget, if it took one).
     Ready(Bytes, Option<OwnedSemaphorePermit>),
 }
@@ -52,12 +55,22 @@ impl Fs {
                 return Source::Local(f);
             }
         }
-        Source::Remote { key: key.to_string(), size, parts: BTreeMap::new(), next: 0 }
+        Source::Remote {
+            key: key.to_string(),
+            size,
+            parts: BTreeMap::new(),
+            next: 0,
+        }
     }
 
     /// Reads `[offset, offset+size)` from a source.
-    pub(crate) async fn read_source(&self, src: &mut Source, rel: &str, offset: u64, size: u32)
-        -> FsResult<Bytes> {
+    pub(crate) async fn read_source(
+        &self,
+        src: &mut Source,
+        rel: &str,
+        offset: u64,
+        size: u32,
+    ) -> FsResult<Bytes> {
         match src {
             Source::Local(f) => {
                 let mut buf = vec![0u8; size as usize];
@@ -65,13 +78,24 @@ impl Fs {
                 buf.truncate(n);
                 Ok(Bytes::from(buf))
             }
-            Source::Remote { key, size: total, parts, next } => {
-                let r = self.read_remote(key, *total, parts, next, offset, size).await;
+            Source::Remote {
+                key,
+                size: total,
+                parts,
+                next,
+            } => {
+                let r = self
+                    .read_remote(key, *total, parts, next, offset, size)
+                    .await;
                 if let Err(e @ (FsError::Archived | FsError::Restoring)) = &r {
                     log::warn!(
                         "{rel}: object {key} is archived and not restored{}; restore it with: \
                          setfattr -n user.cos.restore -v days=1 <mountpoint>/{rel}",
-                        if *e == FsError::Restoring { " (a restore is in progress)" } else { "" }
+                        if *e == FsError::Restoring {
+                            " (a restore is in progress)"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 r
@@ -79,8 +103,15 @@ impl Fs {
         }
     }
 
-    async fn read_remote(&self, key: &str, total: u64, parts: &mut BTreeMap<u64, Part>,
-        next: &mut u64, offset: u64, size: u32) -> FsResult<Bytes> {
+    async fn read_remote(
+        &self,
+        key: &str,
+        total: u64,
+        parts: &mut BTreeMap<u64, Part>,
+        next: &mut u64,
+        offset: u64,
+        size: u32,
+    ) -> FsResult<Bytes> {
         if offset >= total || size == 0 {
             return Ok(Bytes::new());
         }
@@ -89,7 +120,11 @@ impl Fs {
         let first = offset / psize;
         let last = (end - 1) / psize;
         let sequential = offset == *next;
-        let ahead = if sequential { self.cfg.readahead_parts as u64 } else { 0 };
+        let ahead = if sequential {
+            self.cfg.readahead_parts as u64
+        } else {
+            0
+        };
         let max_part = (total - 1) / psize;
         // Drop parts the reader has left behind or jumped away from (bounded memory).
         parts.retain(|&i, _| i >= first && i <= last + ahead);
@@ -108,12 +143,16 @@ impl Fs {
             let range = i * psize..((i + 1) * psize).min(total);
             let store: Arc<dyn ObjectStore> = self.store.clone();
             let k = key.to_string();
-            let h = tokio::spawn(async move { store.get_object(&k, Some(range)).await.map(|g| g.data) });
+            let h = tokio::spawn(
+                async move { store.get_object(&k, Some(range)).await.map(|g| g.data) },
+            );
             parts.insert(i, Part::Loading(h, permit));
         }
         let mut out = BytesMut::with_capacity((end - offset) as usize);
         for i in first..=last {
-            let part = parts.remove(&i).ok_or_else(|| FsError::Io("part missing".into()))?;
+            let part = parts
+                .remove(&i)
+                .ok_or_else(|| FsError::Io("part missing".into()))?;
             let (data, permit) = match part {
                 Part::Ready(b, p) => (b, p),
                 Part::Loading(mut h, p) => {
@@ -139,7 +178,11 @@ impl Fs {
 }
 
 /// pread until `buf` is full or EOF; returns the bytes read.
-pub(crate) fn read_at_full(f: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+pub(crate) fn read_at_full(
+    f: &std::fs::File,
+    buf: &mut [u8],
+    offset: u64,
+) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read_at(&mut buf[n..], offset + n as u64) {

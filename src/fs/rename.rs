@@ -27,11 +27,19 @@ const MAX_PAGES: usize = 10_000;
 impl Fs {
     /// rename. `flags`: `RENAME_NOREPLACE` is honoured; `RENAME_EXCHANGE` is EINVAL (COS cannot
     /// swap two names atomically, and a non-atomic swap could lose one of them).
-    pub async fn rename(&self, parent: InodeNo, name: &OsStr, newparent: InodeNo, newname: &OsStr,
-        flags: u32) -> FsResult<()> {
+    pub async fn rename(
+        &self,
+        parent: InodeNo,
+        name: &OsStr,
+        newparent: InodeNo,
+        newname: &OsStr,
+        flags: u32,
+    ) -> FsResult<()> {
         self.check_writable()?;
         if flags & libc::RENAME_EXCHANGE != 0 {
-            return Err(FsError::InvalidArgument("RENAME_EXCHANGE is not supported".into()));
+            return Err(FsError::InvalidArgument(
+                "RENAME_EXCHANGE is not supported".into(),
+            ));
         }
         let name = ValidName::new(name)?;
         let newname = ValidName::new(newname)?;
@@ -41,7 +49,9 @@ impl Fs {
             return Ok(());
         }
         if to.starts_with(&format!("{from}/")) {
-            return Err(FsError::InvalidArgument("cannot move a directory into itself".into()));
+            return Err(FsError::InvalidArgument(
+                "cannot move a directory into itself".into(),
+            ));
         }
         let src = self.stat_path(&from).await?;
         let dst = match self.stat_path(&to).await {
@@ -67,17 +77,25 @@ impl Fs {
         self.attrs.invalidate_tree(&from);
         self.attrs.invalidate_tree(&to);
         self.attrs.put_absent(&from);
-        self.table.rename(parent, name.as_str(), newparent, newname.as_str());
+        self.table
+            .rename(parent, name.as_str(), newparent, newname.as_str());
         Ok(())
     }
 
     async fn ensure_empty_dir(&self, rel: &str) -> FsResult<()> {
         let key = self.key_of(rel, FileKind::Dir)?;
         self.flush_deletes_under(key.as_str()).await;
-        if !self.attrs.locals_in(rel).is_empty() || !self.uploads.pending_under(key.as_str()).is_empty() {
+        if !self.attrs.locals_in(rel).is_empty()
+            || !self.uploads.pending_under(key.as_str()).is_empty()
+        {
             return Err(FsError::NotEmpty);
         }
-        let req = ListRequest { prefix: key.to_string(), delimiter: None, marker: None, max_keys: Some(2) };
+        let req = ListRequest {
+            prefix: key.to_string(),
+            delimiter: None,
+            marker: None,
+            max_keys: Some(2),
+        };
         let page = self.store.list_objects(&req).await?;
         if page.objects.iter().any(|o| o.key != key.as_str()) {
             return Err(FsError::NotEmpty);
@@ -97,13 +115,20 @@ impl Fs {
         self.uploads.discard(tk.as_str());
         self.uploads.wait_key(tk.as_str()).await?;
         self.deletes.cancel(tk.as_str());
-        self.copy_key(fk.as_str(), tk.as_str(), src.size, &src.storage_class).await?;
+        self.copy_key(fk.as_str(), tk.as_str(), src.size, &src.storage_class)
+            .await?;
         self.store.delete_object(fk.as_str()).await?;
         Ok(())
     }
 
     /// Copies one key (multipart copy above 5 GB), keeping its metadata and storage class.
-    async fn copy_key(&self, from: &str, to: &str, size: u64, class: &StorageClass) -> FsResult<()> {
+    async fn copy_key(
+        &self,
+        from: &str,
+        to: &str,
+        size: u64,
+        class: &StorageClass,
+    ) -> FsResult<()> {
         let opts = CopyOptions {
             storage_class: (*class != StorageClass::Standard).then(|| class.clone()),
             acl: self.cfg.acl.clone(),
@@ -126,8 +151,15 @@ impl Fs {
         let mut n = 1u32;
         while off < size {
             let end = (off + COPY_PART).min(size);
-            match self.store.upload_part_copy(to, &id, n, from, off..end).await {
-                Ok(etag) => parts.push(CompletedPart { part_number: n, etag }),
+            match self
+                .store
+                .upload_part_copy(to, &id, n, from, off..end)
+                .await
+            {
+                Ok(etag) => parts.push(CompletedPart {
+                    part_number: n,
+                    etag,
+                }),
                 Err(e) => {
                     let _ = self.store.abort_multipart(to, &id).await;
                     return Err(e.into());
@@ -151,13 +183,24 @@ impl Fs {
         let mut keys = Vec::new();
         let mut marker = None;
         for _ in 0..MAX_PAGES {
-            let req = ListRequest { prefix: fk.clone(), delimiter: None, marker: marker.clone(), max_keys: Some(1000) };
+            let req = ListRequest {
+                prefix: fk.clone(),
+                delimiter: None,
+                marker: marker.clone(),
+                max_keys: Some(1000),
+            };
             let page = self.store.list_objects(&req).await?;
-            keys.extend(page.objects.into_iter().map(|o| (o.key, o.size, o.storage_class)));
+            keys.extend(
+                page.objects
+                    .into_iter()
+                    .map(|o| (o.key, o.size, o.storage_class)),
+            );
             if !page.is_truncated {
                 break;
             }
-            marker = page.next_marker.or_else(|| keys.last().map(|k| k.0.clone()));
+            marker = page
+                .next_marker
+                .or_else(|| keys.last().map(|k| k.0.clone()));
         }
         // Every new key must fit COS's limit before anything is copied.
         for (k, _, _) in &keys {

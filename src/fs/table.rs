@@ -57,9 +57,21 @@ impl Table {
         let mut inodes = HashMap::new();
         inodes.insert(
             ROOT_INO,
-            Inode { parent: ROOT_INO, name: String::new(), kind: FileKind::Dir, lookups: 1, detached: false },
+            Inode {
+                parent: ROOT_INO,
+                name: String::new(),
+                kind: FileKind::Dir,
+                lookups: 1,
+                detached: false,
+            },
         );
-        Table { inner: Mutex::new(Inner { next: ROOT_INO + 1, inodes, children: HashMap::new() }) }
+        Table {
+            inner: Mutex::new(Inner {
+                next: ROOT_INO + 1,
+                inodes,
+                children: HashMap::new(),
+            }),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -89,12 +101,19 @@ impl Table {
 
     /// Kind of an inode.
     pub fn kind(&self, ino: InodeNo) -> FsResult<FileKind> {
-        self.lock().inodes.get(&ino).map(|i| i.kind).ok_or(FsError::BadHandle)
+        self.lock()
+            .inodes
+            .get(&ino)
+            .map(|i| i.kind)
+            .ok_or(FsError::BadHandle)
     }
 
     /// The child inode for `name`, if known.
     pub fn child(&self, parent: InodeNo, name: &str) -> Option<InodeNo> {
-        self.lock().children.get(&(parent, name.to_string())).copied()
+        self.lock()
+            .children
+            .get(&(parent, name.to_string()))
+            .copied()
     }
 
     /// Finds or creates the inode of `parent/name` with `kind` and adds one kernel lookup
@@ -118,7 +137,13 @@ impl Table {
         g.next += 1;
         g.inodes.insert(
             ino,
-            Inode { parent, name: name.to_string(), kind, lookups: u64::from(count), detached: false },
+            Inode {
+                parent,
+                name: name.to_string(),
+                kind,
+                lookups: u64::from(count),
+                detached: false,
+            },
         );
         g.children.insert(k, ino);
         ino

@@ -33,7 +33,12 @@ fn env_with(store: Arc<MemoryStore>, f: impl FnOnce(&mut FsConfig)) -> Env {
     };
     f(&mut cfg);
     let fs = Fs::new(dynstore, cfg, uploads.clone());
-    Env { fs, store, uploads, _dir: dir }
+    Env {
+        fs,
+        store,
+        uploads,
+        _dir: dir,
+    }
 }
 
 fn env() -> Env {
@@ -53,9 +58,15 @@ async fn resolve(fs: &Fs, path: &str) -> FsResult<InodeNo> {
 }
 
 async fn write_file(fs: &Fs, parent: InodeNo, name: &str, data: &[u8]) -> InodeNo {
-    let (e, fh) = fs.create(parent, os(name), 0o100644, libc::O_WRONLY, 1000, 1000).await.unwrap();
+    let (e, fh) = fs
+        .create(parent, os(name), 0o100644, libc::O_WRONLY, 1000, 1000)
+        .await
+        .unwrap();
     if !data.is_empty() {
-        assert_eq!(fs.write(e.attr.ino, fh, 0, data).await.unwrap() as usize, data.len());
+        assert_eq!(
+            fs.write(e.attr.ino, fh, 0, data).await.unwrap() as usize,
+            data.len()
+        );
     }
     fs.release(e.attr.ino, fh).await.unwrap();
     e.attr.ino
@@ -90,7 +101,11 @@ async fn names(fs: &Fs, ino: InodeNo) -> Vec<String> {
 async fn ls_l_of_5000_keys_is_5_list_pages_and_no_head() {
     let store = MemoryStore::new();
     for i in 0..5000 {
-        store.insert(&format!("big/f{i:05}"), vec![1u8; i % 7], &PutOptions::default());
+        store.insert(
+            &format!("big/f{i:05}"),
+            vec![1u8; i % 7],
+            &PutOptions::default(),
+        );
     }
     let e = env_with(store, |_| {});
     let dir = resolve(&e.fs, "big").await.unwrap();
@@ -129,13 +144,24 @@ async fn readdir_offsets_are_stable_and_resume() {
     let mut first = Small(Vec::new());
     e.fs.readdir(ROOT_INO, fh, 0, &mut first).await.unwrap();
     // Something appears in COS meanwhile: the open snapshot does not change.
-    e.store.insert("0new", b"z".to_vec(), &PutOptions::default());
+    e.store
+        .insert("0new", b"z".to_vec(), &PutOptions::default());
     let mut rest: Vec<DirEntry> = Vec::new();
-    e.fs.readdir(ROOT_INO, fh, first.0.last().unwrap().offset, &mut rest).await.unwrap();
-    let all: Vec<String> = first.0.iter().chain(rest.iter()).map(|d| d.name.to_string_lossy().into()).collect();
+    e.fs.readdir(ROOT_INO, fh, first.0.last().unwrap().offset, &mut rest)
+        .await
+        .unwrap();
+    let all: Vec<String> = first
+        .0
+        .iter()
+        .chain(rest.iter())
+        .map(|d| d.name.to_string_lossy().into())
+        .collect();
     assert_eq!(all, [".", "..", "a", "b", "c", "d", "e"]);
     let kinds: Vec<FileKind> = rest.iter().map(|d| d.kind).collect();
-    assert_eq!(kinds, [FileKind::File, FileKind::File, FileKind::Dir, FileKind::Dir]);
+    assert_eq!(
+        kinds,
+        [FileKind::File, FileKind::File, FileKind::Dir, FileKind::Dir]
+    );
 }
 
 #[tokio::test]
@@ -150,17 +176,25 @@ async fn rm_r_of_1500_files_uses_two_delete_multiple() {
         e.fs.lookup(t, os(&n)).await.unwrap();
         e.fs.unlink(t, os(&n)).await.unwrap();
     }
-    assert!(names(&e.fs, t).await.is_empty(), "unlinked names stay hidden");
+    assert!(
+        names(&e.fs, t).await.is_empty(),
+        "unlinked names stay hidden"
+    );
     e.fs.rmdir(ROOT_INO, os("t")).await.unwrap();
     assert!(e.store.keys().is_empty());
     assert_eq!(e.store.count("DeleteMultipleObjects"), 2);
     assert_eq!(e.store.count("DeleteObject"), 0);
-    assert_eq!(e.fs.lookup(ROOT_INO, os("t")).await.unwrap_err(), FsError::NotFound);
+    assert_eq!(
+        e.fs.lookup(ROOT_INO, os("t")).await.unwrap_err(),
+        FsError::NotFound
+    );
 }
 
 #[tokio::test]
 async fn delete_batch_flushes_after_idle_delay() {
-    let e = env_with(MemoryStore::new(), |c| c.delete_delay = Duration::from_millis(10));
+    let e = env_with(MemoryStore::new(), |c| {
+        c.delete_delay = Duration::from_millis(10)
+    });
     e.store.insert("f", b"x".to_vec(), &PutOptions::default());
     e.fs.lookup(ROOT_INO, os("f")).await.unwrap();
     e.fs.unlink(ROOT_INO, os("f")).await.unwrap();
@@ -176,13 +210,19 @@ async fn delete_batch_flushes_after_idle_delay() {
 async fn rename_dir_of_200_files_copies_and_batch_deletes() {
     let store = MemoryStore::new();
     for i in 0..200 {
-        store.insert(&format!("src/sub/f{i}"), format!("{i}").into_bytes(), &PutOptions::default());
+        store.insert(
+            &format!("src/sub/f{i}"),
+            format!("{i}").into_bytes(),
+            &PutOptions::default(),
+        );
     }
     store.insert("src/", Vec::new(), &PutOptions::default());
     let e = env_with(store, |_| {});
     resolve(&e.fs, "src").await.unwrap();
     e.store.reset_counts();
-    e.fs.rename(ROOT_INO, os("src"), ROOT_INO, os("dst"), 0).await.unwrap();
+    e.fs.rename(ROOT_INO, os("src"), ROOT_INO, os("dst"), 0)
+        .await
+        .unwrap();
     assert_eq!(e.store.count("PutObjectCopy"), 201);
     assert_eq!(e.store.count("DeleteMultipleObjects"), 1);
     assert_eq!(e.store.count("DeleteObject"), 0);
@@ -199,11 +239,16 @@ async fn rename_file_replaces_and_follows_pending_upload() {
     write_file(&e.fs, ROOT_INO, "b", b"old").await;
     e.uploads.upload_all().await.unwrap();
     write_file(&e.fs, ROOT_INO, "a", b"newer").await; // pending again
-    e.fs.rename(ROOT_INO, os("a"), ROOT_INO, os("b"), 0).await.unwrap();
+    e.fs.rename(ROOT_INO, os("a"), ROOT_INO, os("b"), 0)
+        .await
+        .unwrap();
     assert_eq!(e.store.get("b").unwrap(), &b"newer"[..]);
     assert_eq!(e.store.get("a"), None);
     assert_eq!(
-        e.fs.rename(ROOT_INO, os("b"), ROOT_INO, os("b2"), libc::RENAME_EXCHANGE).await.unwrap_err().errno(),
+        e.fs.rename(ROOT_INO, os("b"), ROOT_INO, os("b2"), libc::RENAME_EXCHANGE)
+            .await
+            .unwrap_err()
+            .errno(),
         libc::EINVAL
     );
 }
@@ -211,42 +256,75 @@ async fn rename_file_replaces_and_follows_pending_upload() {
 #[tokio::test]
 async fn writes_are_staged_served_locally_and_uploaded_on_fsync() {
     let e = env();
-    let (en, fh) = e.fs.create(ROOT_INO, os("f"), 0o100600, libc::O_RDWR, 7, 8).await.unwrap();
+    let (en, fh) =
+        e.fs.create(ROOT_INO, os("f"), 0o100600, libc::O_RDWR, 7, 8)
+            .await
+            .unwrap();
     let ino = en.attr.ino;
     e.fs.write(ino, fh, 0, b"hello world").await.unwrap();
     assert_eq!(e.fs.getattr(ino).await.unwrap().size, 11);
     assert_eq!(e.fs.lookup(ROOT_INO, os("f")).await.unwrap().attr.size, 11);
     assert_eq!(names(&e.fs, ROOT_INO).await, ["f"]);
     e.fs.write(ino, fh, 6, b"WORLD!").await.unwrap();
-    assert_eq!(&e.fs.read(ino, fh, 0, 100).await.unwrap()[..], b"hello WORLD!");
+    assert_eq!(
+        &e.fs.read(ino, fh, 0, 100).await.unwrap()[..],
+        b"hello WORLD!"
+    );
     assert_eq!(e.store.count("PutObject"), 0);
     e.fs.fsync(ino, fh, false).await.unwrap();
     assert_eq!(e.store.get("f").unwrap(), &b"hello WORLD!"[..]);
     let m = e.store.meta("f").unwrap();
-    assert_eq!(m.headers.user_meta["mode"], (libc::S_IFREG | 0o600).to_string());
+    assert_eq!(
+        m.headers.user_meta["mode"],
+        (libc::S_IFREG | 0o600).to_string()
+    );
     assert_eq!(m.headers.user_meta["uid"], "7");
     e.fs.release(ino, fh).await.unwrap();
     assert_eq!(e.uploads.pending_count(), 0);
     // Reopen: append, overwrite in the middle, truncate up and down.
-    let fh = e.fs.open(ino, libc::O_WRONLY | libc::O_APPEND).await.unwrap();
+    let fh =
+        e.fs.open(ino, libc::O_WRONLY | libc::O_APPEND)
+            .await
+            .unwrap();
     e.fs.write(ino, fh, 0, b"++").await.unwrap();
     e.fs.release(ino, fh).await.unwrap();
     assert_eq!(read_all(&e.fs, ino).await.unwrap(), b"hello WORLD!++");
     e.uploads.upload_all().await.unwrap();
     let fh = e.fs.open(ino, libc::O_RDWR).await.unwrap();
     e.fs.write(ino, fh, 2, b"LL").await.unwrap();
-    e.fs.setattr(ino, SetAttr { size: Some(20), ..Default::default() }, Some(fh)).await.unwrap();
+    e.fs.setattr(
+        ino,
+        SetAttr {
+            size: Some(20),
+            ..Default::default()
+        },
+        Some(fh),
+    )
+    .await
+    .unwrap();
     e.fs.release(ino, fh).await.unwrap();
     let mut want = b"heLLo WORLD!++".to_vec();
     want.resize(20, 0);
     assert_eq!(read_all(&e.fs, ino).await.unwrap(), want);
-    e.fs.setattr(ino, SetAttr { size: Some(3), ..Default::default() }, None).await.unwrap();
+    e.fs.setattr(
+        ino,
+        SetAttr {
+            size: Some(3),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(read_all(&e.fs, ino).await.unwrap(), b"heL");
     e.uploads.upload_all().await.unwrap();
     assert_eq!(e.store.get("f").unwrap(), &b"heL"[..]);
     // O_TRUNC of an existing object does not download it.
     e.store.reset_counts();
-    let fh = e.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC).await.unwrap();
+    let fh =
+        e.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC)
+            .await
+            .unwrap();
     e.fs.release(ino, fh).await.unwrap();
     e.uploads.upload_all().await.unwrap();
     assert_eq!(e.store.count("GetObject"), 0);
@@ -276,12 +354,24 @@ async fn sequential_reads_fetch_ahead_in_parts() {
 #[tokio::test]
 async fn archived_read_fails_with_documented_errno() {
     let e = env();
-    let opts = PutOptions { storage_class: Some(StorageClass::Archive), ..Default::default() };
+    let opts = PutOptions {
+        storage_class: Some(StorageClass::Archive),
+        ..Default::default()
+    };
     e.store.insert("cold", b"data".to_vec(), &opts);
     let ino = resolve(&e.fs, "cold").await.unwrap();
-    assert_eq!(read_all(&e.fs, ino).await.unwrap_err().errno(), libc::EACCES);
-    e.store.restore_object("cold", 1, crate::store::RestoreTier::Expedited).await.unwrap();
-    assert_eq!(read_all(&e.fs, ino).await.unwrap_err().errno(), libc::EAGAIN);
+    assert_eq!(
+        read_all(&e.fs, ino).await.unwrap_err().errno(),
+        libc::EACCES
+    );
+    e.store
+        .restore_object("cold", 1, crate::store::RestoreTier::Expedited)
+        .await
+        .unwrap();
+    assert_eq!(
+        read_all(&e.fs, ino).await.unwrap_err().errno(),
+        libc::EAGAIN
+    );
     e.store.complete_restore("cold");
     assert_eq!(read_all(&e.fs, ino).await.unwrap(), b"data");
 }
@@ -290,35 +380,81 @@ async fn archived_read_fails_with_documented_errno() {
 async fn dirs_symlinks_and_refusals() {
     let e = env();
     let d = e.fs.mkdir(ROOT_INO, os("d"), 0o40750, 1, 2).await.unwrap();
-    assert_eq!(e.store.meta("d/").unwrap().headers.user_meta["mode"], (libc::S_IFDIR | 0o750).to_string());
-    assert_eq!(e.fs.mkdir(ROOT_INO, os("d"), 0o755, 1, 2).await.unwrap_err(), FsError::Exists);
+    assert_eq!(
+        e.store.meta("d/").unwrap().headers.user_meta["mode"],
+        (libc::S_IFDIR | 0o750).to_string()
+    );
+    assert_eq!(
+        e.fs.mkdir(ROOT_INO, os("d"), 0o755, 1, 2)
+            .await
+            .unwrap_err(),
+        FsError::Exists
+    );
     write_file(&e.fs, d.attr.ino, "f", b"1").await;
     e.uploads.upload_all().await.unwrap();
-    assert_eq!(e.fs.rmdir(ROOT_INO, os("d")).await.unwrap_err().errno(), libc::ENOTEMPTY);
+    assert_eq!(
+        e.fs.rmdir(ROOT_INO, os("d")).await.unwrap_err().errno(),
+        libc::ENOTEMPTY
+    );
     e.fs.unlink(d.attr.ino, os("f")).await.unwrap();
     e.fs.rmdir(ROOT_INO, os("d")).await.unwrap();
     assert!(e.store.keys().is_empty());
-    let l = e.fs.symlink(ROOT_INO, os("l"), std::path::Path::new("../t a"), 1, 2).await.unwrap();
+    let l =
+        e.fs.symlink(ROOT_INO, os("l"), std::path::Path::new("../t a"), 1, 2)
+            .await
+            .unwrap();
     assert_eq!(l.attr.kind, FileKind::Symlink);
     assert_eq!(e.fs.readlink(l.attr.ino).await.unwrap(), b"../t a");
-    assert_eq!(e.store.meta("l").unwrap().headers.user_meta["mode"], (libc::S_IFLNK | 0o777).to_string());
+    assert_eq!(
+        e.store.meta("l").unwrap().headers.user_meta["mode"],
+        (libc::S_IFLNK | 0o777).to_string()
+    );
     // A fresh mount sees the symlink from its metadata.
     let e2 = env_with(e.store.clone(), |_| {});
-    assert_eq!(e2.fs.lookup(ROOT_INO, os("l")).await.unwrap().attr.kind, FileKind::Symlink);
-    assert_eq!(e.fs.link(l.attr.ino, ROOT_INO, os("h")).await.unwrap_err().errno(), libc::EPERM);
-    let fifo = e.fs.mknod(ROOT_INO, os("p"), libc::S_IFIFO | 0o644, 1, 2).await.unwrap_err();
+    assert_eq!(
+        e2.fs.lookup(ROOT_INO, os("l")).await.unwrap().attr.kind,
+        FileKind::Symlink
+    );
+    assert_eq!(
+        e.fs.link(l.attr.ino, ROOT_INO, os("h"))
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EPERM
+    );
+    let fifo =
+        e.fs.mknod(ROOT_INO, os("p"), libc::S_IFIFO | 0o644, 1, 2)
+            .await
+            .unwrap_err();
     assert_eq!(fifo.errno(), libc::ENOTSUP);
     let long = "n".repeat(256);
-    assert_eq!(e.fs.lookup(ROOT_INO, os(&long)).await.unwrap_err().errno(), libc::ENAMETOOLONG);
+    assert_eq!(
+        e.fs.lookup(ROOT_INO, os(&long)).await.unwrap_err().errno(),
+        libc::ENAMETOOLONG
+    );
     let deep = "n".repeat(250);
     let mut parent = ROOT_INO;
     for _ in 0..3 {
-        parent = e.fs.mkdir(parent, os(&deep), 0o755, 1, 2).await.unwrap().attr.ino;
+        parent =
+            e.fs.mkdir(parent, os(&deep), 0o755, 1, 2)
+                .await
+                .unwrap()
+                .attr
+                .ino;
     }
-    let err = e.fs.create(parent, os(&deep), 0o644, libc::O_WRONLY, 1, 2).await.unwrap_err();
+    let err =
+        e.fs.create(parent, os(&deep), 0o644, libc::O_WRONLY, 1, 2)
+            .await
+            .unwrap_err();
     assert_eq!(err.errno(), libc::ENAMETOOLONG);
     let bad = OsString::from("tab\tname");
-    assert_eq!(e.fs.create(ROOT_INO, &bad, 0o644, 0, 1, 2).await.unwrap_err().errno(), libc::EINVAL);
+    assert_eq!(
+        e.fs.create(ROOT_INO, &bad, 0o644, 0, 1, 2)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL
+    );
     assert!(e.fs.statfs(ROOT_INO).await.unwrap().bavail > 1 << 30);
 }
 
@@ -328,19 +464,39 @@ async fn chmod_chown_utimes_persist_pending_or_by_copy() {
     let ino = write_file(&e.fs, ROOT_INO, "f", b"abc").await;
     // Pending: folded into the upload, no copy.
     let t = std::time::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
-    let set = SetAttr { mode: Some(0o600), mtime: Some(SetTime::At(t)), ..Default::default() };
+    let set = SetAttr {
+        mode: Some(0o600),
+        mtime: Some(SetTime::At(t)),
+        ..Default::default()
+    };
     let a = e.fs.setattr(ino, set, None).await.unwrap();
     assert_eq!((a.perm, a.mtime), (0o600, t));
     e.uploads.upload_all().await.unwrap();
     assert_eq!(e.store.count("PutObjectCopy"), 0);
-    assert_eq!(e.store.meta("f").unwrap().headers.user_meta["mtime"], "1500000000");
+    assert_eq!(
+        e.store.meta("f").unwrap().headers.user_meta["mtime"],
+        "1500000000"
+    );
     // In COS: copy in place with Replaced.
-    let a = e.fs.setattr(ino, SetAttr { uid: Some(42), ..Default::default() }, None).await.unwrap();
+    let a =
+        e.fs.setattr(
+            ino,
+            SetAttr {
+                uid: Some(42),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(a.uid, 42);
     assert_eq!(e.store.count("PutObjectCopy"), 1);
     let m = e.store.meta("f").unwrap();
     assert_eq!(m.headers.user_meta["uid"], "42");
-    assert_eq!(m.headers.user_meta["mode"], (libc::S_IFREG | 0o600).to_string());
+    assert_eq!(
+        m.headers.user_meta["mode"],
+        (libc::S_IFREG | 0o600).to_string()
+    );
     // A listing afterwards keeps the attributes (no HEAD).
     e.store.reset_counts();
     names(&e.fs, ROOT_INO).await;
@@ -348,7 +504,8 @@ async fn chmod_chown_utimes_persist_pending_or_by_copy() {
     assert_eq!((a.uid, a.perm, a.mtime), (42, 0o600, t));
     assert_eq!(e.store.count("HeadObject"), 0);
     // Defaults for objects without metadata.
-    e.store.insert("plain", b"x".to_vec(), &PutOptions::default());
+    e.store
+        .insert("plain", b"x".to_vec(), &PutOptions::default());
     let a = e.fs.lookup(ROOT_INO, os("plain")).await.unwrap().attr;
     assert_eq!((a.perm, a.uid, a.gid), (0o644, 1000, 1000));
 }
@@ -377,7 +534,12 @@ fn base_of(p: &str) -> &str {
 }
 
 async fn check_tree(fs: &Fs, model: &Model, seed: u64, step: usize) {
-    for dir in std::iter::once(String::new()).chain(model.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k.clone())) {
+    for dir in std::iter::once(String::new()).chain(
+        model
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.clone()),
+    ) {
         let ino = resolve(fs, &dir).await.unwrap();
         let mut got = names(fs, ino).await;
         got.sort();
@@ -391,14 +553,21 @@ async fn check_tree(fs: &Fs, model: &Model, seed: u64, step: usize) {
     for (path, v) in model {
         if let Some(data) = v {
             let ino = resolve(fs, path).await.unwrap();
-            assert_eq!(&read_all(fs, ino).await.unwrap(), data, "seed {seed} step {step} {path}");
+            assert_eq!(
+                &read_all(fs, ino).await.unwrap(),
+                data,
+                "seed {seed} step {step} {path}"
+            );
         }
     }
 }
 
 #[tokio::test]
 async fn reference_model_random_operations() {
-    let seed: u64 = std::env::var("COSFUSE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("COSFUSE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     println!("reference model seed: {seed} (rerun with COSFUSE_SEED={seed})");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let e = env();
@@ -407,16 +576,28 @@ async fn reference_model_random_operations() {
     let pool = ["a", "b", "c d", "é"];
     for step in 0..300 {
         let dirs: Vec<String> = std::iter::once(String::new())
-            .chain(model.iter().filter(|(k, v)| v.is_none() && k.matches('/').count() < 2).map(|(k, _)| k.clone()))
+            .chain(
+                model
+                    .iter()
+                    .filter(|(k, v)| v.is_none() && k.matches('/').count() < 2)
+                    .map(|(k, _)| k.clone()),
+            )
             .collect();
         let dir = dirs[rng.gen_range(0..dirs.len())].clone();
         let name = pool[rng.gen_range(0..pool.len())];
-        let path = if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
+        let path = if dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{dir}/{name}")
+        };
         let pino = resolve(fs, &dir).await.unwrap();
         let existing = model.get(&path).cloned();
         let op = rng.gen_range(0..8);
         if std::env::var("COSFUSE_TRACE").is_ok() {
-            println!("step {step}: op {op} path {path:?} existing {:?}", existing.as_ref().map(|e| e.as_ref().map(|d| d.len())));
+            println!(
+                "step {step}: op {op} path {path:?} existing {:?}",
+                existing.as_ref().map(|e| e.as_ref().map(|d| d.len()))
+            );
         }
         match op {
             0 | 1 => {
@@ -426,14 +607,21 @@ async fn reference_model_random_operations() {
                 }
                 let len = rng.gen_range(0..30);
                 let data: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-                let off = if existing.is_some() { rng.gen_range(0..20usize) } else { 0 };
+                let off = if existing.is_some() {
+                    rng.gen_range(0..20usize)
+                } else {
+                    0
+                };
                 let (ino, fh) = match existing {
                     Some(_) => {
                         let ino = resolve(fs, &path).await.unwrap();
                         (ino, fs.open(ino, libc::O_RDWR).await.unwrap())
                     }
                     None => {
-                        let (en, fh) = fs.create(pino, os(name), 0o644, libc::O_RDWR, 1, 1).await.unwrap();
+                        let (en, fh) = fs
+                            .create(pino, os(name), 0o644, libc::O_RDWR, 1, 1)
+                            .await
+                            .unwrap();
                         (en.attr.ino, fh)
                     }
                 };
@@ -449,7 +637,9 @@ async fn reference_model_random_operations() {
             2 => {
                 let r = fs.mkdir(pino, os(name), 0o755, 1, 1).await;
                 match existing {
-                    Some(_) => assert_eq!(r.unwrap_err(), FsError::Exists, "seed {seed} step {step}"),
+                    Some(_) => {
+                        assert_eq!(r.unwrap_err(), FsError::Exists, "seed {seed} step {step}")
+                    }
                     None => {
                         r.unwrap();
                         model.insert(path, None);
@@ -484,7 +674,11 @@ async fn reference_model_random_operations() {
                 // rename to another name in a random dir
                 let to_dir = dirs[rng.gen_range(0..dirs.len())].clone();
                 let to_name = pool[rng.gen_range(0..pool.len())];
-                let to = if to_dir.is_empty() { to_name.to_string() } else { format!("{to_dir}/{to_name}") };
+                let to = if to_dir.is_empty() {
+                    to_name.to_string()
+                } else {
+                    format!("{to_dir}/{to_name}")
+                };
                 let Some(src) = existing else { continue };
                 if to == path || to.starts_with(&format!("{path}/")) {
                     continue;
@@ -496,9 +690,13 @@ async fn reference_model_random_operations() {
                 match (&src, &dst) {
                     (None, Some(Some(_))) => assert_eq!(r.unwrap_err(), FsError::NotDir),
                     (Some(_), Some(None)) => assert_eq!(r.unwrap_err(), FsError::IsDir),
-                    (None, Some(None)) if dst_nonempty => assert_eq!(r.unwrap_err(), FsError::NotEmpty),
+                    (None, Some(None)) if dst_nonempty => {
+                        assert_eq!(r.unwrap_err(), FsError::NotEmpty)
+                    }
                     _ => {
-                        r.unwrap_or_else(|err| panic!("seed {seed} step {step}: rename {path} {to}: {err}"));
+                        r.unwrap_or_else(|err| {
+                            panic!("seed {seed} step {step}: rename {path} {to}: {err}")
+                        });
                         let moved: Vec<(String, Option<Vec<u8>>)> = model
                             .iter()
                             .filter(|(k, _)| **k == path || k.starts_with(&format!("{path}/")))
@@ -514,7 +712,16 @@ async fn reference_model_random_operations() {
                 if let Some(Some(cur)) = existing {
                     let ino = resolve(fs, &path).await.unwrap();
                     let size = rng.gen_range(0..40usize);
-                    fs.setattr(ino, SetAttr { size: Some(size as u64), ..Default::default() }, None).await.unwrap();
+                    fs.setattr(
+                        ino,
+                        SetAttr {
+                            size: Some(size as u64),
+                            ..Default::default()
+                        },
+                        None,
+                    )
+                    .await
+                    .unwrap();
                     let mut cur = cur;
                     cur.resize(size, 0);
                     model.insert(path, Some(cur));

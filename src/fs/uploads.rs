@@ -66,7 +66,12 @@ pub struct ManualUploads {
 impl ManualUploads {
     /// Uploads to `store`, staging files under `dir` (which must exist).
     pub fn new(store: Arc<dyn ObjectStore>, dir: PathBuf) -> Arc<ManualUploads> {
-        Arc::new(ManualUploads { store, dir, pending: Mutex::default(), next: Mutex::new(0) })
+        Arc::new(ManualUploads {
+            store,
+            dir,
+            pending: Mutex::default(),
+            next: Mutex::new(0),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PendingUpload>> {
@@ -113,9 +118,14 @@ impl Uploads for ManualUploads {
         opts: PutOptions,
         _base_etag: Option<String>,
     ) -> std::io::Result<u64> {
-        let old = self
-            .lock()
-            .insert(key.to_string(), PendingUpload { path: file, size, opts });
+        let old = self.lock().insert(
+            key.to_string(),
+            PendingUpload {
+                path: file,
+                size,
+                opts,
+            },
+        );
         if let Some(o) = old {
             let _ = std::fs::remove_file(o.path);
         }
@@ -126,7 +136,9 @@ impl Uploads for ManualUploads {
         let p = self.lock().get(key).cloned();
         if let Some(p) = p {
             let data = std::fs::read(&p.path)?;
-            self.store.put_object(key, Bytes::from(data), &p.opts).await?;
+            self.store
+                .put_object(key, Bytes::from(data), &p.opts)
+                .await?;
             let mut g = self.lock();
             if g.get(key).map(|q| &q.path) == Some(&p.path) {
                 g.remove(key);

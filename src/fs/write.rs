@@ -54,8 +54,15 @@ struct Writer {
 
 impl Fs {
     /// create: a new empty file, staged locally; nothing is sent until flush/close.
-    pub async fn create(&self, parent: InodeNo, name: &OsStr, mode: u32, flags: i32, uid: u32,
-        gid: u32) -> FsResult<(Entry, Fh)> {
+    pub async fn create(
+        &self,
+        parent: InodeNo,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<(Entry, Fh)> {
         self.check_writable()?;
         let name = ValidName::new(name)?;
         let rel = join(&self.dir_path(parent)?, name.as_str());
@@ -72,15 +79,30 @@ impl Fs {
         let mut base_opts = self.new_object_opts(&s);
         base_opts.headers.user_meta.clear();
         self.attrs.set_local(&rel, s.clone());
-        let ino = self.table.upsert(parent, name.as_str(), FileKind::File, true);
-        let writer = Writer { staging: Some((path, file)), size: 0, dirty: true, base_etag: None, base_opts };
+        let ino = self
+            .table
+            .upsert(parent, name.as_str(), FileKind::File, true);
+        let writer = Writer {
+            staging: Some((path, file)),
+            size: 0,
+            dirty: true,
+            base_etag: None,
+            base_opts,
+        };
         let fh = self.new_file_handle(ino, Some(writer), flags);
         Ok((self.entry_of(ino, &s), fh))
     }
 
     fn new_file_handle(&self, ino: InodeNo, writer: Option<Writer>, flags: i32) -> Fh {
-        let st = FileState { reader: None, writer, append: flags & libc::O_APPEND != 0 };
-        let h = FileHandle { ino, state: tokio::sync::Mutex::new(st) };
+        let st = FileState {
+            reader: None,
+            writer,
+            append: flags & libc::O_APPEND != 0,
+        };
+        let h = FileHandle {
+            ino,
+            state: tokio::sync::Mutex::new(st),
+        };
         self.add_handle(Handle::File(std::sync::Arc::new(h)))
     }
 
@@ -96,7 +118,13 @@ impl Fs {
             return Ok(self.new_file_handle(ino, None, flags));
         }
         self.check_writable()?;
-        let mut w = Writer { staging: None, size: s.size, dirty: false, base_etag: s.etag.clone(), base_opts: PutOptions::default() };
+        let mut w = Writer {
+            staging: None,
+            size: s.size,
+            dirty: false,
+            base_etag: s.etag.clone(),
+            base_opts: PutOptions::default(),
+        };
         if flags & libc::O_TRUNC != 0 {
             self.materialize(&mut w, &rel, &s, false).await?;
             self.set_size(&mut w, &rel, 0)?;
@@ -106,7 +134,13 @@ impl Fs {
 
     /// Makes the staging copy of `rel` (downloading when `with_data`), keeping the object's
     /// headers for the upload.
-    async fn materialize(&self, w: &mut Writer, rel: &str, s: &Stat, with_data: bool) -> FsResult<()> {
+    async fn materialize(
+        &self,
+        w: &mut Writer,
+        rel: &str,
+        s: &Stat,
+        with_data: bool,
+    ) -> FsResult<()> {
         if w.staging.is_some() {
             return Ok(());
         }
@@ -150,7 +184,13 @@ impl Fs {
     }
 
     /// Copies the object into `file` part by part (bounded memory).
-    async fn download(&self, key: &str, size: u64, file: &std::fs::File, rel: &str) -> FsResult<()> {
+    async fn download(
+        &self,
+        key: &str,
+        size: u64,
+        file: &std::fs::File,
+        rel: &str,
+    ) -> FsResult<()> {
         let mut src = self.open_source(key, size);
         let mut off = 0u64;
         let chunk = self.cfg.read_part_size.clamp(4096, u64::from(u32::MAX)) as u32;
@@ -182,9 +222,14 @@ impl Fs {
     pub async fn read(&self, ino: InodeNo, fh: Fh, offset: i64, size: u32) -> FsResult<Bytes> {
         let h = self.file_handle(fh)?;
         let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino))?;
-        let offset = u64::try_from(offset).map_err(|_| FsError::InvalidArgument("offset".into()))?;
+        let offset =
+            u64::try_from(offset).map_err(|_| FsError::InvalidArgument("offset".into()))?;
         let mut st = h.state.lock().await;
-        if let Some(Writer { staging: Some((_, f)), .. }) = &st.writer {
+        if let Some(Writer {
+            staging: Some((_, f)),
+            ..
+        }) = &st.writer
+        {
             let mut buf = vec![0u8; size as usize];
             let n = read_at_full(f, &mut buf, offset)?;
             buf.truncate(n);
@@ -205,7 +250,8 @@ impl Fs {
     pub async fn write(&self, ino: InodeNo, fh: Fh, offset: i64, data: &[u8]) -> FsResult<u32> {
         let h = self.file_handle(fh)?;
         let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino))?;
-        let offset = u64::try_from(offset).map_err(|_| FsError::InvalidArgument("offset".into()))?;
+        let offset =
+            u64::try_from(offset).map_err(|_| FsError::InvalidArgument("offset".into()))?;
         let mut st = h.state.lock().await;
         let append = st.append;
         st.reader = None;
@@ -241,7 +287,13 @@ impl Fs {
         if s.kind != FileKind::File {
             return Err(FsError::IsDir);
         }
-        let mut w = Writer { staging: None, size: s.size, dirty: false, base_etag: s.etag.clone(), base_opts: PutOptions::default() };
+        let mut w = Writer {
+            staging: None,
+            size: s.size,
+            dirty: false,
+            base_etag: s.etag.clone(),
+            base_opts: PutOptions::default(),
+        };
         self.materialize(&mut w, &rel, &s, size > 0).await?;
         self.set_size(&mut w, &rel, size)?;
         self.hand_off(&mut w, &rel)
@@ -252,7 +304,9 @@ impl Fs {
         if !w.dirty {
             return Ok(());
         }
-        let Some((path, file)) = w.staging.take() else { return Ok(()) };
+        let Some((path, file)) = w.staging.take() else {
+            return Ok(());
+        };
         file.sync_data()?;
         drop(file);
         let key = self.key_of(rel, FileKind::File)?;
@@ -261,7 +315,8 @@ impl Fs {
             store_user_meta(&s, &mut opts.headers.user_meta);
         }
         self.deletes.cancel(key.as_str());
-        self.uploads.enqueue(key.as_str(), path, w.size, opts, w.base_etag.clone())?;
+        self.uploads
+            .enqueue(key.as_str(), path, w.size, opts, w.base_etag.clone())?;
         w.dirty = false;
         self.attrs.end_local(rel);
         Ok(())
@@ -283,7 +338,11 @@ impl Fs {
         let res = self.flush(ino, fh).await;
         if let Ok(Handle::File(h)) = self.take_handle(fh) {
             let mut st = h.state.lock().await;
-            if let Some(Writer { staging: Some((path, _)), .. }) = st.writer.take() {
+            if let Some(Writer {
+                staging: Some((path, _)),
+                ..
+            }) = st.writer.take()
+            {
                 // Not dirty (or unlinked): nobody needs this copy.
                 let _ = std::fs::remove_file(path);
                 if let Ok(rel) = self.table.path(h.ino) {

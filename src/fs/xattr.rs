@@ -15,8 +15,13 @@ impl Fs {
     }
 
     /// setxattr.
-    pub async fn setxattr(&self, ino: InodeNo, _name: &OsStr, _value: &[u8], _flags: i32)
-        -> FsResult<()> {
+    pub async fn setxattr(
+        &self,
+        ino: InodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+    ) -> FsResult<()> {
         self.table.path(ino)?;
         Err(FsError::NotSupported("xattrs are not implemented yet"))
     }

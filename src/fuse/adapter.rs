@@ -47,7 +47,12 @@ fn fail(e: &FsError, op: &str, what: impl std::fmt::Display) -> fuser::Errno {
     errno(e)
 }
 
-fn reply_entry(reply: ReplyEntry, r: Result<Entry, FsError>, op: &str, what: impl std::fmt::Display) {
+fn reply_entry(
+    reply: ReplyEntry,
+    r: Result<Entry, FsError>,
+    op: &str,
+    what: impl std::fmt::Display,
+) {
     match r {
         Ok(e) => reply.entry(&e.ttl, &file_attr(&e.attr), Generation(e.generation)),
         Err(e) => reply.error(fail(&e, op, what)),
@@ -116,7 +121,14 @@ impl Filesystem for FuseAdapter {
         reply: ReplyAttr,
     ) {
         let ttl = self.fs.config().entry_ttl;
-        let req = SetAttr { mode, uid, gid, size, atime: atime.map(set_time), mtime: mtime.map(set_time) };
+        let req = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime: atime.map(set_time),
+            mtime: mtime.map(set_time),
+        };
         self.spawn(move |fs| async move {
             match fs.setattr(ino.0, req, fh.map(|f| f.0)).await {
                 Ok(a) => reply.attr(&ttl, &file_attr(&a)),
@@ -134,20 +146,39 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn mknod(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, _rdev: u32,
-        reply: ReplyEntry) {
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.spawn(move |fs| async move {
-            let r = fs.mknod(parent.0, &name, masked_mode(mode, umask), uid, gid).await;
+            let r = fs
+                .mknod(parent.0, &name, masked_mode(mode, umask), uid, gid)
+                .await;
             reply_entry(reply, r, "mknod", format!("{name:?}"));
         });
     }
 
-    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32,
-        reply: ReplyEntry) {
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.spawn(move |fs| async move {
-            let r = fs.mkdir(parent.0, &name, masked_mode(mode, umask), uid, gid).await;
+            let r = fs
+                .mkdir(parent.0, &name, masked_mode(mode, umask), uid, gid)
+                .await;
             reply_entry(reply, r, "mkdir", format!("{name:?}"));
         });
     }
@@ -168,26 +199,53 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn symlink(&self, req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path,
-        reply: ReplyEntry) {
-        let (name, target, uid, gid) = (link_name.to_owned(), target.to_owned(), req.uid(), req.gid());
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let (name, target, uid, gid) = (
+            link_name.to_owned(),
+            target.to_owned(),
+            req.uid(),
+            req.gid(),
+        );
         self.spawn(move |fs| async move {
             let r = fs.symlink(parent.0, &name, &target, uid, gid).await;
             reply_entry(reply, r, "symlink", format!("{name:?}"));
         });
     }
 
-    fn rename(&self, _req: &Request, parent: INodeNo, name: &OsStr, newparent: INodeNo,
-        newname: &OsStr, flags: RenameFlags, reply: ReplyEmpty) {
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
         let (name, newname) = (name.to_owned(), newname.to_owned());
         self.spawn(move |fs| async move {
-            let r = fs.rename(parent.0, &name, newparent.0, &newname, flags.bits()).await;
+            let r = fs
+                .rename(parent.0, &name, newparent.0, &newname, flags.bits())
+                .await;
             reply_empty(reply, r, "rename", format!("{name:?} -> {newname:?}"));
         });
     }
 
-    fn link(&self, _req: &Request, ino: INodeNo, newparent: INodeNo, newname: &OsStr,
-        reply: ReplyEntry) {
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
         let newname = newname.to_owned();
         self.spawn(move |fs| async move {
             let r = fs.link(ino.0, newparent.0, &newname).await;
@@ -204,8 +262,17 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn read(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, size: u32,
-        _flags: OpenFlags, _lock_owner: Option<LockOwner>, reply: ReplyData) {
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
         self.spawn(move |fs| async move {
             let off = i64::try_from(offset).unwrap_or(i64::MAX);
             match fs.read(ino.0, fh.0, off, size).await {
@@ -215,9 +282,18 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn write(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, data: &[u8],
-        _write_flags: WriteFlags, _flags: OpenFlags, _lock_owner: Option<LockOwner>,
-        reply: ReplyWrite) {
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
         let data = data.to_vec();
         self.spawn(move |fs| async move {
             let off = i64::try_from(offset).unwrap_or(i64::MAX);
@@ -228,23 +304,44 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn flush(&self, _req: &Request, ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner,
-        reply: ReplyEmpty) {
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
         self.spawn(move |fs| async move {
             let r = fs.flush(ino.0, fh.0).await;
             reply_empty(reply, r, "flush", ino.0);
         });
     }
 
-    fn release(&self, _req: &Request, ino: INodeNo, fh: FileHandle, _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>, _flush: bool, reply: ReplyEmpty) {
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
         self.spawn(move |fs| async move {
             let r = fs.release(ino.0, fh.0).await;
             reply_empty(reply, r, "release", ino.0);
         });
     }
 
-    fn fsync(&self, _req: &Request, ino: INodeNo, fh: FileHandle, datasync: bool, reply: ReplyEmpty) {
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         self.spawn(move |fs| async move {
             let r = fs.fsync(ino.0, fh.0, datasync).await;
             reply_empty(reply, r, "fsync", ino.0);
@@ -260,7 +357,14 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn readdir(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, reply: ReplyDirectory) {
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        reply: ReplyDirectory,
+    ) {
         self.spawn(move |fs| async move {
             let mut sink = ReplySink(reply);
             let off = i64::try_from(offset).unwrap_or(i64::MAX);
@@ -271,16 +375,28 @@ impl Filesystem for FuseAdapter {
         });
     }
 
-    fn releasedir(&self, _req: &Request, ino: INodeNo, fh: FileHandle, _flags: OpenFlags,
-        reply: ReplyEmpty) {
+    fn releasedir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
         self.spawn(move |fs| async move {
             let r = fs.releasedir(ino.0, fh.0).await;
             reply_empty(reply, r, "releasedir", ino.0);
         });
     }
 
-    fn fsyncdir(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool,
-        reply: ReplyEmpty) {
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         // Directory changes go to COS synchronously (or with the delete batch, flushed here).
         self.spawn(move |fs| async move {
             fs.flush_deletes().await;
@@ -291,15 +407,24 @@ impl Filesystem for FuseAdapter {
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
         self.spawn(move |fs| async move {
             match fs.statfs(ino.0).await {
-                Ok(s) => reply.statfs(s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize,
-                    s.namelen, s.frsize),
+                Ok(s) => reply.statfs(
+                    s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
+                ),
                 Err(e) => reply.error(fail(&e, "statfs", ino.0)),
             }
         });
     }
 
-    fn setxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, value: &[u8], flags: i32,
-        _position: u32, reply: ReplyEmpty) {
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
         let (name, value) = (name.to_owned(), value.to_vec());
         self.spawn(move |fs| async move {
             let r = fs.setxattr(ino.0, &name, &value, flags).await;
@@ -336,13 +461,29 @@ impl Filesystem for FuseAdapter {
         reply.ok();
     }
 
-    fn create(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32,
-        flags: i32, reply: ReplyCreate) {
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.spawn(move |fs| async move {
-            match fs.create(parent.0, &name, masked_mode(mode, umask), flags, uid, gid).await {
-                Ok((e, fh)) => reply.created(&e.ttl, &file_attr(&e.attr), Generation(e.generation),
-                    FileHandle(fh), FopenFlags::empty()),
+            match fs
+                .create(parent.0, &name, masked_mode(mode, umask), flags, uid, gid)
+                .await
+            {
+                Ok((e, fh)) => reply.created(
+                    &e.ttl,
+                    &file_attr(&e.attr),
+                    Generation(e.generation),
+                    FileHandle(fh),
+                    FopenFlags::empty(),
+                ),
                 Err(e) => reply.error(fail(&e, "create", format!("{name:?}"))),
             }
         });

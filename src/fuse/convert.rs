@@ -62,7 +62,8 @@ pub struct ReplySink(pub ReplyDirectory);
 impl DirSink for ReplySink {
     fn add(&mut self, e: DirEntry) -> bool {
         let offset = u64::try_from(e.offset).unwrap_or(0);
-        self.0.add(INodeNo(e.ino), offset, file_type(e.kind), &e.name)
+        self.0
+            .add(INodeNo(e.ino), offset, file_type(e.kind), &e.name)
     }
 }
 
@@ -90,7 +91,10 @@ mod tests {
         };
         let f = file_attr(&a);
         assert_eq!(f.ino, INodeNo(9));
-        assert_eq!((f.size, f.perm, f.uid, f.gid, f.mtime), (10, 0o777, 3, 4, t));
+        assert_eq!(
+            (f.size, f.perm, f.uid, f.gid, f.mtime),
+            (10, 0o777, 3, 4, t)
+        );
         assert_eq!(f.kind, FileType::Symlink);
         assert_eq!(file_type(FileKind::Dir), FileType::Directory);
         assert_eq!(file_type(FileKind::File), FileType::RegularFile);
