@@ -15,6 +15,7 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod cos;
 pub mod emulator;
 pub mod fs;

@@ -1,1 +1,23 @@
 //! Metadata cache, staging files with their crash journal, and the upload queue.
+//!
+//! - [`staging`]: `CacheDir`, the cache directory (lock, staging files, recovery dir);
+//! - [`journal`]: the crash journal of pending uploads (fsync'd, replayed at startup);
+//! - [`upload`]: `UploadQueue`, the write-back upload queue (enqueue, wait, pending views,
+//!   list/pause/restart/cancel, drain), with its workers in `worker`/`multipart` and crash
+//!   recovery in `recover`;
+//! - [`task`]: the queue's value types (`TaskInfo`, `TaskState`, `UploadConfig`, ...).
+
+pub mod journal;
+mod multipart;
+mod recover;
+pub mod staging;
+pub mod task;
+pub mod upload;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+pub use staging::CacheDir;
+pub use task::{PendingFile, RecoveryReport, TaskId, TaskInfo, TaskState, UploadConfig};
+pub use upload::UploadQueue;

@@ -87,6 +87,9 @@ impl From<std::io::Error> for StoreError {
 impl StoreError {
     /// True for errors a caller may retry later (throttling, 5xx, network).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. } | StoreError::Network(_))
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Network(_)
+        )
     }
 }

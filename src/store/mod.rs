@@ -352,15 +352,23 @@ pub trait ObjectStore: Send + Sync + 'static {
 
     /// GET Object, optionally a byte range `[start, end)`. A range starting at or after the end of
     /// the object returns empty data (COS's 416 is not an error for readers).
-    async fn get_object(&self, key: &str, range: Option<std::ops::Range<u64>>)
-        -> StoreResult<GetResult>;
+    async fn get_object(
+        &self,
+        key: &str,
+        range: Option<std::ops::Range<u64>>,
+    ) -> StoreResult<GetResult>;
 
     /// PUT Object with the whole body.
-    async fn put_object(&self, key: &str, body: Bytes, opts: &PutOptions) -> StoreResult<PutResult>;
+    async fn put_object(&self, key: &str, body: Bytes, opts: &PutOptions)
+        -> StoreResult<PutResult>;
 
     /// PUT Object - Copy from `src_key` (same bucket) to `dst_key`.
-    async fn copy_object(&self, src_key: &str, dst_key: &str, opts: &CopyOptions)
-        -> StoreResult<PutResult>;
+    async fn copy_object(
+        &self,
+        src_key: &str,
+        dst_key: &str,
+        opts: &CopyOptions,
+    ) -> StoreResult<PutResult>;
 
     /// DELETE Object (missing keys succeed).
     async fn delete_object(&self, key: &str) -> StoreResult<()>;
@@ -369,8 +377,12 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn delete_objects(&self, keys: &[String]) -> StoreResult<Vec<DeleteError>>;
 
     /// POST Object restore.
-    async fn restore_object(&self, key: &str, days: u32, tier: RestoreTier)
-        -> StoreResult<RestoreOutcome>;
+    async fn restore_object(
+        &self,
+        key: &str,
+        days: u32,
+        tier: RestoreTier,
+    ) -> StoreResult<RestoreOutcome>;
 
     /// GET Object acl.
     async fn get_object_acl(&self, key: &str) -> StoreResult<AccessControlPolicy>;
@@ -382,8 +394,13 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn initiate_multipart(&self, key: &str, opts: &PutOptions) -> StoreResult<String>;
 
     /// Upload Part: returns the part's ETag (no quotes).
-    async fn upload_part(&self, key: &str, upload_id: &str, part_number: u32, body: Bytes)
-        -> StoreResult<String>;
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: Bytes,
+    ) -> StoreResult<String>;
 
     /// Upload Part - Copy of `src_key` bytes `[start, end)`: returns the part's ETag.
     async fn upload_part_copy(
@@ -396,8 +413,12 @@ pub trait ObjectStore: Send + Sync + 'static {
     ) -> StoreResult<String>;
 
     /// Complete Multipart Upload.
-    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[CompletedPart])
-        -> StoreResult<PutResult>;
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> StoreResult<PutResult>;
 
     /// Abort Multipart Upload.
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()>;

@@ -1,0 +1,330 @@
+//! The upload queue's value types (task ids, states, progress snapshots, configuration) and the
+//! in-memory task table the queue and its workers share.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::store::{PutOptions, StoreError};
+
+/// Identifies one upload task (unique per cache directory, also across restarts).
+pub type TaskId = u64;
+
+/// Where a task is in its life.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TaskState {
+    /// Waiting for a worker (or for an earlier upload of the same key).
+    Queued,
+    /// Being uploaded (including back-off between retries).
+    Running,
+    /// Held by the user; `restart` resumes it.
+    Paused,
+    /// Gave up (permanent error, or transient ones beyond `max_attempts`); kept until restarted
+    /// or cancelled.
+    Failed {
+        /// What the last attempt said.
+        error: String,
+    },
+    /// COS has the data.
+    Done,
+}
+
+/// A snapshot of one task for `list()` (the control channel prints these).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct TaskInfo {
+    /// The task id.
+    pub id: TaskId,
+    /// Target object key.
+    pub key: String,
+    /// Bytes to upload.
+    pub size: u64,
+    /// Bytes COS has acknowledged (parts completed; whole size for a finished single PUT).
+    pub loaded: u64,
+    /// Upload speed of the current run, bytes per second.
+    pub speed: u64,
+    /// `loaded / size` in percent (100 for an empty file that is done).
+    pub percent: f64,
+    /// State.
+    pub state: TaskState,
+    /// The local copy (staging file).
+    pub local_path: PathBuf,
+    /// Attempts made in the current run (reset by `restart`).
+    pub attempts: u32,
+}
+
+/// Tunables of the upload queue.
+#[derive(Clone, Debug)]
+pub struct UploadConfig {
+    /// Multipart part size in bytes (raised automatically to stay within 10 000 parts).
+    pub part_size: u64,
+    /// Files of at least this size go multipart; smaller ones are one PUT.
+    pub multipart_threshold: u64,
+    /// Parts of one upload in flight at once.
+    pub part_parallelism: usize,
+    /// Uploads (tasks) running at once.
+    pub max_concurrent_uploads: usize,
+    /// Attempts on transient errors before a task is Failed (kept in the list).
+    pub max_attempts: u32,
+    /// First back-off delay; doubled each retry (capped at 30 s), with jitter.
+    pub retry_base: Duration,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            part_size: 8 * 1024 * 1024,
+            multipart_threshold: 16 * 1024 * 1024,
+            part_parallelism: 4,
+            max_concurrent_uploads: 4,
+            max_attempts: 5,
+            retry_base: Duration::from_millis(200),
+        }
+    }
+}
+
+/// The newest pending local copy of a key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingFile {
+    /// The staging file (may vanish once uploaded: fall back to COS then).
+    pub path: PathBuf,
+    /// Its size.
+    pub size: u64,
+    /// Metadata the upload will send.
+    pub opts: PutOptions,
+    /// When it was handed to the queue (the file's mtime for getattr).
+    pub mtime: SystemTime,
+    /// The task carrying it.
+    pub id: TaskId,
+}
+
+/// What `recover()` did with the journal of a previous daemon.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecoveryReport {
+    /// Uploads re-enqueued.
+    pub requeued: usize,
+    /// Local copies moved to the recovery directory because COS changed meanwhile.
+    pub recovered: Vec<PathBuf>,
+    /// Entries whose object in COS already had exactly the local content (upload finished just
+    /// before the crash): dropped.
+    pub already_uploaded: usize,
+    /// Keys whose journaled staging file was missing (nothing to upload).
+    pub lost: Vec<String>,
+    /// Staging files of a dead daemon not in the journal (never handed to the queue), kept in
+    /// the recovery directory.
+    pub orphans: Vec<PathBuf>,
+}
+
+/// What the queue tells a running worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// Go on.
+    Run,
+    /// Stop between parts (single PUT: before it starts), keep progress.
+    Pause,
+    /// Stop now; abort a multipart upload.
+    Cancel,
+}
+
+/// How a task left the table (for `wait_key` callers who look for it afterwards).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Uploaded.
+    Done,
+    /// Cancelled by the user.
+    Cancelled,
+    /// The file was unlinked.
+    Discarded,
+    /// A newer upload of the same key replaced it.
+    Superseded(TaskId),
+}
+
+/// A multipart upload in progress, kept across pause/retry so parts are not sent twice.
+#[derive(Clone, Debug)]
+pub(crate) struct MultipartProgress {
+    /// Key the upload was initiated for.
+    pub key: String,
+    /// COS upload id.
+    pub upload_id: String,
+    /// Part size used (fixed for the whole upload).
+    pub part_size: u64,
+    /// Completed parts: number → ETag.
+    pub parts: BTreeMap<u32, String>,
+}
+
+/// One task in the table.
+#[derive(Debug)]
+pub(crate) struct Task {
+    /// Id.
+    pub id: TaskId,
+    /// Order among tasks of the same key (reassigned by retarget).
+    pub seq: u64,
+    /// Target key.
+    pub key: String,
+    /// Staging file.
+    pub path: PathBuf,
+    /// Size.
+    pub size: u64,
+    /// Metadata to send.
+    pub opts: PutOptions,
+    /// When enqueued.
+    pub enqueued: SystemTime,
+    /// State shown to users.
+    pub state: TaskState,
+    /// Bytes acknowledged.
+    pub loaded: u64,
+    /// Bytes/s of the current run.
+    pub speed: u64,
+    /// Attempts in the current run.
+    pub attempts: u32,
+    /// A worker is executing this task (it may still be finishing after pause/cancel).
+    pub active: bool,
+    /// Control channel to the worker.
+    pub signal: watch::Sender<Signal>,
+    /// Saved multipart progress (taken by the worker while active).
+    pub progress: Option<MultipartProgress>,
+    /// Multipart uploads to abort before the next run (superseded metadata or key).
+    pub to_abort: Vec<(String, String)>,
+    /// Set when the task was cancelled/discarded/superseded while a worker was still active:
+    /// hidden from users; the worker removes it when it exits.
+    pub removed: Option<Outcome>,
+    /// Delete the object again if a PUT in flight at discard time lands anyway.
+    pub delete_after: bool,
+    /// Start of the current run, and `loaded` at that time (for speed).
+    pub run_start: Option<(Instant, u64)>,
+    /// The error that made the task Failed (returned by `wait_key`).
+    pub error: Option<StoreError>,
+}
+
+/// Tasks that ended, remembered for `wait_key` (bounded).
+const OUTCOMES_KEPT: usize = 10_000;
+/// Done tasks kept visible in `list()`.
+const DONE_KEPT: usize = 100;
+
+/// The task table.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    /// Live tasks (and the last Done ones) by id.
+    pub tasks: BTreeMap<TaskId, Task>,
+    /// Outcomes of tasks no longer in `tasks`.
+    pub outcomes: BTreeMap<TaskId, Outcome>,
+    /// Done tasks in completion order, for trimming.
+    pub done_order: VecDeque<TaskId>,
+}
+
+impl Table {
+    /// Records how a task ended and forgets it.
+    pub fn forget(&mut self, id: TaskId, outcome: Outcome) -> Option<Task> {
+        let t = self.tasks.remove(&id);
+        self.outcomes.insert(id, outcome);
+        while self.outcomes.len() > OUTCOMES_KEPT {
+            self.outcomes.pop_first();
+        }
+        t
+    }
+
+    /// Marks a task Done and trims old Done tasks out of the visible list.
+    pub fn mark_done(&mut self, id: TaskId) {
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.state = TaskState::Done;
+            t.loaded = t.size;
+            t.active = false;
+            t.progress = None;
+            self.done_order.push_back(id);
+        }
+        while self.done_order.len() > DONE_KEPT {
+            if let Some(old) = self.done_order.pop_front() {
+                self.forget(old, Outcome::Done);
+            }
+        }
+    }
+
+    /// Visible (not removed) tasks of `key` that are not Done, in seq order.
+    pub fn pending_of(&self, key: &str) -> Vec<&Task> {
+        let mut v: Vec<&Task> = self
+            .tasks
+            .values()
+            .filter(|t| t.key == key && t.removed.is_none() && t.state != TaskState::Done)
+            .collect();
+        v.sort_by_key(|t| t.seq);
+        v
+    }
+
+    /// The next task a worker may start: Queued, no worker active on its key, and no older
+    /// unfinished task of the same key (uploads of one key are serialized, oldest first).
+    pub fn next_runnable(&self) -> Option<TaskId> {
+        let mut busy: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut oldest: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for t in self.tasks.values() {
+            if t.active {
+                busy.insert(&t.key);
+            }
+            let unfinished = matches!(
+                t.state,
+                TaskState::Queued | TaskState::Running | TaskState::Paused
+            );
+            if unfinished && t.removed.is_none() {
+                let e = oldest.entry(&t.key).or_insert(t.seq);
+                *e = (*e).min(t.seq);
+            }
+        }
+        self.tasks
+            .values()
+            .filter(|t| {
+                t.state == TaskState::Queued
+                    && !t.active
+                    && t.removed.is_none()
+                    && !busy.contains(t.key.as_str())
+                    && oldest.get(t.key.as_str()) == Some(&t.seq)
+            })
+            .min_by_key(|t| t.seq)
+            .map(|t| t.id)
+    }
+
+    /// True while something is Queued or Running, or a worker is still busy.
+    pub fn busy(&self) -> bool {
+        self.tasks.values().any(|t| {
+            t.active
+                || (t.removed.is_none()
+                    && matches!(t.state, TaskState::Queued | TaskState::Running))
+        })
+    }
+}
+
+impl Task {
+    /// Snapshot for `list()`.
+    pub fn info(&self) -> TaskInfo {
+        let percent = if self.size == 0 {
+            if self.state == TaskState::Done {
+                100.0
+            } else {
+                0.0
+            }
+        } else {
+            (self.loaded as f64 / self.size as f64 * 100.0).min(100.0)
+        };
+        TaskInfo {
+            id: self.id,
+            key: self.key.clone(),
+            size: self.size,
+            loaded: self.loaded,
+            speed: self.speed,
+            percent,
+            state: self.state.clone(),
+            local_path: self.path.clone(),
+            attempts: self.attempts,
+        }
+    }
+
+    /// The pending-file view.
+    pub fn pending(&self) -> PendingFile {
+        PendingFile {
+            path: self.path.clone(),
+            size: self.size,
+            opts: self.opts.clone(),
+            mtime: self.enqueued,
+            id: self.id,
+        }
+    }
+}

@@ -1,0 +1,684 @@
+//! `UploadQueue`: the write-back upload queue. Owns staging files handed over by the fs core,
+//! journals them before accepting, uploads them through the `ObjectStore` (PUT or parallel
+//! multipart, see `worker.rs` / `multipart.rs`), and lets users watch and steer tasks
+//! (list/pause/restart/cancel). Crash recovery lives in `recover.rs`.
+//!
+//! Invariants:
+//! - a task's staging file is deleted only after COS acknowledged it (or the user discarded the
+//!   file / a newer upload of the key superseded it; a user cancel moves it to the recovery dir);
+//! - its journal entry is removed only after that, and was fsync'd before `enqueue` returned;
+//! - at most one worker uploads a given key at a time, oldest task first.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use super::journal::{sync_dir, Base, Entry};
+use super::staging::{lock, CacheDir};
+use super::task::{Outcome, PendingFile, Signal, Table, Task, TaskInfo, TaskState};
+pub use super::task::{TaskId, UploadConfig};
+use crate::store::{ObjectStore, PutOptions, StoreError};
+
+/// State shared by the queue handle and its workers.
+pub(crate) struct Inner {
+    /// Where uploads go.
+    pub store: Arc<dyn ObjectStore>,
+    /// Staging files and journal.
+    pub cache: Arc<CacheDir>,
+    /// Tunables.
+    pub cfg: UploadConfig,
+    /// Next task id / seq (both drawn from this counter; above every id in the journal).
+    pub next_id: AtomicU64,
+    /// The task table. Lock order: this first, then `cache.journal()`. Never held across
+    /// `.await`.
+    pub table: Mutex<Table>,
+    /// Bumped after every change of the table; workers, `wait_key` and `drain` watch it.
+    pub changes: watch::Sender<u64>,
+    /// Runtime for background cleanups started from sync methods.
+    pub rt: Option<tokio::runtime::Handle>,
+}
+
+impl Inner {
+    /// The task table (see the lock order on the field).
+    pub fn table(&self) -> MutexGuard<'_, Table> {
+        lock(&self.table)
+    }
+
+    /// Wakes everyone watching the table.
+    pub fn bump(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// A fresh id/seq.
+    pub fn fresh_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Aborts multipart uploads in the background (best effort: a leftover upload only costs
+    /// storage until the bucket's lifecycle rule cleans it).
+    pub fn abort_later(&self, uploads: Vec<(String, String)>) {
+        if uploads.is_empty() {
+            return;
+        }
+        let Some(rt) = &self.rt else { return };
+        let store = self.store.clone();
+        rt.spawn(async move {
+            for (key, id) in uploads {
+                if let Err(e) = store.abort_multipart(&key, &id).await {
+                    log::debug!("abort of multipart upload {id} of {key}: {e}");
+                }
+            }
+        });
+    }
+}
+
+/// True when a live task other than `except` still uses `path` (never delete it then).
+pub(crate) fn file_in_use(table: &Table, path: &Path, except: TaskId) -> bool {
+    table.tasks.values().any(|t| {
+        t.id != except && t.path == path && t.removed.is_none() && t.state != TaskState::Done
+    })
+}
+
+/// Removes a staging file, logging (not failing) when that is impossible.
+pub(crate) fn remove_file_logged(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            log::warn!("could not remove staging file {}: {e}", path.display());
+        }
+    }
+}
+
+/// What superseding older tasks of a key produced.
+#[derive(Default)]
+pub(crate) struct Superseded {
+    /// Task ids removed (their journal entries must go).
+    pub ids: Vec<TaskId>,
+    /// Staging files to delete.
+    pub files: Vec<PathBuf>,
+    /// Multipart uploads to abort.
+    pub aborts: Vec<(String, String)>,
+    /// One of them was paused by the user (the newer task inherits the hold).
+    pub paused: bool,
+}
+
+/// Replaces every not-running task of `key` (Queued, Paused, Failed) by task `by`. A task a
+/// worker is still finishing (pausing) is told to cancel and removed when the worker exits.
+pub(crate) fn supersede(table: &mut Table, key: &str, by: TaskId, by_path: &Path) -> Superseded {
+    let mut out = Superseded::default();
+    let mut forget = Vec::new();
+    for t in table.tasks.values_mut() {
+        if t.key != key || t.id == by || t.removed.is_some() {
+            continue;
+        }
+        if !matches!(
+            t.state,
+            TaskState::Queued | TaskState::Paused | TaskState::Failed { .. }
+        ) {
+            continue;
+        }
+        out.paused |= t.state == TaskState::Paused;
+        out.ids.push(t.id);
+        if t.path != by_path {
+            out.files.push(t.path.clone());
+        }
+        out.aborts.append(&mut t.to_abort);
+        if t.active {
+            t.signal.send_replace(Signal::Cancel);
+            t.removed = Some(Outcome::Superseded(by));
+        } else {
+            if let Some(p) = t.progress.take() {
+                out.aborts.push((p.key, p.upload_id));
+            }
+            forget.push(t.id);
+        }
+    }
+    for id in forget {
+        table.forget(id, Outcome::Superseded(by));
+    }
+    out
+}
+
+/// The write-back upload queue (see the module doc).
+pub struct UploadQueue {
+    /// Shared state.
+    pub(crate) inner: Arc<Inner>,
+    /// Worker tasks; aborted when the queue is dropped.
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for UploadQueue {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.abort();
+        }
+    }
+}
+
+impl UploadQueue {
+    /// Starts worker tasks on the current tokio runtime.
+    ///
+    /// Called outside a runtime it logs an error and starts none (nothing would upload).
+    pub fn new(store: Arc<dyn ObjectStore>, cache: Arc<CacheDir>, cfg: UploadConfig) -> Arc<Self> {
+        let first_id = cache.journal().max_id() + 1;
+        let rt = tokio::runtime::Handle::try_current().ok();
+        let (changes, _) = watch::channel(0u64);
+        let n = cfg.max_concurrent_uploads.max(1);
+        let inner = Arc::new(Inner {
+            store,
+            cache,
+            cfg,
+            next_id: AtomicU64::new(first_id),
+            table: Mutex::new(Table::default()),
+            changes,
+            rt: rt.clone(),
+        });
+        let workers = match &rt {
+            Some(rt) => (0..n)
+                .map(|_| rt.spawn(super::worker::worker_loop(inner.clone())))
+                .collect(),
+            None => {
+                log::error!("UploadQueue::new called outside a tokio runtime: no upload workers");
+                Vec::new()
+            }
+        };
+        Arc::new(UploadQueue { inner, workers })
+    }
+
+    /// Hands a finished staging file to the queue (the queue now owns the file; it is deleted
+    /// only after COS has it). Journaled (fsync'd, with the file's data) before returning. A
+    /// queued (not yet running) task for the same key is superseded (its file dropped); a
+    /// running one is allowed to finish and the new one runs after it (uploads of one key are
+    /// serialized). A superseded Paused task passes its hold on to the new one.
+    /// `base_etag`: ETag of the object the local copy started from (None = new file) — used by
+    /// crash recovery to detect that COS changed meanwhile.
+    pub fn enqueue(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+    ) -> std::io::Result<TaskId> {
+        // The journal entry is only worth something if the data it points at is durable too.
+        std::fs::File::open(&file)?.sync_all()?;
+        if let Some(dir) = file.parent() {
+            sync_dir(dir)?;
+        }
+        let id = self.inner.fresh_id();
+        let entry = Entry {
+            id,
+            seq: id,
+            key: key.to_string(),
+            file: file.clone(),
+            size,
+            opts: (&opts).into(),
+            base: Base::from_etag(base_etag),
+            upload_id: None,
+        };
+        self.inner.cache.journal().put(entry, true)?;
+        let task = new_task(id, key, file, size, opts, SystemTime::now());
+        self.insert_task(task);
+        Ok(id)
+    }
+
+    /// Inserts a journaled task, superseding older not-running tasks of its key.
+    pub(crate) fn insert_task(&self, mut task: Task) {
+        let sup = {
+            let mut table = self.inner.table();
+            let sup = supersede(&mut table, &task.key, task.id, &task.path);
+            if sup.paused {
+                task.state = TaskState::Paused;
+            }
+            table.tasks.insert(task.id, task);
+            sup
+        };
+        self.finish_supersede(sup);
+        self.inner.bump();
+    }
+
+    /// Journal and disk cleanup after `supersede` (outside the table lock).
+    fn finish_supersede(&self, sup: Superseded) {
+        if !sup.ids.is_empty() {
+            // Not synced: replay re-derives the supersession from the newer entry.
+            if let Err(e) = self.inner.cache.journal().remove(&sup.ids, false) {
+                log::warn!("journal: could not record superseded uploads: {e}");
+            }
+        }
+        for f in &sup.files {
+            remove_file_logged(f);
+        }
+        self.inner.abort_later(sup.aborts);
+    }
+
+    /// Waits until every task for `key` enqueued so far is Done (Ok) or Failed/Cancelled (Err).
+    /// A superseded task counts as the task that superseded it. Used by fsync and by
+    /// rename/xattr operations that need the object in COS. A Paused task keeps it waiting.
+    pub async fn wait_key(&self, key: &str) -> Result<(), StoreError> {
+        let ids: Vec<TaskId> = {
+            let table = self.inner.table();
+            table
+                .tasks
+                .values()
+                .filter(|t| t.key == key && t.removed.is_none() && t.state != TaskState::Done)
+                .map(|t| t.id)
+                .collect()
+        };
+        loop {
+            let mut rx = self.inner.changes.subscribe();
+            let mut pending = false;
+            {
+                let table = self.inner.table();
+                for &id in &ids {
+                    match resolve(&table, id) {
+                        Resolved::Ok => {}
+                        Resolved::Pending => pending = true,
+                        Resolved::Err(e) => return Err(e),
+                    }
+                }
+            }
+            if !pending {
+                return Ok(());
+            }
+            if rx.changed().await.is_err() {
+                return Err(StoreError::Io("upload queue stopped".into()));
+            }
+        }
+    }
+
+    /// The newest pending (not Done) local copy of `key`: path + size + mtime. Reads and
+    /// getattr of a file whose upload is pending are served from it.
+    pub fn pending(&self, key: &str) -> Option<PendingFile> {
+        let table = self.inner.table();
+        table.pending_of(key).last().map(|t| t.pending())
+    }
+
+    /// Keys with pending uploads under `prefix` (so readdir shows files not yet in COS), each
+    /// with its newest local copy, in key order.
+    pub fn pending_under(&self, prefix: &str) -> Vec<(String, PendingFile)> {
+        let table = self.inner.table();
+        let keys: BTreeSet<&str> = table
+            .tasks
+            .values()
+            .filter(|t| {
+                t.key.starts_with(prefix) && t.removed.is_none() && t.state != TaskState::Done
+            })
+            .map(|t| t.key.as_str())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| {
+                table
+                    .pending_of(k)
+                    .last()
+                    .map(|t| (k.to_string(), t.pending()))
+            })
+            .collect()
+    }
+
+    /// Replaces the metadata (PutOptions) a pending upload will send (chmod/chown/utimes/xattr
+    /// folded into the pending PUT). Applies to every task of `key` not being uploaded right
+    /// now. Returns false if no such task exists (also when the only one is running: the caller
+    /// then waits with `wait_key` and changes the object in COS).
+    pub fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
+        let mut changed = Vec::new();
+        {
+            let mut table = self.inner.table();
+            for t in table.tasks.values_mut() {
+                if t.key != key || t.removed.is_some() || t.active || t.state == TaskState::Done {
+                    continue;
+                }
+                f(&mut t.opts);
+                // Headers go out with Initiate: a half-done multipart upload must start over.
+                if let Some(p) = t.progress.take() {
+                    t.to_abort.push((p.key, p.upload_id));
+                    t.loaded = 0;
+                }
+                changed.push((t.id, t.opts.clone()));
+            }
+            let mut j = self.inner.cache.journal();
+            for (id, opts) in &changed {
+                let r = j.update(
+                    *id,
+                    |e| {
+                        e.opts = opts.into();
+                        e.upload_id = None;
+                    },
+                    true,
+                );
+                if let Err(e) = r {
+                    log::warn!("journal: could not record new metadata of {key}: {e}");
+                }
+            }
+        }
+        if !changed.is_empty() {
+            self.inner.bump();
+        }
+        !changed.is_empty()
+    }
+
+    /// unlink of a key with pending uploads: cancels them and deletes their files. A PUT that
+    /// is in flight is dropped, and should it land anyway the object is deleted again before
+    /// any later upload of the key starts.
+    pub fn discard(&self, key: &str) {
+        let mut ids = Vec::new();
+        let mut files = Vec::new();
+        let mut aborts = Vec::new();
+        {
+            let mut table = self.inner.table();
+            let mut forget = Vec::new();
+            for t in table.tasks.values_mut() {
+                if t.key != key || t.removed.is_some() || t.state == TaskState::Done {
+                    continue;
+                }
+                ids.push(t.id);
+                files.push((t.id, t.path.clone()));
+                aborts.append(&mut t.to_abort);
+                if t.active {
+                    t.signal.send_replace(Signal::Cancel);
+                    t.removed = Some(Outcome::Discarded);
+                    t.delete_after = true;
+                } else {
+                    if let Some(p) = t.progress.take() {
+                        aborts.push((p.key, p.upload_id));
+                    }
+                    forget.push(t.id);
+                }
+            }
+            for id in forget {
+                table.forget(id, Outcome::Discarded);
+            }
+            files.retain(|(id, p)| !file_in_use(&table, p, *id));
+        }
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(e) = self.inner.cache.journal().remove(&ids, true) {
+            log::warn!("journal: could not record discarded uploads of {key}: {e}");
+        }
+        for (_, f) in &files {
+            remove_file_logged(f);
+        }
+        self.inner.abort_later(aborts);
+        self.inner.bump();
+    }
+
+    /// rename of a file whose upload is pending: re-targets its not-running tasks to `to`
+    /// (older pending uploads of `to` are superseded: the renamed file replaces them).
+    /// (A running task is waited for first by the caller via wait_key.) Returns true when a
+    /// task was re-targeted.
+    pub fn retarget(&self, from: &str, to: &str) -> bool {
+        if from == to {
+            return false;
+        }
+        let mut moved = Vec::new();
+        let sup = {
+            let mut table = self.inner.table();
+            let movable: Vec<TaskId> = table
+                .tasks
+                .values()
+                .filter(|t| {
+                    t.key == from && t.removed.is_none() && !t.active && t.state != TaskState::Done
+                })
+                .map(|t| t.id)
+                .collect();
+            let Some(&newest) = movable.last() else {
+                return false;
+            };
+            let newest_path = table
+                .tasks
+                .get(&newest)
+                .map(|t| t.path.clone())
+                .unwrap_or_default();
+            let sup = supersede(&mut table, to, newest, &newest_path);
+            for id in movable {
+                let seq = self.inner.fresh_id();
+                if let Some(t) = table.tasks.get_mut(&id) {
+                    t.key = to.to_string();
+                    t.seq = seq;
+                    if let Some(p) = t.progress.take() {
+                        t.to_abort.push((p.key, p.upload_id));
+                        t.loaded = 0;
+                    }
+                    moved.push((id, seq));
+                }
+            }
+            let mut j = self.inner.cache.journal();
+            for &(id, seq) in &moved {
+                let r = j.update(
+                    id,
+                    |e| {
+                        e.key = to.to_string();
+                        e.seq = seq;
+                        // Whatever `to` holds is replaced by the rename.
+                        e.base = Base::Any;
+                        e.upload_id = None;
+                    },
+                    true,
+                );
+                if let Err(e) = r {
+                    log::warn!("journal: could not record rename {from} -> {to}: {e}");
+                }
+            }
+            sup
+        };
+        self.finish_supersede(sup);
+        self.inner.bump();
+        !moved.is_empty()
+    }
+
+    /// Every task (the last Done ones included), by id.
+    pub fn list(&self) -> Vec<TaskInfo> {
+        let table = self.inner.table();
+        table
+            .tasks
+            .values()
+            .filter(|t| t.removed.is_none())
+            .map(Task::info)
+            .collect()
+    }
+
+    /// Holds a task: a queued one does not start; a running multipart upload stops between
+    /// parts; a single PUT in flight completes (pause takes effect before or after it).
+    pub fn pause(&self, id: TaskId) -> Result<(), String> {
+        let r = {
+            let mut table = self.inner.table();
+            match table.tasks.get_mut(&id) {
+                Some(t) if t.removed.is_none() => match &t.state {
+                    TaskState::Queued | TaskState::Running => {
+                        t.signal.send_replace(Signal::Pause);
+                        t.state = TaskState::Paused;
+                        Ok(())
+                    }
+                    TaskState::Paused => Ok(()),
+                    TaskState::Failed { .. } => Err(format!(
+                        "task {id} has failed; restart or cancel it instead"
+                    )),
+                    TaskState::Done => Err(format!("task {id} is already done")),
+                },
+                _ => Err(format!("no task {id}")),
+            }
+        };
+        if r.is_ok() {
+            self.inner.bump();
+        }
+        r
+    }
+
+    /// Resumes a Paused task (a multipart upload continues with the parts not yet sent) or
+    /// retries a Failed one (attempts start again at 0).
+    pub fn restart(&self, id: TaskId) -> Result<(), String> {
+        let r = {
+            let mut table = self.inner.table();
+            match table.tasks.get_mut(&id) {
+                Some(t) if t.removed.is_none() => match &t.state {
+                    TaskState::Paused => {
+                        t.signal.send_replace(Signal::Run);
+                        t.state = if t.active {
+                            TaskState::Running
+                        } else {
+                            TaskState::Queued
+                        };
+                        Ok(())
+                    }
+                    TaskState::Failed { .. } => {
+                        t.signal.send_replace(Signal::Run);
+                        t.state = TaskState::Queued;
+                        t.attempts = 0;
+                        Ok(())
+                    }
+                    TaskState::Queued | TaskState::Running => Ok(()),
+                    TaskState::Done => Err(format!("task {id} is already done")),
+                },
+                _ => Err(format!("no task {id}")),
+            }
+        };
+        if r.is_ok() {
+            self.inner.bump();
+        }
+        r
+    }
+
+    /// Cancels; the local data is kept (moved to recovery_dir) and the path is returned.
+    pub fn cancel(&self, id: TaskId) -> Result<PathBuf, String> {
+        let (dest, key, aborts) = {
+            let mut table = self.inner.table();
+            let Some(t) = table.tasks.get_mut(&id).filter(|t| t.removed.is_none()) else {
+                return Err(format!("no task {id}"));
+            };
+            if t.state == TaskState::Done {
+                return Err(format!("task {id} is already done"));
+            }
+            // The worker (if any) keeps reading through its open descriptor; the rename only
+            // moves the name.
+            let dest = self
+                .inner
+                .cache
+                .keep_in_recovery(&t.path, &t.key)
+                .map_err(|e| format!("could not keep {}: {e}", t.path.display()))?;
+            let key = t.key.clone();
+            let mut aborts = std::mem::take(&mut t.to_abort);
+            if t.active {
+                t.signal.send_replace(Signal::Cancel);
+                t.removed = Some(Outcome::Cancelled);
+            } else {
+                if let Some(p) = t.progress.take() {
+                    aborts.push((p.key, p.upload_id));
+                }
+                table.forget(id, Outcome::Cancelled);
+            }
+            (dest, key, aborts)
+        };
+        if let Err(e) = self.inner.cache.journal().remove(&[id], true) {
+            log::warn!("journal: could not record cancel of task {id}: {e}");
+        }
+        log::warn!(
+            "upload of {key} cancelled (task {id}); local copy kept at {}",
+            dest.display()
+        );
+        self.inner.abort_later(aborts);
+        self.inner.bump();
+        Ok(dest)
+    }
+
+    /// Waits until nothing is Queued/Running (Paused/Failed tasks stay journaled for next mount).
+    pub async fn drain(&self) {
+        loop {
+            let mut rx = self.inner.changes.subscribe();
+            if !self.inner.table().busy() {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The cache directory this queue stages in.
+    pub fn cache_dir(&self) -> &Arc<CacheDir> {
+        &self.inner.cache
+    }
+}
+
+/// A new Queued task.
+pub(crate) fn new_task(
+    id: TaskId,
+    key: &str,
+    path: PathBuf,
+    size: u64,
+    opts: PutOptions,
+    enqueued: SystemTime,
+) -> Task {
+    let (signal, _) = watch::channel(Signal::Run);
+    Task {
+        id,
+        seq: id,
+        key: key.to_string(),
+        path,
+        size,
+        opts,
+        enqueued,
+        state: TaskState::Queued,
+        loaded: 0,
+        speed: 0,
+        attempts: 0,
+        active: false,
+        signal,
+        progress: None,
+        to_abort: Vec::new(),
+        removed: None,
+        delete_after: false,
+        run_start: None,
+        error: None,
+    }
+}
+
+/// Where a task `wait_key` looks at stands.
+enum Resolved {
+    Ok,
+    Pending,
+    Err(StoreError),
+}
+
+/// Follows a task (through supersessions) to its current standing.
+fn resolve(table: &Table, mut id: TaskId) -> Resolved {
+    // Supersession chains only go to newer ids, so this ends; the bound is belt and braces.
+    for _ in 0..10_000 {
+        let outcome = match table.tasks.get(&id) {
+            Some(t) => match &t.removed {
+                Some(o) => o.clone(),
+                None => {
+                    return match &t.state {
+                        TaskState::Done => Resolved::Ok,
+                        TaskState::Failed { error } => Resolved::Err(
+                            t.error
+                                .clone()
+                                .unwrap_or_else(|| StoreError::Io(error.clone())),
+                        ),
+                        _ => Resolved::Pending,
+                    }
+                }
+            },
+            None => match table.outcomes.get(&id) {
+                Some(o) => o.clone(),
+                // Forgotten long ago: it ended long ago.
+                None => return Resolved::Ok,
+            },
+        };
+        match outcome {
+            Outcome::Done => return Resolved::Ok,
+            Outcome::Cancelled => {
+                return Resolved::Err(StoreError::Io(format!("upload task {id} was cancelled")))
+            }
+            Outcome::Discarded => {
+                return Resolved::Err(StoreError::Io(format!(
+                    "upload task {id} was discarded (file removed)"
+                )))
+            }
+            Outcome::Superseded(by) => id = by,
+        }
+    }
+    Resolved::Ok
+}

@@ -1,0 +1,385 @@
+//! Upload workers: pick the next runnable task, upload it (single PUT here, multipart in
+//! `multipart.rs`), retry transient errors with exponential back-off and jitter, and record the
+//! outcome in the task table, the journal and on disk.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::Rng;
+use tokio::sync::watch;
+
+use super::multipart;
+use super::task::{MultipartProgress, Outcome, Signal, TaskId, TaskState};
+use super::upload::{file_in_use, remove_file_logged, Inner};
+use crate::store::{PutOptions, PutResult, StoreError};
+
+/// Longest back-off between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What a worker carries for the task it runs.
+pub(crate) struct Job {
+    /// Task id.
+    pub id: TaskId,
+    /// Target key (fixed for the run: retarget only touches tasks no worker holds).
+    pub key: String,
+    /// Staging file.
+    pub path: PathBuf,
+    /// Metadata (fixed for the run, for the same reason).
+    pub opts: PutOptions,
+    /// Saved multipart progress.
+    pub progress: Option<MultipartProgress>,
+    /// Uploads to abort first.
+    pub to_abort: Vec<(String, String)>,
+    /// Pause/cancel from the queue.
+    pub signal: watch::Receiver<Signal>,
+}
+
+/// Why an upload attempt stopped without success.
+pub(crate) enum Stop {
+    /// Paused by the user (progress kept).
+    Paused,
+    /// Cancelled, discarded or superseded.
+    Cancelled,
+    /// The store said no.
+    Failed(StoreError),
+}
+
+/// How the run ended, for `finish`.
+enum Exit {
+    Ok(PutResult),
+    Paused,
+    Cancelled,
+    Failed(StoreError),
+}
+
+/// One worker: runs tasks until the queue is dropped.
+pub(crate) async fn worker_loop(inner: Arc<Inner>) {
+    loop {
+        let mut rx = inner.changes.subscribe();
+        match pick(&inner) {
+            Some(job) => run_task(&inner, job).await,
+            None => {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Claims the next runnable task.
+fn pick(inner: &Inner) -> Option<Job> {
+    let job = {
+        let mut table = inner.table();
+        let id = table.next_runnable()?;
+        let t = table.tasks.get_mut(&id)?;
+        t.active = true;
+        t.state = TaskState::Running;
+        t.signal.send_replace(Signal::Run);
+        t.run_start = Some((Instant::now(), t.loaded));
+        t.speed = 0;
+        Job {
+            id,
+            key: t.key.clone(),
+            path: t.path.clone(),
+            opts: t.opts.clone(),
+            progress: t.progress.take(),
+            to_abort: std::mem::take(&mut t.to_abort),
+            signal: t.signal.subscribe(),
+        }
+    };
+    inner.bump();
+    Some(job)
+}
+
+/// Reads `len` bytes at `offset` of `file` off the async threads.
+pub(crate) async fn read_at(file: Arc<File>, offset: u64, len: u64) -> Result<Bytes, StoreError> {
+    let len = usize::try_from(len).map_err(|_| StoreError::Io("part too large".into()))?;
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, offset)?;
+        Ok::<_, std::io::Error>(Bytes::from(buf))
+    })
+    .await
+    .map_err(|e| StoreError::Io(format!("read task failed: {e}")))?
+    .map_err(|e| StoreError::Io(format!("reading staging file: {e}")))
+}
+
+/// Records acknowledged bytes and the speed of the current run.
+pub(crate) fn set_loaded(inner: &Inner, id: TaskId, loaded: u64) {
+    {
+        let mut table = inner.table();
+        if let Some(t) = table.tasks.get_mut(&id) {
+            t.loaded = loaded;
+            if let Some((start, base)) = t.run_start {
+                let secs = start.elapsed().as_secs_f64();
+                if secs > 0.0 {
+                    t.speed = (loaded.saturating_sub(base) as f64 / secs) as u64;
+                }
+            }
+        }
+    }
+    inner.bump();
+}
+
+/// Resolves when the signal is Cancel (or the task vanished).
+pub(crate) async fn cancelled(signal: &mut watch::Receiver<Signal>) {
+    let _ = signal.wait_for(|s| *s == Signal::Cancel).await;
+}
+
+/// Delay before retry `attempt` (1-based): base·2^(attempt-1), capped, with "equal jitter"
+/// (a random point in its upper half) so many failing uploads do not retry in lockstep.
+pub(crate) fn backoff_delay(base: Duration, attempt: u32) -> Duration {
+    let exp = attempt.saturating_sub(1).min(20);
+    let d = base.saturating_mul(1u32 << exp).min(MAX_BACKOFF);
+    let half = d / 2;
+    let jitter_ms = rand::thread_rng().gen_range(0..=half.as_millis().min(u64::MAX as u128) as u64);
+    half + Duration::from_millis(jitter_ms)
+}
+
+async fn run_task(inner: &Inner, mut job: Job) {
+    for (key, uid) in std::mem::take(&mut job.to_abort) {
+        if let Err(e) = inner.store.abort_multipart(&key, &uid).await {
+            log::debug!("abort of multipart upload {uid} of {key}: {e}");
+        }
+    }
+    let opened = File::open(&job.path).and_then(|f| {
+        let len = f.metadata()?.len();
+        Ok((Arc::new(f), len))
+    });
+    let (file, size) = match opened {
+        Ok(v) => v,
+        Err(e) => {
+            let exit = if *job.signal.borrow() == Signal::Cancel {
+                Exit::Cancelled
+            } else {
+                Exit::Failed(StoreError::Io(format!(
+                    "staging file {}: {e}",
+                    job.path.display()
+                )))
+            };
+            let progress = job.progress.take();
+            finish(inner, &job, exit, progress).await;
+            return;
+        }
+    };
+    {
+        let mut table = inner.table();
+        if let Some(t) = table.tasks.get_mut(&job.id) {
+            if t.size != size {
+                log::debug!("{}: size {} at enqueue, {size} now", job.key, t.size);
+                t.size = size;
+            }
+        }
+    }
+    let mut progress = job.progress.take();
+    let use_multipart = size > 0 && size >= inner.cfg.multipart_threshold;
+    loop {
+        let attempt = {
+            let mut table = inner.table();
+            match table.tasks.get_mut(&job.id) {
+                Some(t) => {
+                    t.attempts = t.attempts.saturating_add(1);
+                    t.attempts
+                }
+                None => 1,
+            }
+        };
+        let res = if use_multipart {
+            multipart::upload(inner, &mut job, file.clone(), size, &mut progress).await
+        } else {
+            single_put(inner, &mut job, file.clone(), size).await
+        };
+        let err = match res {
+            Ok(put) => return finish(inner, &job, Exit::Ok(put), progress).await,
+            Err(Stop::Paused) => return finish(inner, &job, Exit::Paused, progress).await,
+            Err(Stop::Cancelled) => return finish(inner, &job, Exit::Cancelled, progress).await,
+            Err(Stop::Failed(e)) => e,
+        };
+        let mut transient = err.is_transient();
+        if matches!(err, StoreError::NotFound(_)) && progress.is_some() {
+            // The multipart upload vanished (aborted elsewhere, expired): start it over.
+            progress = None;
+            transient = true;
+        }
+        if !transient || attempt >= inner.cfg.max_attempts {
+            return finish(inner, &job, Exit::Failed(err), progress).await;
+        }
+        let delay = backoff_delay(inner.cfg.retry_base, attempt);
+        log::warn!(
+            "upload of {} failed (attempt {attempt}/{}): {err}; retrying in {delay:?}",
+            job.key,
+            inner.cfg.max_attempts
+        );
+        let waited = tokio::select! {
+            _ = tokio::time::sleep(delay) => None,
+            r = job.signal.wait_for(|s| *s != Signal::Run) => {
+                Some(r.map(|s| *s).unwrap_or(Signal::Cancel))
+            }
+        };
+        let sig = waited.unwrap_or_else(|| *job.signal.borrow());
+        match sig {
+            Signal::Run => {}
+            Signal::Pause => return finish(inner, &job, Exit::Paused, progress).await,
+            Signal::Cancel => return finish(inner, &job, Exit::Cancelled, progress).await,
+        }
+    }
+}
+
+/// One PUT of the whole file. Pause takes effect before it starts (or, once in flight, after
+/// it ends); cancel drops the request.
+async fn single_put(
+    inner: &Inner,
+    job: &mut Job,
+    file: Arc<File>,
+    size: u64,
+) -> Result<PutResult, Stop> {
+    match *job.signal.borrow() {
+        Signal::Run => {}
+        Signal::Pause => return Err(Stop::Paused),
+        Signal::Cancel => return Err(Stop::Cancelled),
+    }
+    let body = read_at(file, 0, size).await.map_err(Stop::Failed)?;
+    let put = tokio::select! {
+        r = inner.store.put_object(&job.key, body, &job.opts) => r.map_err(Stop::Failed)?,
+        _ = cancelled(&mut job.signal) => return Err(Stop::Cancelled),
+    };
+    set_loaded(inner, job.id, size);
+    Ok(put)
+}
+
+/// Records how a run ended: table, journal, disk, log.
+async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<MultipartProgress>) {
+    let landed = matches!(exit, Exit::Ok(_) | Exit::Cancelled);
+    if matches!(exit, Exit::Ok(_)) {
+        // Completed: nothing left to abort.
+        progress = None;
+    }
+    // A discarded file's PUT may have reached COS anyway: delete the object again before the
+    // task stops counting as active, so no later upload of the key can be overtaken. Bounded:
+    // a discard arriving after the last look only leaves the object as if the unlink had come
+    // before the close.
+    let mut deleted = false;
+    for _ in 0..3 {
+        let delete_after = inner
+            .table()
+            .tasks
+            .get(&job.id)
+            .is_some_and(|t| t.delete_after);
+        if !(delete_after && landed) || deleted {
+            break;
+        }
+        if let Err(e) = inner.store.delete_object(&job.key).await {
+            log::warn!(
+                "could not delete {} after its file was removed: {e}",
+                job.key
+            );
+        }
+        deleted = true;
+    }
+    if let Exit::Ok(put) = &exit {
+        // Fsync'd before the staging file goes: a crash in between re-checks at recovery and
+        // finds COS already holding the content.
+        if let Err(e) = inner.cache.journal().complete(job.id, &put.etag) {
+            log::error!("journal: could not record upload of {}: {e}", job.key);
+        }
+    }
+    let mut delete_file = None;
+    'table: {
+        let mut table = inner.table();
+        let Some(t) = table.tasks.get_mut(&job.id) else {
+            break 'table;
+        };
+        t.active = false;
+        t.speed = 0;
+        t.run_start = None;
+        if let Some(o) = t.removed.clone() {
+            let outcome = match exit {
+                Exit::Ok(_) => Outcome::Done,
+                _ => o,
+            };
+            table.forget(job.id, outcome);
+        } else {
+            match exit {
+                Exit::Ok(_) => {
+                    table.mark_done(job.id);
+                    if !file_in_use(&table, &job.path, job.id) {
+                        delete_file = Some(job.path.clone());
+                    }
+                    log::debug!("uploaded {}", job.key);
+                }
+                Exit::Paused => {
+                    t.progress = progress.take();
+                    t.state = if *t.signal.borrow() == Signal::Run {
+                        TaskState::Queued
+                    } else {
+                        TaskState::Paused
+                    };
+                }
+                Exit::Cancelled => {
+                    // Cancel without removal does not happen (cancel/discard/supersede all
+                    // mark the task); keep it visible rather than lose track of the file.
+                    t.progress = progress.take();
+                    t.state = TaskState::Paused;
+                }
+                Exit::Failed(e) => {
+                    log::error!(
+                        "upload of {} failed, kept for retry (cosfuse tasks restart {}): {e}; \
+                         local copy: {}",
+                        job.key,
+                        job.id,
+                        job.path.display()
+                    );
+                    t.progress = progress.take();
+                    t.state = TaskState::Failed {
+                        error: e.to_string(),
+                    };
+                    t.error = Some(e);
+                }
+            }
+        }
+    }
+    if let Some(p) = delete_file {
+        remove_file_logged(&p);
+    }
+    abort_progress(inner, progress).await;
+    inner.bump();
+}
+
+/// Aborts a multipart upload that will not be continued.
+async fn abort_progress(inner: &Inner, progress: Option<MultipartProgress>) {
+    if let Some(p) = progress {
+        if let Err(e) = inner.store.abort_multipart(&p.key, &p.upload_id).await {
+            log::debug!(
+                "abort of multipart upload {} of {}: {e}",
+                p.upload_id,
+                p.key
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let base = Duration::from_millis(100);
+        for attempt in 1..30 {
+            let d = backoff_delay(base, attempt);
+            let full = base
+                .saturating_mul(1u32 << (attempt - 1).min(20))
+                .min(MAX_BACKOFF);
+            assert!(
+                d >= full / 2 && d <= full,
+                "attempt {attempt}: {d:?} vs {full:?}"
+            );
+        }
+        assert!(backoff_delay(base, 100) <= MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,213 @@
+//! Retry policy as data, and the pure decision of what to do after a failed attempt.
+//!
+//! Mirrors the SDKs (cos-protocol.md §5): retry 5xx, SlowDown and connection failures — the
+//! latter two only for idempotent requests unless the connection was never established — plus
+//! the HTTP-200-with-`<Error>` answers of copy/complete whose code is InternalError, SlowDown or
+//! ServiceUnavailable; never other 4xx. A clock-skew refusal ("Request has expired",
+//! RequestTimeTooSkewed) is retried once after resyncing the clock. The sender re-signs every
+//! attempt and marks retries with `x-cos-sdk-retry: true`.
+
+use std::time::Duration;
+
+use super::error::{CosError, CODE_CONNECT, CODE_NETWORK};
+
+/// Name of the header marking a retried request (signed, as an `x-cos-*` header).
+pub const RETRY_HEADER: &str = "x-cos-sdk-retry";
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts including the first (1 = never retry).
+    pub max_attempts: u32,
+    /// Delay scale: attempt n (1-based retry count) waits up to `base_delay * 2^(n-1)`.
+    pub base_delay: Duration,
+    /// Upper bound of any single delay.
+    pub max_delay: Duration,
+    /// Full jitter: wait a uniformly random fraction of the computed delay (spreads bursts).
+    pub full_jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            full_jitter: true,
+        }
+    }
+}
+
+/// What to do after an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Give up and report the error.
+    Fail,
+    /// Wait this long, then re-sign and resend.
+    RetryAfter(Duration),
+    /// Resync the clock offset from the response `Date`, then re-sign and resend at once.
+    ResyncClock,
+}
+
+impl RetryPolicy {
+    /// A policy that never retries (tests of error paths).
+    pub fn none() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The backoff before retry number `retry` (1 = first retry). `unit` is a random number in
+    /// [0, 1) used for full jitter (passed in so this stays pure and testable).
+    pub fn delay(&self, retry: u32, unit: f64) -> Duration {
+        let exp = retry.saturating_sub(1).min(20);
+        let full = self
+            .base_delay
+            .saturating_mul(1u32 << exp)
+            .min(self.max_delay);
+        if self.full_jitter {
+            full.mul_f64(unit.clamp(0.0, 1.0))
+        } else {
+            full
+        }
+    }
+
+    /// Decides after attempt number `attempt` (1-based) failed with `err`. `idempotent`: the
+    /// request may safely run twice; `clock_resynced`: a clock resync was already spent.
+    pub fn decide(
+        &self,
+        err: &CosError,
+        attempt: u32,
+        idempotent: bool,
+        clock_resynced: bool,
+        unit: f64,
+    ) -> Decision {
+        if err.is_clock_skew() {
+            // One resync per request: if the server still refuses, the clock is not the cause.
+            return if clock_resynced || err.server_date.is_none() {
+                Decision::Fail
+            } else {
+                Decision::ResyncClock
+            };
+        }
+        if attempt >= self.max_attempts || !is_retryable(err, idempotent) {
+            return Decision::Fail;
+        }
+        Decision::RetryAfter(self.delay(attempt, unit))
+    }
+}
+
+/// True when `err` is worth retrying for a request of the given idempotency.
+pub fn is_retryable(err: &CosError, idempotent: bool) -> bool {
+    match err.code.as_str() {
+        // The request never reached the server: resending cannot run it twice.
+        CODE_CONNECT => return true,
+        // It may have reached the server: only idempotent requests.
+        CODE_NETWORK => return idempotent,
+        _ => {}
+    }
+    if err.status == 200 {
+        // An <Error> inside a 200 (copy / complete): the server says the work did not happen;
+        // retry the transient kinds as the Node SDK does, whatever the idempotency.
+        return matches!(
+            err.code.as_str(),
+            "InternalError" | "SlowDown" | "ServiceUnavailable"
+        );
+    }
+    let transient = err.status >= 500 || err.code == "SlowDown";
+    transient && idempotent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(status: u16, code: &str) -> CosError {
+        CosError::client(status, code, "")
+    }
+
+    #[test]
+    fn delays_grow_exponentially_up_to_the_cap() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+            full_jitter: false,
+        };
+        let d: Vec<u128> = (1..=6).map(|n| p.delay(n, 0.5).as_millis()).collect();
+        assert_eq!(d, [100, 200, 400, 800, 1000, 1000]);
+        // Huge retry counts do not overflow.
+        assert_eq!(p.delay(u32::MAX, 0.0), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn full_jitter_scales_by_the_random_unit() {
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.delay(3, 0.0), Duration::ZERO);
+        assert_eq!(p.delay(3, 0.5), Duration::from_millis(200));
+        assert!(p.delay(3, 0.999) < Duration::from_millis(400));
+    }
+
+    #[test]
+    fn what_is_retried() {
+        assert!(is_retryable(&e(503, "SlowDown"), true));
+        assert!(is_retryable(&e(500, "InternalError"), true));
+        assert!(is_retryable(&e(502, "BadGateway"), true));
+        assert!(!is_retryable(&e(503, "SlowDown"), false));
+        assert!(is_retryable(&e(0, CODE_NETWORK), true));
+        assert!(!is_retryable(&e(0, CODE_NETWORK), false));
+        assert!(is_retryable(&e(0, CODE_CONNECT), false));
+        assert!(is_retryable(&e(200, "InternalError"), false));
+        assert!(is_retryable(&e(200, "SlowDown"), true));
+        assert!(!is_retryable(&e(200, "AccessDenied"), true));
+        for (s, c) in [
+            (404, "NoSuchKey"),
+            (403, "AccessDenied"),
+            (400, "InvalidArgument"),
+        ] {
+            assert!(!is_retryable(&e(s, c), true), "{c}");
+        }
+    }
+
+    #[test]
+    fn attempts_are_bounded() {
+        let p = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        let err = e(503, "SlowDown");
+        assert!(matches!(
+            p.decide(&err, 1, true, false, 0.5),
+            Decision::RetryAfter(_)
+        ));
+        assert!(matches!(
+            p.decide(&err, 2, true, false, 0.5),
+            Decision::RetryAfter(_)
+        ));
+        assert_eq!(p.decide(&err, 3, true, false, 0.5), Decision::Fail);
+        assert_eq!(
+            RetryPolicy::none().decide(&err, 1, true, false, 0.5),
+            Decision::Fail
+        );
+    }
+
+    #[test]
+    fn clock_skew_resyncs_once() {
+        let p = RetryPolicy::default();
+        let mut err = CosError::client(403, "AccessDenied", "Request has expired");
+        // Without a Date header there is nothing to resync from.
+        assert_eq!(p.decide(&err, 1, true, false, 0.5), Decision::Fail);
+        err.server_date = Some(std::time::SystemTime::now());
+        assert_eq!(p.decide(&err, 1, true, false, 0.5), Decision::ResyncClock);
+        assert_eq!(p.decide(&err, 2, true, true, 0.5), Decision::Fail);
+        // Even a non-retrying policy resyncs: the failure was ours, not the server's.
+        assert_eq!(
+            RetryPolicy::none().decide(&err, 1, false, false, 0.5),
+            Decision::ResyncClock
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! DELETE Multiple Objects (`POST /?delete`, cos-protocol.md §4.9): order-independent body,
+//! Quiet mode, at most 1000 keys, Content-MD5 checked when sent.
+
+use hyper::body::Incoming;
+
+use super::{check_md5, read_body, Ctx, EmuError, OpResult, Resp};
+use crate::emulator::xml::{self, Writer};
+
+/// Parsed `<Delete>` body: keys (with optional VersionId) and Quiet.
+fn parse(body: &[u8]) -> Result<(Vec<(String, Option<String>)>, bool), EmuError> {
+    let root = xml::parse(body).map_err(|_| EmuError::code("MalformedXML"))?;
+    if root.name != "Delete" {
+        return Err(EmuError::code("MalformedXML"));
+    }
+    let quiet = root
+        .child_text("Quiet")
+        .is_some_and(|q| q.eq_ignore_ascii_case("true"));
+    let mut keys = Vec::new();
+    for o in root.all("Object") {
+        let key = o
+            .child("Key")
+            .map(|k| k.text.clone())
+            .ok_or_else(|| EmuError::code("MalformedXML"))?;
+        keys.push((key, o.child_text("VersionId").map(str::to_string)));
+    }
+    if keys.is_empty() || keys.len() > 1000 {
+        return Err(EmuError::code("MalformedXML"));
+    }
+    Ok((keys, quiet))
+}
+
+/// DELETE Multiple Objects.
+pub async fn delete_multiple(ctx: &Ctx, body: Incoming) -> OpResult {
+    let body = read_body(body, 2 * 1024 * 1024).await?;
+    check_md5(ctx, &body)?;
+    let (keys, quiet) = parse(&body)?;
+    let mut w = Writer::new();
+    w.start("DeleteResult");
+    for (key, version) in keys {
+        let result = if key.is_empty() || key.len() > 850 {
+            Err(("InvalidArgument", "Invalid key."))
+        } else {
+            ctx.bucket.delete(&key).map(|_| ()).map_err(|_| {
+                (
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                )
+            })
+        };
+        match result {
+            Ok(()) if quiet => {}
+            Ok(()) => {
+                w.start("Deleted").elem("Key", &key);
+                if let Some(v) = &version {
+                    w.elem("VersionId", v);
+                }
+                w.end();
+            }
+            Err((code, msg)) => {
+                w.start("Error").elem("Key", &key);
+                if let Some(v) = &version {
+                    w.elem("VersionId", v);
+                }
+                w.elem("Code", code).elem("Message", msg).end();
+            }
+        }
+    }
+    w.end();
+    Ok(Resp::xml(w.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_sdk_orders_parse_the_same() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/cos-vectors/xml-samples/"
+        );
+        let a = parse(&std::fs::read(format!("{dir}request-delete-multiple.nodejs.xml")).unwrap())
+            .unwrap();
+        let b = parse(&std::fs::read(format!("{dir}request-delete-multiple.python.xml")).unwrap())
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.0.len(), 3);
+        assert!(!a.1);
+        let many: String = (0..1001)
+            .map(|i| format!("<Object><Key>k{i}</Key></Object>"))
+            .collect();
+        assert!(parse(format!("<Delete>{many}</Delete>").as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,565 @@
+//! Operation handlers, one file per family, and what they share: the request context, the
+//! response and error types, body reception with MD5/CRC64, conditional-header evaluation and
+//! the object header set of HEAD/GET.
+
+pub mod acl;
+pub mod cors;
+pub mod delete_multiple;
+pub mod list;
+pub mod multipart;
+pub mod object;
+pub mod post;
+pub mod restore;
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use md5::{Digest, Md5};
+use tokio::io::AsyncWriteExt;
+
+use super::auth::Identity;
+use super::storage::{Acl, Bucket, Grant, ObjectMeta, StoredHeaders};
+use super::State;
+
+/// Largest single PUT / copy body (5 GB).
+pub const MAX_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// One request, resolved to a bucket and key, authenticated.
+pub struct Ctx {
+    /// Shared emulator state.
+    pub state: Arc<State>,
+    /// HTTP method, upper case.
+    pub method: String,
+    /// The bucket.
+    pub bucket: Arc<Bucket>,
+    /// Decoded key; empty for bucket-level requests.
+    pub key: String,
+    /// Decoded query parameters in request order.
+    pub query: Vec<(String, String)>,
+    /// Request headers (`x-amz-*` already renamed to `x-cos-*` for SigV4 requests).
+    pub headers: Vec<(String, String)>,
+    /// Who sent it.
+    pub identity: Identity,
+    /// `Host` header value.
+    pub host: String,
+}
+
+impl Ctx {
+    /// First header value by name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        super::auth::header(&self.headers, name)
+    }
+
+    /// Query parameter value by name (exact).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// True for anonymous requests.
+    pub fn anonymous(&self) -> bool {
+        self.identity == Identity::Anonymous
+    }
+
+    /// The owner id used in ACLs and multipart documents.
+    pub fn owner_id(&self) -> String {
+        let uin = "100000000001";
+        format!("qcs::cam::uin/{uin}:uin/{uin}")
+    }
+
+    /// The APPID of the bucket (listing Owner ID).
+    pub fn appid(&self) -> &str {
+        self.bucket.name.rsplit('-').next().unwrap_or("")
+    }
+}
+
+/// A response body.
+pub enum Body {
+    /// No body.
+    Empty,
+    /// Bytes in memory.
+    Bytes(Bytes),
+    /// `len` bytes from an opened, positioned file; `drop_after` bytes then a broken connection.
+    File {
+        /// The file, already seeked.
+        file: tokio::fs::File,
+        /// Bytes to send.
+        len: u64,
+        /// Fault injection: fail the stream after this many bytes.
+        drop_after: Option<u64>,
+    },
+    /// Chunks sent with `Transfer-Encoding: chunked` (no Content-Length).
+    Chunks(Vec<Bytes>),
+}
+
+/// A successful (or 3xx) answer.
+pub struct Resp {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Body,
+}
+
+impl Resp {
+    /// Status with no body.
+    pub fn empty(status: u16) -> Resp {
+        Resp {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// 200 with an XML document.
+    pub fn xml(doc: String) -> Resp {
+        Resp {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/xml".into())],
+            body: Body::Bytes(Bytes::from(doc)),
+        }
+    }
+
+    /// Adds a header (builder style).
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> Resp {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// A COS error answer.
+#[derive(Debug, Clone)]
+pub struct EmuError {
+    /// HTTP status.
+    pub status: u16,
+    /// COS code.
+    pub code: String,
+    /// Message.
+    pub message: String,
+    /// Extra response headers (e.g. `x-cos-storage-class`, `Content-Range`).
+    pub headers: Vec<(String, String)>,
+    /// Extra elements inside `<Error>` (StringToSign, FormatString).
+    pub extra: Vec<(String, String)>,
+    /// Send the XML error document with HTTP 200 (copy/complete failures after start).
+    pub in_200: bool,
+    /// Abort the connection instead of answering (fault injection).
+    pub drop_connection: bool,
+}
+
+impl EmuError {
+    /// An error with explicit status, code and message.
+    pub fn new(status: u16, code: &str, message: &str) -> EmuError {
+        EmuError {
+            status,
+            code: code.to_string(),
+            message: message.to_string(),
+            headers: Vec::new(),
+            extra: Vec::new(),
+            in_200: false,
+            drop_connection: false,
+        }
+    }
+
+    /// An error by code with COS's usual status and message.
+    pub fn code(code: &str) -> EmuError {
+        let (status, msg) = match code {
+            "NoSuchKey" => (404, "The specified key does not exist."),
+            "NoSuchBucket" => (404, "The specified bucket does not exist."),
+            "NoSuchUpload" => (404, "The specified multipart upload does not exist."),
+            "AccessDenied" => (403, "Access Denied."),
+            "PreconditionFailed" => (412, "At least one of the preconditions you specified did not hold."),
+            "InvalidRange" => (416, "The requested range is not satisfiable"),
+            "MalformedXML" => (400, "The XML you provided was not well-formed or did not validate against our published schema."),
+            "BadDigest" => (400, "The Content-MD5 you specified did not match what we received."),
+            "InvalidDigest" => (400, "The Content-MD5 you specified is not valid."),
+            "EntityTooLarge" => (400, "Your proposed upload exceeds the maximum allowed object size."),
+            "EntityTooSmall" => (400, "Your proposed upload is smaller than the minimum allowed object size."),
+            "KeyTooLong" => (400, "Your key is too long."),
+            "InvalidObjectState" => (403, "The operation is not valid for the object storage class."),
+            "InvalidPart" => (400, "One or more of the specified parts could not be found."),
+            "InvalidPartOrder" => (400, "The list of parts was not in ascending order."),
+            "SlowDown" => (503, "Please reduce your request rate."),
+            "MethodNotAllowed" => (405, "The specified method is not allowed against this resource."),
+            "InternalError" => (500, "We encountered an internal error. Please try again."),
+            "IncompleteBody" => (400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),
+            _ => (400, "Invalid request."),
+        };
+        EmuError::new(status, code, msg)
+    }
+
+    /// 400 InvalidArgument with a message.
+    pub fn invalid_argument(msg: &str) -> EmuError {
+        EmuError::new(400, "InvalidArgument", msg)
+    }
+
+    /// 500 InternalError from a local I/O failure.
+    pub fn io(e: io::Error) -> EmuError {
+        log::error!("emulator I/O error: {e}");
+        EmuError::code("InternalError")
+    }
+
+    /// Adds a response header (builder style).
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> EmuError {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// Result of an operation handler.
+pub type OpResult = Result<Resp, EmuError>;
+
+/// Reads a whole (small) request body, refusing more than `limit` bytes.
+pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, EmuError> {
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(_) => Err(EmuError::code("IncompleteBody")),
+    }
+}
+
+/// Checks `Content-MD5` (when present) against a body in memory.
+pub fn check_md5(ctx: &Ctx, body: &[u8]) -> Result<(), EmuError> {
+    check_md5_digest(ctx, &Md5::digest(body))
+}
+
+fn check_md5_digest(ctx: &Ctx, digest: &[u8]) -> Result<(), EmuError> {
+    let Some(v) = ctx.header("content-md5") else {
+        return Ok(());
+    };
+    let given = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .ok()
+        .filter(|b| b.len() == 16)
+        .ok_or_else(|| EmuError::code("InvalidDigest"))?;
+    if given != digest {
+        return Err(EmuError::code("BadDigest"));
+    }
+    Ok(())
+}
+
+/// What was received into a temp file.
+pub struct Received {
+    /// Byte count.
+    pub size: u64,
+    /// MD5 hex.
+    pub md5: String,
+    /// CRC-64/XZ.
+    pub crc64: u64,
+}
+
+/// Streams the request body into `path`, hashing as it goes; verifies Content-MD5 and
+/// `x-cos-hash-crc64ecma` when sent. With `drop_mid_body`, stops half-way and asks the server to
+/// abort the connection (fault injection).
+pub async fn receive(
+    ctx: &Ctx,
+    mut body: Incoming,
+    path: &Path,
+    drop_mid_body: bool,
+) -> Result<Received, EmuError> {
+    let declared: Option<u64> = ctx
+        .header("content-length")
+        .and_then(|v| v.trim().parse().ok());
+    if declared.is_some_and(|n| n > MAX_PUT) {
+        return Err(EmuError::code("EntityTooLarge"));
+    }
+    let mut file = tokio::fs::File::create(path).await.map_err(EmuError::io)?;
+    let mut md5 = Md5::new();
+    let mut crc = crc64fast::Digest::new();
+    let mut size = 0u64;
+    let cut = declared.map(|n| n / 2);
+    let result: Result<(), EmuError> = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| EmuError::code("IncompleteBody"))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            size += data.len() as u64;
+            if size > MAX_PUT {
+                return Err(EmuError::code("EntityTooLarge"));
+            }
+            md5.update(&data);
+            crc.write(&data);
+            file.write_all(&data).await.map_err(EmuError::io)?;
+            if drop_mid_body && cut.is_some_and(|c| size >= c) {
+                let mut e = EmuError::code("IncompleteBody");
+                e.drop_connection = true;
+                return Err(e);
+            }
+        }
+        file.flush().await.map_err(EmuError::io)?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        let _ = tokio::fs::remove_file(path).await;
+        return Err(e);
+    }
+    let digest = md5.finalize();
+    let crc64 = crc.sum64();
+    let checks =
+        check_md5_digest(ctx, &digest).and_then(|_| match ctx.header("x-cos-hash-crc64ecma") {
+            Some(v) if v.trim().parse::<u64>().ok() != Some(crc64) => Err(EmuError::new(
+                400,
+                "BadDigest",
+                "The x-cos-hash-crc64ecma you specified did not match what we received.",
+            )),
+            _ => Ok(()),
+        });
+    if let Err(e) = checks {
+        let _ = tokio::fs::remove_file(path).await;
+        return Err(e);
+    }
+    Ok(Received {
+        size,
+        md5: hex::encode(digest),
+        crc64,
+    })
+}
+
+/// Validates a key's length (1–850 bytes).
+pub fn check_key(key: &str) -> Result<(), EmuError> {
+    if key.len() > 850 {
+        return Err(EmuError::code("KeyTooLong"));
+    }
+    Ok(())
+}
+
+/// Stored headers from a PUT / initiate / copy-Replaced request.
+pub fn stored_headers(ctx: &Ctx) -> StoredHeaders {
+    let nonempty = |n: &str| {
+        ctx.header(n)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let mut h = StoredHeaders {
+        content_type: nonempty("content-type").unwrap_or_else(|| "application/octet-stream".into()),
+        cache_control: nonempty("cache-control"),
+        content_disposition: nonempty("content-disposition"),
+        content_encoding: nonempty("content-encoding"),
+        content_language: nonempty("content-language"),
+        expires: nonempty("expires"),
+        meta: Default::default(),
+    };
+    for (n, v) in &ctx.headers {
+        let l = n.to_ascii_lowercase();
+        if l.starts_with("x-cos-meta-") {
+            h.meta.insert(l, v.clone());
+        }
+    }
+    h
+}
+
+/// Parses `id="a",id="b"` grant header values.
+fn parse_grants(value: &str, permission: &str, out: &mut Vec<Grant>) {
+    for part in value.split(',') {
+        let part = part.trim();
+        let (kind, v) = part.split_once('=').unwrap_or(("id", part));
+        let v = v.trim().trim_matches('"').to_string();
+        if v.is_empty() {
+            continue;
+        }
+        let group = kind.trim().eq_ignore_ascii_case("uri");
+        let grantee = if group || v.starts_with("qcs::") {
+            v
+        } else {
+            format!("qcs::cam::uin/{v}:uin/{v}")
+        };
+        out.push(Grant {
+            group,
+            grantee,
+            permission: permission.to_string(),
+        });
+    }
+}
+
+/// ACL from `x-cos-acl` / `x-cos-grant-*` headers; None when none was sent.
+pub fn acl_from_headers(ctx: &Ctx) -> Result<Option<Acl>, EmuError> {
+    let canned = ctx.header("x-cos-acl").map(|v| v.trim().to_string());
+    if let Some(c) = &canned {
+        if !matches!(
+            c.as_str(),
+            "default" | "private" | "public-read" | "public-read-write" | "authenticated-read"
+        ) {
+            return Err(EmuError::invalid_argument("invalid x-cos-acl"));
+        }
+    }
+    let mut grants = Vec::new();
+    for (h, p) in [
+        ("x-cos-grant-read", "READ"),
+        ("x-cos-grant-write", "WRITE"),
+        ("x-cos-grant-read-acp", "READ_ACP"),
+        ("x-cos-grant-write-acp", "WRITE_ACP"),
+        ("x-cos-grant-full-control", "FULL_CONTROL"),
+    ] {
+        if let Some(v) = ctx.header(h) {
+            parse_grants(v, p, &mut grants);
+        }
+    }
+    if canned.is_none() && grants.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Acl {
+        canned: canned.filter(|c| c != "default"),
+        grants,
+    }))
+}
+
+/// RFC 1123 date of Unix seconds.
+pub fn http_date(secs: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    httpdate::fmt_http_date(t)
+}
+
+/// ISO 8601 with milliseconds (`2020-12-10T03:37:30.000Z`) of Unix ms.
+pub fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+/// ISO 8601 without fraction (`2020-04-10T18:20:30Z`) of Unix seconds (copy results).
+pub fn iso_secs(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn parse_http_date(v: &str) -> Option<i64> {
+    httpdate::parse_http_date(v.trim())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').any(|t| {
+        let t = t.trim().trim_start_matches("W/").trim_matches('"');
+        t == "*" || t == etag
+    })
+}
+
+/// Outcome of failed conditions.
+pub enum CondFail {
+    /// 412 PreconditionFailed.
+    Precondition,
+    /// 304 Not Modified.
+    NotModified,
+}
+
+/// Evaluates If-Match / If-Unmodified-Since (412) then If-None-Match / If-Modified-Since (304),
+/// with header names prefixed by `prefix` (`""` or `x-cos-copy-source-`).
+pub fn conditions(ctx: &Ctx, prefix: &str, meta: &ObjectMeta) -> Result<(), CondFail> {
+    let h = |n: &str| ctx.header(&format!("{prefix}{n}"));
+    if let Some(m) = h("if-match") {
+        if !etag_matches(m, &meta.etag) {
+            return Err(CondFail::Precondition);
+        }
+    } else if let Some(t) = h("if-unmodified-since").and_then(parse_http_date) {
+        if meta.last_modified > t {
+            return Err(CondFail::Precondition);
+        }
+    }
+    if let Some(m) = h("if-none-match") {
+        if etag_matches(m, &meta.etag) {
+            return Err(CondFail::NotModified);
+        }
+    } else if let Some(t) = h("if-modified-since").and_then(parse_http_date) {
+        if meta.last_modified <= t {
+            return Err(CondFail::NotModified);
+        }
+    }
+    Ok(())
+}
+
+/// `x-cos-restore` / `x-cos-restore-status` headers for an archived object at `now_ms`.
+pub fn restore_headers(meta: &ObjectMeta, now_ms: i64) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(r) = &meta.restore {
+        if now_ms < r.ready_ms {
+            out.push(("x-cos-restore".into(), "ongoing-request=\"true\"".into()));
+            out.push((
+                "x-cos-restore-status".into(),
+                format!(
+                    "tier=\"{}\"; request-date=\"{}\"",
+                    r.tier.to_lowercase(),
+                    http_date(r.requested_ms / 1000)
+                ),
+            ));
+        } else if now_ms < r.expiry_ms() {
+            out.push((
+                "x-cos-restore".into(),
+                format!(
+                    "ongoing-request=\"false\", expiry-date=\"{}\"",
+                    http_date(r.expiry_ms() / 1000)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// True when the object's body may be read now (not archived, or restored and not expired).
+pub fn readable(meta: &ObjectMeta, now_ms: i64) -> bool {
+    if !matches!(meta.storage_class.as_str(), "ARCHIVE" | "DEEP_ARCHIVE") {
+        return true;
+    }
+    meta.restore
+        .as_ref()
+        .is_some_and(|r| now_ms >= r.ready_ms && now_ms < r.expiry_ms())
+}
+
+/// The headers HEAD and GET return for an object.
+pub fn object_headers(meta: &ObjectMeta, now_ms: i64) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = vec![
+        ("Content-Type".into(), meta.headers.content_type.clone()),
+        ("ETag".into(), format!("\"{}\"", meta.etag)),
+        ("Last-Modified".into(), http_date(meta.last_modified)),
+        ("x-cos-object-type".into(), "normal".into()),
+    ];
+    let opt = [
+        ("Cache-Control", &meta.headers.cache_control),
+        ("Content-Disposition", &meta.headers.content_disposition),
+        ("Content-Encoding", &meta.headers.content_encoding),
+        ("Content-Language", &meta.headers.content_language),
+        ("Expires", &meta.headers.expires),
+    ];
+    for (n, v) in opt {
+        if let Some(v) = v {
+            h.push((n.into(), v.clone()));
+        }
+    }
+    for (n, v) in &meta.headers.meta {
+        h.push((n.clone(), v.clone()));
+    }
+    if meta.storage_class != "STANDARD" {
+        h.push(("x-cos-storage-class".into(), meta.storage_class.clone()));
+    }
+    if let Some(c) = meta.crc64 {
+        h.push(("x-cos-hash-crc64ecma".into(), c.to_string()));
+    }
+    h.extend(restore_headers(meta, now_ms));
+    h
+}
+
+/// Looks up an object or fails with NoSuchKey.
+pub fn need_object(ctx: &Ctx) -> Result<ObjectMeta, EmuError> {
+    ctx.bucket
+        .get(&ctx.key)
+        .ok_or_else(|| EmuError::code("NoSuchKey"))
+}
+
+/// Fresh opaque id (request ids, upload ids).
+pub fn new_id(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}

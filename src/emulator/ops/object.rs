@@ -1,0 +1,415 @@
+//! Single-object operations: PUT, GET (ranges, overrides, conditionals), HEAD, DELETE and
+//! PUT Object - Copy (cos-protocol.md §4.2, §4.4, §4.5, §4.7, §4.8).
+
+use std::path::Path;
+
+use hyper::body::Incoming;
+use md5::{Digest, Md5};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::{
+    acl_from_headers, check_key, conditions, need_object, object_headers, readable, receive,
+    stored_headers, Body, CondFail, Ctx, EmuError, OpResult, Received, Resp, MAX_PUT,
+};
+use crate::emulator::auth::percent_decode;
+use crate::emulator::storage::{Acl, ObjectMeta};
+use crate::emulator::xml::Writer;
+
+/// Storage classes the emulator accepts.
+const CLASSES: &[&str] = &[
+    "STANDARD",
+    "STANDARD_IA",
+    "INTELLIGENT_TIERING",
+    "ARCHIVE",
+    "DEEP_ARCHIVE",
+    "MAZ_STANDARD",
+    "MAZ_STANDARD_IA",
+    "MAZ_INTELLIGENT_TIERING",
+];
+
+/// `x-cos-storage-class` of the request (STANDARD when absent).
+pub fn storage_class(ctx: &Ctx) -> Result<String, EmuError> {
+    let sc = ctx
+        .header("x-cos-storage-class")
+        .map(|s| s.trim().to_ascii_uppercase())
+        .unwrap_or_else(|| "STANDARD".into());
+    if !CLASSES.contains(&sc.as_str()) {
+        return Err(EmuError::new(
+            400,
+            "NotSupportedStorageClass",
+            "The storage class you specified is not supported.",
+        ));
+    }
+    Ok(sc)
+}
+
+/// Metadata of a freshly written object (body fields from `r`).
+pub fn new_meta(ctx: &Ctx, key: &str, r: &Received, sc: String, acl: Acl) -> ObjectMeta {
+    ObjectMeta {
+        key: key.to_string(),
+        size: r.size,
+        etag: r.md5.clone(),
+        crc64: Some(r.crc64),
+        last_modified: ctx.state.now(),
+        headers: stored_headers(ctx),
+        storage_class: sc,
+        acl,
+        restore: None,
+        data_file: String::new(),
+    }
+}
+
+/// PUT Object.
+pub async fn put(ctx: &Ctx, body: Incoming) -> OpResult {
+    check_key(&ctx.key)?;
+    let acl = acl_from_headers(ctx)?.unwrap_or_default();
+    let sc = storage_class(ctx)?;
+    let drop = ctx.state.faults.drop_now();
+    let tmp = ctx.bucket.tmp_path();
+    let r = receive(ctx, body, &tmp, drop).await?;
+    let meta = new_meta(ctx, &ctx.key, &r, sc, acl);
+    ctx.bucket.put(meta, &tmp).map_err(EmuError::io)?;
+    Ok(Resp::empty(200)
+        .with("ETag", format!("\"{}\"", r.md5))
+        .with("x-cos-hash-crc64ecma", r.crc64.to_string()))
+}
+
+/// Parses a single `Range` against `size`: Ok(None) = whole object, Err = 416.
+fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        let Ok(n) = b.parse::<u64>() else {
+            return Ok(None);
+        };
+        if n == 0 || size == 0 {
+            return Err(());
+        }
+        return Ok(Some((size.saturating_sub(n), size - 1)));
+    }
+    let Ok(first) = a.parse::<u64>() else {
+        return Ok(None);
+    };
+    let last = if b.is_empty() {
+        u64::MAX
+    } else {
+        match b.parse::<u64>() {
+            Ok(l) if l >= first => l,
+            _ => return Ok(None),
+        }
+    };
+    if first >= size {
+        return Err(());
+    }
+    Ok(Some((first, last.min(size - 1))))
+}
+
+fn precondition(e: CondFail, meta: &ObjectMeta) -> OpResult {
+    match e {
+        CondFail::Precondition => Err(EmuError::code("PreconditionFailed")),
+        CondFail::NotModified => Ok(Resp::empty(304)
+            .with("ETag", format!("\"{}\"", meta.etag))
+            .with("Last-Modified", super::http_date(meta.last_modified))),
+    }
+}
+
+fn check_anonymous_read(ctx: &Ctx, meta: &ObjectMeta) -> Result<(), EmuError> {
+    if ctx.anonymous() && !meta.acl.public_read() {
+        return Err(EmuError::code("AccessDenied"));
+    }
+    Ok(())
+}
+
+/// HEAD Object.
+pub async fn head(ctx: &Ctx) -> OpResult {
+    check_key(&ctx.key)?;
+    let meta = need_object(ctx)?;
+    check_anonymous_read(ctx, &meta)?;
+    if let Err(e) = conditions(ctx, "", &meta) {
+        return precondition(e, &meta);
+    }
+    let mut r = Resp::empty(200);
+    r.headers = object_headers(&meta, ctx.state.now_ms());
+    r.headers
+        .push(("Content-Length".into(), meta.size.to_string()));
+    r.headers.push(("Accept-Ranges".into(), "bytes".into()));
+    Ok(r)
+}
+
+/// GET Object.
+pub async fn get(ctx: &Ctx) -> OpResult {
+    check_key(&ctx.key)?;
+    let meta = need_object(ctx)?;
+    check_anonymous_read(ctx, &meta)?;
+    let overrides: Vec<(&str, &str)> = ctx
+        .query
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("response-").map(|n| (n, v.as_str())))
+        .collect();
+    if ctx.anonymous() && !overrides.is_empty() {
+        return Err(EmuError::code("AccessDenied"));
+    }
+    if let Err(e) = conditions(ctx, "", &meta) {
+        return precondition(e, &meta);
+    }
+    let now_ms = ctx.state.now_ms();
+    if !readable(&meta, now_ms) {
+        return Err(EmuError::code("InvalidObjectState")
+            .with("x-cos-storage-class", meta.storage_class.clone()));
+    }
+    let range = match ctx.header("range") {
+        Some(v) => parse_range(v, meta.size).map_err(|_| {
+            EmuError::code("InvalidRange").with("Content-Range", format!("bytes */{}", meta.size))
+        })?,
+        None => None,
+    };
+    let mut headers = object_headers(&meta, now_ms);
+    for (name, value) in overrides {
+        let h = match name {
+            "content-type" => "Content-Type",
+            "content-language" => "Content-Language",
+            "expires" => "Expires",
+            "cache-control" => "Cache-Control",
+            "content-disposition" => "Content-Disposition",
+            "content-encoding" => "Content-Encoding",
+            _ => continue,
+        };
+        headers.retain(|(n, _)| n != h);
+        headers.push((h.to_string(), value.to_string()));
+    }
+    headers.push(("Accept-Ranges".into(), "bytes".into()));
+    let (status, offset, len) = match range {
+        Some((a, b)) => {
+            headers.push((
+                "Content-Range".into(),
+                format!("bytes {a}-{b}/{}", meta.size),
+            ));
+            (206, a, b - a + 1)
+        }
+        None => (200, 0, meta.size),
+    };
+    let mut file = match tokio::fs::File::open(ctx.bucket.data_path(&meta)).await {
+        Ok(f) => f,
+        Err(_) => return Err(EmuError::code("NoSuchKey")),
+    };
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(EmuError::io)?;
+    let drop_after = ctx.state.faults.drop_now().then_some(len / 2);
+    headers.push(("Content-Length".into(), len.to_string()));
+    Ok(Resp {
+        status,
+        headers,
+        body: Body::File {
+            file,
+            len,
+            drop_after,
+        },
+    })
+}
+
+/// DELETE Object: 204 whether or not the key existed.
+pub async fn delete(ctx: &Ctx) -> OpResult {
+    check_key(&ctx.key)?;
+    ctx.bucket.delete(&ctx.key).map_err(EmuError::io)?;
+    Ok(Resp::empty(204))
+}
+
+/// Copies `len` bytes at `offset` of `src` into a new file `dst`, hashing them.
+pub async fn copy_range(
+    src: &Path,
+    offset: u64,
+    len: u64,
+    dst: &Path,
+) -> Result<Received, EmuError> {
+    let mut input = tokio::fs::File::open(src)
+        .await
+        .map_err(|_| EmuError::code("NoSuchKey"))?;
+    input
+        .seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(EmuError::io)?;
+    let mut out = tokio::fs::File::create(dst).await.map_err(EmuError::io)?;
+    let mut md5 = Md5::new();
+    let mut crc = crc64fast::Digest::new();
+    let mut left = len;
+    let mut buf = vec![0u8; 256 * 1024];
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        let n = input.read(&mut buf[..want]).await.map_err(EmuError::io)?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+        crc.write(&buf[..n]);
+        out.write_all(&buf[..n]).await.map_err(EmuError::io)?;
+        left -= n as u64;
+    }
+    out.flush().await.map_err(EmuError::io)?;
+    Ok(Received {
+        size: len - left,
+        md5: hex::encode(md5.finalize()),
+        crc64: crc.sum64(),
+    })
+}
+
+/// A parsed `x-cos-copy-source`.
+pub struct CopySource {
+    /// Source bucket name.
+    pub bucket: String,
+    /// Decoded source key.
+    pub key: String,
+    /// `versionId`, when given.
+    pub version_id: Option<String>,
+}
+
+/// Parses `bucket-appid.cos.region.myqcloud.com/key[?versionId=]`, `/bucket-appid/key`,
+/// `bucket-appid/key` or `host:port/bucket-appid/key`.
+pub fn parse_copy_source(v: &str) -> Result<CopySource, EmuError> {
+    let bad = || EmuError::new(400, "InvalidArgument", "x-cos-copy-source is malformed");
+    let v = v.trim();
+    let v = v
+        .strip_prefix("http://")
+        .or_else(|| v.strip_prefix("https://"))
+        .unwrap_or(v);
+    let (path, query) = v.split_once('?').unwrap_or((v, ""));
+    let version_id = crate::emulator::auth::parse_query(query)
+        .into_iter()
+        .find(|(k, _)| k == "versionId")
+        .map(|(_, v)| v);
+    let path = path.trim_start_matches('/');
+    let (first, rest) = path.split_once('/').ok_or_else(bad)?;
+    let label = first.split('.').next().unwrap_or("");
+    let (bucket, key_raw) = if crate::emulator::storage::valid_bucket_name(label) {
+        (label.to_string(), rest)
+    } else {
+        let (b, k) = rest.split_once('/').ok_or_else(bad)?;
+        (b.to_string(), k)
+    };
+    let key = percent_decode(key_raw, false);
+    if key.is_empty() {
+        return Err(bad());
+    }
+    Ok(CopySource {
+        bucket,
+        key,
+        version_id,
+    })
+}
+
+/// Resolves and checks a copy source: exists, readable, conditions hold.
+pub fn copy_source_meta(
+    ctx: &Ctx,
+    src: &CopySource,
+) -> Result<(std::sync::Arc<crate::emulator::storage::Bucket>, ObjectMeta), EmuError> {
+    let b = ctx
+        .state
+        .storage
+        .bucket(&src.bucket)
+        .ok_or_else(|| EmuError::code("NoSuchBucket"))?;
+    let meta = b.get(&src.key).ok_or_else(|| EmuError::code("NoSuchKey"))?;
+    if !readable(&meta, ctx.state.now_ms()) {
+        return Err(EmuError::code("InvalidObjectState"));
+    }
+    if conditions(ctx, "x-cos-copy-source-", &meta).is_err() {
+        return Err(EmuError::code("PreconditionFailed"));
+    }
+    Ok((b, meta))
+}
+
+/// PUT Object - Copy.
+pub async fn copy(ctx: &Ctx, source: &str) -> OpResult {
+    check_key(&ctx.key)?;
+    let src = parse_copy_source(source)?;
+    let (sb, smeta) = copy_source_meta(ctx, &src)?;
+    let replaced = match ctx.header("x-cos-metadata-directive").map(str::trim) {
+        None => false,
+        Some(d) if d.eq_ignore_ascii_case("Copy") => false,
+        Some(d) if d.eq_ignore_ascii_case("Replaced") || d.eq_ignore_ascii_case("REPLACE") => true,
+        Some(_) => {
+            return Err(EmuError::invalid_argument(
+                "x-cos-metadata-directive must be Copy or Replaced",
+            ))
+        }
+    };
+    if src.bucket == ctx.bucket.name && src.key == ctx.key && !replaced {
+        return Err(EmuError::new(
+            400,
+            "InvalidRequest",
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    if smeta.size > MAX_PUT {
+        return Err(EmuError::code("EntityTooLarge"));
+    }
+    let acl = acl_from_headers(ctx)?.unwrap_or_default();
+    let sc = storage_class(ctx)?;
+    if ctx.state.faults.error_in_200_now() {
+        let mut e = EmuError::code("InternalError");
+        e.in_200 = true;
+        return Err(e);
+    }
+    let tmp = ctx.bucket.tmp_path();
+    let r = copy_range(&sb.data_path(&smeta), 0, smeta.size, &tmp).await?;
+    let mut meta = new_meta(ctx, &ctx.key, &r, sc, acl);
+    if !replaced {
+        meta.headers = smeta.headers.clone();
+    }
+    let meta = ctx.bucket.put(meta, &tmp).map_err(EmuError::io)?;
+    let mut w = Writer::new();
+    w.start("CopyObjectResult")
+        .elem("ETag", &format!("\"{}\"", meta.etag))
+        .elem("CRC64", &r.crc64.to_string())
+        .elem("LastModified", &super::iso_secs(meta.last_modified))
+        .end();
+    let mut resp = Resp::xml(w.finish());
+    if let Some(v) = src.version_id {
+        resp = resp.with("x-cos-copy-source-version-id", v);
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-4", 11), Ok(Some((0, 4))));
+        assert_eq!(parse_range("bytes=6-", 11), Ok(Some((6, 10))));
+        assert_eq!(parse_range("bytes=-3", 11), Ok(Some((8, 10))));
+        assert_eq!(parse_range("bytes=-30", 11), Ok(Some((0, 10))));
+        assert_eq!(parse_range("bytes=5-100", 11), Ok(Some((5, 10))));
+        assert_eq!(parse_range("bytes=11-", 11), Err(()));
+        assert_eq!(parse_range("bytes=0-", 0), Err(()));
+        assert_eq!(parse_range("bytes=5-2", 11), Ok(None));
+        assert_eq!(parse_range("items=0-1", 11), Ok(None));
+    }
+
+    #[test]
+    fn copy_source_forms() {
+        let s = parse_copy_source(
+            "examplebucket-1250000000.cos.ap-guangzhou.myqcloud.com/src/%E6%BA%90%20%E6%96%87%E4%BB%B6%2B1.txt?versionId=v1",
+        )
+        .unwrap();
+        assert_eq!(s.bucket, "examplebucket-1250000000");
+        assert_eq!(s.key, "src/源 文件+1.txt");
+        assert_eq!(s.version_id.as_deref(), Some("v1"));
+        let s = parse_copy_source("/b-1250000000/a/b.txt").unwrap();
+        assert_eq!(
+            (s.bucket.as_str(), s.key.as_str()),
+            ("b-1250000000", "a/b.txt")
+        );
+        let s = parse_copy_source("127.0.0.1:9000/b-1250000000/k").unwrap();
+        assert_eq!((s.bucket.as_str(), s.key.as_str()), ("b-1250000000", "k"));
+        assert!(parse_copy_source("nokey").is_err());
+    }
+}

@@ -1,0 +1,460 @@
+//! The HTTP front of the emulator: `serve(listener, state, shutdown)` (mini-redis style), bucket
+//! and key resolution (virtual-hosted Host, path style, or the single configured bucket),
+//! operation naming for the counters, faults, authentication, dispatch to `ops`, and the common
+//! response headers and `<Error>` documents of cos-protocol.md §3 and §5.1.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+use super::auth::{self, AuthRequest, Identity, Scheme};
+use super::ops::{self, Body, Ctx, EmuError, OpResult, Resp};
+use super::storage::valid_bucket_name;
+use super::xml::Writer;
+use super::State;
+
+/// Response body type.
+type RespBody = BoxBody<Bytes, std::io::Error>;
+
+/// Accepts connections until `shutdown` completes; each connection is served on its own task.
+pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        log::warn!("accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let st = state.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| handle(st.clone(), req));
+                    if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await
+                    {
+                        log::debug!("connection ended: {e}");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Where a request goes.
+struct Target {
+    /// Bucket name, when one was named or implied.
+    bucket: Option<String>,
+    /// Raw (still encoded) key part of the path.
+    raw_key: String,
+}
+
+/// Resolves the bucket from the Host's first label (`^[a-z0-9-]+-\d+\.cos\.`), else the first
+/// path segment when it names a bucket, else the single configured bucket (§2 option b).
+fn resolve(state: &State, host: &str, path: &str) -> Target {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    if let Some((label, tail)) = host.split_once('.') {
+        if tail.starts_with("cos.") && valid_bucket_name(label) {
+            return Target {
+                bucket: Some(label.to_string()),
+                raw_key: rest.to_string(),
+            };
+        }
+    }
+    let (first, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let names = state.storage.bucket_names();
+    // An unknown NAME-APPID segment is still a (missing) bucket, so path-style clients get
+    // NoSuchBucket. With a single configured bucket, keys like `backup-2024/x` must keep working,
+    // so there only APPID-length numbers (7+ digits, real ones have 10) count as a bucket.
+    let appid_like = first.rsplit('-').next().is_some_and(|a| a.len() >= 7);
+    if names.iter().any(|n| n == first)
+        || (valid_bucket_name(first) && (names.len() != 1 || appid_like))
+    {
+        return Target {
+            bucket: Some(first.to_string()),
+            raw_key: key.to_string(),
+        };
+    }
+    if names.len() == 1 {
+        return Target {
+            bucket: names.into_iter().next(),
+            raw_key: rest.to_string(),
+        };
+    }
+    Target {
+        bucket: None,
+        raw_key: rest.to_string(),
+    }
+}
+
+/// The COS API name of a request, for the counters and routing.
+fn op_name(method: &str, object: bool, q: &[(String, String)], copy: bool) -> &'static str {
+    let has = |n: &str| q.iter().any(|(k, _)| k == n);
+    match (method, object) {
+        ("GET", false) if has("uploads") => "ListMultipartUploads",
+        ("GET", false) if has("cors") => "GetBucketCORS",
+        ("GET", false) => "GetBucket",
+        ("HEAD", false) => "HeadBucket",
+        ("PUT", false) if has("cors") => "PutBucketCORS",
+        ("PUT", false) => "PutBucket",
+        ("DELETE", false) if has("cors") => "DeleteBucketCORS",
+        ("DELETE", false) => "DeleteBucket",
+        ("POST", false) if has("delete") => "DeleteMultipleObjects",
+        ("POST", false) => "PostObject",
+        ("OPTIONS", _) => "OptionsObject",
+        ("GET", true) if has("acl") => "GetObjectACL",
+        ("GET", true) if has("uploadId") => "ListParts",
+        ("GET", true) => "GetObject",
+        ("HEAD", true) => "HeadObject",
+        ("PUT", true) if has("acl") => "PutObjectACL",
+        ("PUT", true) if has("uploadId") && copy => "UploadPartCopy",
+        ("PUT", true) if has("uploadId") => "UploadPart",
+        ("PUT", true) if copy => "PutObjectCopy",
+        ("PUT", true) => "PutObject",
+        ("DELETE", true) if has("uploadId") => "AbortMultipartUpload",
+        ("DELETE", true) => "DeleteObject",
+        ("POST", true) if has("uploads") => "InitiateMultipartUpload",
+        ("POST", true) if has("uploadId") => "CompleteMultipartUpload",
+        ("POST", true) if has("restore") => "PostObjectRestore",
+        _ => "Unsupported",
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, std::io::Error> {
+    let request_id = base64::engine::general_purpose::STANDARD.encode(ops::new_id(18));
+    let method = req.method().as_str().to_ascii_uppercase();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
+            )
+        })
+        .collect();
+    let host = auth::header(&headers, "host").unwrap_or("").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    if path == "/-/stats" || path == "/-/stats/reset" {
+        let reset = path.ends_with("/reset")
+            || query
+                .split('&')
+                .any(|p| p == "reset" || p.starts_with("reset="));
+        if reset {
+            state.stats.reset();
+        }
+        let resp = Resp {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: Body::Bytes(Bytes::from(state.stats.to_json())),
+        };
+        return Ok(render(resp, &request_id, &method, false));
+    }
+    let t = resolve(&state, &host, path);
+    let resource = format!("{host}/{}", auth::percent_decode(&t.raw_key, true));
+    let err_resp = |e: EmuError, sigv4: bool| -> Result<Response<RespBody>, std::io::Error> {
+        if e.drop_connection {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "fault injection: dropped",
+            ));
+        }
+        Ok(render_error(e, &resource, &request_id, &method, sigv4))
+    };
+    let Some(bucket_name) = t.bucket else {
+        return err_resp(EmuError::code("NoSuchBucket"), false);
+    };
+    let params = auth::parse_query(query);
+    let copy = auth::header(&headers, "x-cos-copy-source").is_some()
+        || auth::header(&headers, "x-amz-copy-source").is_some();
+    let object = !t.raw_key.is_empty();
+    let op = op_name(&method, object, &params, copy);
+    state.stats.bump(op);
+    if let Some(d) = state.faults.latency() {
+        tokio::time::sleep(d).await;
+    }
+    if state.faults.slowdown_now() {
+        return err_resp(EmuError::code("SlowDown"), false);
+    }
+    let identity = match auth::verify(
+        &AuthRequest {
+            method: &method,
+            target: &target,
+            headers: &headers,
+        },
+        &state.credentials,
+        state.now(),
+    ) {
+        Ok(i) => i,
+        Err(e) => {
+            let mut err = EmuError::new(e.status, e.code, &e.message);
+            err.extra = [
+                ("StringToSign", e.string_to_sign),
+                ("FormatString", e.format_string),
+            ]
+            .into_iter()
+            .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
+            .collect();
+            return err_resp(err, false);
+        }
+    };
+    let sigv4 = matches!(
+        identity,
+        Identity::Signed {
+            scheme: Scheme::SigV4,
+            ..
+        }
+    );
+    if identity == Identity::Anonymous
+        && !matches!(
+            op,
+            "GetObject" | "HeadObject" | "OptionsObject" | "PostObject"
+        )
+    {
+        return err_resp(EmuError::code("AccessDenied"), sigv4);
+    }
+    let Some(bucket) = state.storage.bucket(&bucket_name) else {
+        if op == "PutBucket" && identity != Identity::Anonymous && valid_bucket_name(&bucket_name) {
+            return match state.storage.create_bucket(&bucket_name) {
+                Ok(_) => Ok(render(Resp::empty(200), &request_id, &method, sigv4)),
+                Err(e) => err_resp(EmuError::io(e), sigv4),
+            };
+        }
+        return err_resp(EmuError::code("NoSuchBucket"), sigv4);
+    };
+    let headers = if sigv4 {
+        headers
+            .into_iter()
+            .map(
+                |(n, v)| match n.to_ascii_lowercase().strip_prefix("x-amz-") {
+                    Some(rest) => (format!("x-cos-{rest}"), v),
+                    None => (n, v),
+                },
+            )
+            .collect()
+    } else {
+        headers
+    };
+    let ctx = Ctx {
+        key: auth::percent_decode(&t.raw_key, !sigv4),
+        state: state.clone(),
+        method: method.clone(),
+        bucket,
+        query: params,
+        headers,
+        identity,
+        host: host.clone(),
+    };
+    let body = req.into_body();
+    match dispatch(&ctx, op, body).await {
+        Ok(r) => Ok(render(r, &request_id, &method, sigv4)),
+        Err(e) => err_resp(e, sigv4),
+    }
+}
+
+async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
+    let id = ctx.param("uploadId").unwrap_or("").to_string();
+    let copy_source = ctx.header("x-cos-copy-source").unwrap_or("").to_string();
+    match op {
+        "GetBucket" => ops::list::get_bucket(ctx).await,
+        "ListMultipartUploads" => ops::list::list_uploads(ctx).await,
+        "HeadBucket" => Ok(Resp::empty(200).with("x-cos-bucket-region", ctx.state.region.clone())),
+        "PutBucket" => Err(EmuError::new(
+            409,
+            "BucketAlreadyOwnedByYou",
+            "The bucket already exists and is owned by you.",
+        )),
+        "DeleteBucket" => {
+            let empty = {
+                let idx = ctx.bucket.lock();
+                idx.objects.is_empty() && idx.uploads.is_empty()
+            };
+            if !empty {
+                return Err(EmuError::new(
+                    409,
+                    "BucketNotEmpty",
+                    "The bucket you tried to delete is not empty.",
+                ));
+            }
+            ctx.state
+                .storage
+                .delete_bucket(&ctx.bucket.name)
+                .map_err(EmuError::io)?;
+            Ok(Resp::empty(204))
+        }
+        "GetBucketCORS" => ops::cors::get_cors(ctx).await,
+        "PutBucketCORS" => ops::cors::put_cors(ctx, body).await,
+        "DeleteBucketCORS" => ops::cors::delete_cors(ctx).await,
+        "OptionsObject" => ops::cors::options(ctx).await,
+        "DeleteMultipleObjects" => ops::delete_multiple::delete_multiple(ctx, body).await,
+        "PostObject" => ops::post::post_object(ctx, body).await,
+        "GetObject" => ops::object::get(ctx).await,
+        "HeadObject" => ops::object::head(ctx).await,
+        "PutObject" => ops::object::put(ctx, body).await,
+        "PutObjectCopy" => ops::object::copy(ctx, &copy_source).await,
+        "DeleteObject" => ops::object::delete(ctx).await,
+        "GetObjectACL" => ops::acl::get_acl(ctx).await,
+        "PutObjectACL" => ops::acl::put_acl(ctx, body).await,
+        "InitiateMultipartUpload" => ops::multipart::initiate(ctx).await,
+        "UploadPart" => ops::multipart::upload_part(ctx, body, &id).await,
+        "UploadPartCopy" => ops::multipart::upload_part_copy(ctx, &id, &copy_source).await,
+        "CompleteMultipartUpload" => ops::multipart::complete(ctx, body, &id).await,
+        "AbortMultipartUpload" => ops::multipart::abort(ctx, &id).await,
+        "ListParts" => ops::multipart::list_parts(ctx, &id).await,
+        "PostObjectRestore" => ops::restore::restore(ctx, body).await,
+        _ => Err(EmuError::code("MethodNotAllowed")),
+    }
+}
+
+/// Streams `len` bytes of `file`; after `drop_after` bytes the stream fails, which makes hyper
+/// abort the connection mid-body.
+fn file_body(file: tokio::fs::File, len: u64, drop_after: Option<u64>) -> RespBody {
+    let stream = futures::stream::unfold((file, 0u64), move |(mut file, sent)| async move {
+        if sent >= len {
+            return None;
+        }
+        if drop_after.is_some_and(|d| sent >= d) {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "fault injection: dropped",
+            );
+            return Some((Err(e), (file, len)));
+        }
+        let mut want = (len - sent).min(256 * 1024);
+        if let Some(d) = drop_after {
+            want = want.min((d - sent).max(1));
+        }
+        let mut buf = vec![0u8; want as usize];
+        match file.read(&mut buf).await {
+            Ok(0) => {
+                let e =
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "object body shrank");
+                Some((Err(e), (file, len)))
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Frame::data(Bytes::from(buf))), (file, sent + n as u64)))
+            }
+            Err(e) => Some((Err(e), (file, len))),
+        }
+    });
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+/// Builds the hyper response with the headers every COS answer carries.
+fn render(r: Resp, request_id: &str, method: &str, sigv4: bool) -> Response<RespBody> {
+    let mut b = Response::builder().status(r.status);
+    let mut headers = r.headers;
+    let body: RespBody = match r.body {
+        Body::Empty => {
+            if method != "HEAD"
+                && !headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            {
+                headers.push(("Content-Length".into(), "0".into()));
+            }
+            Empty::new().map_err(|e: Infallible| match e {}).boxed()
+        }
+        Body::Bytes(bytes) => Full::new(bytes).map_err(|e: Infallible| match e {}).boxed(),
+        Body::File {
+            file,
+            len,
+            drop_after,
+        } => file_body(file, len, drop_after),
+        Body::Chunks(chunks) => {
+            let s = futures::stream::iter(chunks).map(|c| Ok::<_, std::io::Error>(Frame::data(c)));
+            BodyExt::boxed(StreamBody::new(s))
+        }
+    };
+    headers.push((
+        "Date".into(),
+        httpdate::fmt_http_date(std::time::SystemTime::now()),
+    ));
+    headers.push(("Server".into(), "tencent-cos".into()));
+    headers.push(("x-cos-request-id".into(), request_id.to_string()));
+    for (n, v) in &headers {
+        b = b.header(n.as_str(), v.as_str());
+        if sigv4 {
+            if let Some(rest) = n.strip_prefix("x-cos-") {
+                b = b.header(format!("x-amz-{rest}").as_str(), v.as_str());
+            }
+        }
+    }
+    match b.body(body) {
+        Ok(resp) => resp,
+        Err(e) => {
+            // A header value we produced was not valid HTTP; report it rather than panic.
+            log::error!("bad response header: {e}");
+            let mut resp = Response::new(Empty::new().map_err(|e: Infallible| match e {}).boxed());
+            *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            resp
+        }
+    }
+}
+
+/// The `<Error>` document of §5.1 (no body for HEAD).
+fn render_error(
+    e: EmuError,
+    resource: &str,
+    request_id: &str,
+    method: &str,
+    sigv4: bool,
+) -> Response<RespBody> {
+    let trace_id = base64::engine::general_purpose::STANDARD.encode(ops::new_id(32));
+    let mut headers = e.headers.clone();
+    headers.push(("x-cos-trace-id".into(), trace_id.clone()));
+    let body = if method == "HEAD" {
+        Body::Empty
+    } else {
+        let mut w = Writer::new();
+        w.start("Error")
+            .elem("Code", &e.code)
+            .elem("Message", &e.message);
+        for (n, v) in &e.extra {
+            w.elem(n, v);
+        }
+        w.elem("Resource", resource)
+            .elem("RequestId", request_id)
+            .elem("TraceId", &trace_id)
+            .end();
+        headers.push(("Content-Type".into(), "application/xml".into()));
+        Body::Bytes(Bytes::from(w.finish()))
+    };
+    let status = if e.in_200 { 200 } else { e.status };
+    render(
+        Resp {
+            status,
+            headers,
+            body,
+        },
+        request_id,
+        method,
+        sigv4,
+    )
+}

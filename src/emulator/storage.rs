@@ -1,0 +1,462 @@
+//! File-backed buckets of the emulator.
+//!
+//! Layout under the data directory:
+//! `buckets/<bucket>/bucket.json` (CORS rules), `objects/<h2>/<h>.json` (metadata sidecar, `h` =
+//! sha256 of the key) next to `objects/<h2>/<h>-<rand>.data` (the body; a fresh name per
+//! version so a GET that already opened the old body keeps reading it), `uploads/<id>/upload.json`
+//! plus `part-<n>.data`, and `tmp/` for bodies being received. Every file is written to a temp
+//! name and renamed into place. An in-memory index (key-ordered `BTreeMap`, i.e. UTF-8 byte
+//! order) is rebuilt from the sidecars at start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One ACL grant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Grant {
+    /// `CanonicalUser` (with an ID) or `Group` (with a URI).
+    pub group: bool,
+    /// The grantee ID (`qcs::cam::uin/..:uin/..`) or group URI.
+    pub grantee: String,
+    /// READ, WRITE, FULL_CONTROL, READ_ACP, WRITE_ACP.
+    pub permission: String,
+}
+
+/// An object's ACL.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Acl {
+    /// Canned ACL (`private`, `public-read`, ...); None = `default` (inherit the bucket's).
+    pub canned: Option<String>,
+    /// Explicit grants (from grant headers or an AccessControlPolicy body).
+    pub grants: Vec<Grant>,
+}
+
+/// URI of the "everyone" group.
+pub const ALL_USERS: &str = "http://cam.qcloud.com/groups/global/AllUsers";
+
+impl Acl {
+    /// True when anonymous users may read the object.
+    pub fn public_read(&self) -> bool {
+        matches!(
+            self.canned.as_deref(),
+            Some("public-read") | Some("public-read-write")
+        ) || self.grants.iter().any(|g| {
+            g.group
+                && g.grantee == ALL_USERS
+                && matches!(g.permission.as_str(), "READ" | "FULL_CONTROL")
+        })
+    }
+}
+
+/// A restore request on an archived object; its state is derived from the clock.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Restore {
+    /// When the request was made (Unix ms).
+    pub requested_ms: i64,
+    /// When the restored copy becomes readable (Unix ms).
+    pub ready_ms: i64,
+    /// Days the copy stays readable after it is ready.
+    pub days: u32,
+    /// Tier as sent (`Expedited`, `Standard`, `Bulk`).
+    pub tier: String,
+}
+
+impl Restore {
+    /// When the restored copy expires (Unix ms).
+    pub fn expiry_ms(&self) -> i64 {
+        self.ready_ms + i64::from(self.days) * 86_400_000
+    }
+}
+
+/// Stored headers of an object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredHeaders {
+    /// `Content-Type` (always set; default `application/octet-stream`).
+    pub content_type: String,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Expires` (raw text).
+    pub expires: Option<String>,
+    /// `x-cos-meta-*` headers, full lower-case names.
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Everything known about one object (the JSON sidecar).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The key.
+    pub key: String,
+    /// Body size.
+    pub size: u64,
+    /// ETag without quotes.
+    pub etag: String,
+    /// CRC-64/XZ of the body.
+    pub crc64: Option<u64>,
+    /// Last modification, Unix seconds.
+    pub last_modified: i64,
+    /// Stored headers and user metadata.
+    pub headers: StoredHeaders,
+    /// Storage class (`STANDARD`, `ARCHIVE`, ...).
+    pub storage_class: String,
+    /// The object ACL.
+    pub acl: Acl,
+    /// Restore request, for archived objects.
+    pub restore: Option<Restore>,
+    /// File name of the body inside the object's hash directory.
+    pub data_file: String,
+}
+
+/// One uploaded part.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Part {
+    /// Size in bytes.
+    pub size: u64,
+    /// MD5 hex of the part.
+    pub etag: String,
+    /// CRC-64 of the part.
+    pub crc64: u64,
+    /// Upload time, Unix ms.
+    pub last_modified_ms: i64,
+    /// File name inside the upload directory.
+    pub data_file: String,
+}
+
+/// An in-progress multipart upload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Upload {
+    /// Upload id.
+    pub id: String,
+    /// Target key.
+    pub key: String,
+    /// Initiation time, Unix ms.
+    pub initiated_ms: i64,
+    /// Metadata template for the final object (size/etag/data_file filled at completion).
+    pub meta: ObjectMeta,
+    /// Parts by number.
+    pub parts: BTreeMap<u32, Part>,
+}
+
+/// One CORS rule of a bucket.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CorsRule {
+    /// Rule id.
+    pub id: Option<String>,
+    /// AllowedOrigin (may contain one `*`).
+    pub origins: Vec<String>,
+    /// AllowedMethod (upper case).
+    pub methods: Vec<String>,
+    /// AllowedHeader (may be `*`).
+    pub headers: Vec<String>,
+    /// ExposeHeader.
+    pub expose: Vec<String>,
+    /// MaxAgeSeconds.
+    pub max_age: Option<u64>,
+}
+
+/// Bucket-level settings (`bucket.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BucketConfig {
+    /// CORS rules; None = no configuration.
+    pub cors: Option<Vec<CorsRule>>,
+}
+
+/// The in-memory index of a bucket.
+#[derive(Debug, Default)]
+pub struct Index {
+    /// Objects by key (UTF-8 byte order).
+    pub objects: BTreeMap<String, ObjectMeta>,
+    /// Multipart uploads by id.
+    pub uploads: HashMap<String, Upload>,
+    /// Bucket settings.
+    pub config: BucketConfig,
+}
+
+/// One bucket: its directory and index.
+#[derive(Debug)]
+pub struct Bucket {
+    /// `name-appid`.
+    pub name: String,
+    /// `buckets/<name>`.
+    dir: PathBuf,
+    /// Index; a std mutex held only for short, non-async sections (file renames included).
+    index: Mutex<Index>,
+}
+
+/// All buckets under a data directory.
+#[derive(Debug)]
+pub struct Storage {
+    /// `<data>/buckets`.
+    root: PathBuf,
+    /// Buckets by name; the lock is never held across `.await`.
+    buckets: RwLock<HashMap<String, Arc<Bucket>>>,
+}
+
+/// True for `name-appid` with name `[a-z0-9-]` not starting/ending with `-` and a numeric appid.
+pub fn valid_bucket_name(b: &str) -> bool {
+    let Some((name, appid)) = b.rsplit_once('-') else {
+        return false;
+    };
+    !name.is_empty()
+        && !appid.is_empty()
+        && appid.bytes().all(|c| c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && b.len() <= 50
+}
+
+/// Writes `data` to `path` atomically (temp file in the same directory + rename).
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn json_err(e: serde_json::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl Storage {
+    /// Opens (creating if needed) the data directory and loads every bucket's index.
+    pub fn open(data_dir: &Path) -> io::Result<Storage> {
+        let root = data_dir.join("buckets");
+        std::fs::create_dir_all(&root)?;
+        let mut map = HashMap::new();
+        for entry in std::fs::read_dir(&root)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if entry.file_type()?.is_dir() && valid_bucket_name(&name) {
+                map.insert(name.clone(), Arc::new(Bucket::load(&name, entry.path())?));
+            }
+        }
+        Ok(Storage {
+            root,
+            buckets: RwLock::new(map),
+        })
+    }
+
+    /// Creates a bucket; returns false when it already existed.
+    pub fn create_bucket(&self, name: &str) -> io::Result<bool> {
+        let mut map = self.buckets.write().unwrap_or_else(|p| p.into_inner());
+        if map.contains_key(name) {
+            return Ok(false);
+        }
+        let dir = self.root.join(name);
+        std::fs::create_dir_all(&dir)?;
+        map.insert(name.to_string(), Arc::new(Bucket::load(name, dir)?));
+        Ok(true)
+    }
+
+    /// Deletes an (empty) bucket's directory.
+    pub fn delete_bucket(&self, name: &str) -> io::Result<()> {
+        let mut map = self.buckets.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(name);
+        std::fs::remove_dir_all(self.root.join(name))
+    }
+
+    /// A bucket by name.
+    pub fn bucket(&self, name: &str) -> Option<Arc<Bucket>> {
+        let map = self.buckets.read().unwrap_or_else(|p| p.into_inner());
+        map.get(name).cloned()
+    }
+
+    /// Names of all buckets, sorted.
+    pub fn bucket_names(&self) -> Vec<String> {
+        let map = self.buckets.read().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<String> = map.keys().cloned().collect();
+        v.sort();
+        v
+    }
+}
+
+impl Bucket {
+    fn load(name: &str, dir: PathBuf) -> io::Result<Bucket> {
+        for sub in ["objects", "uploads", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        let mut index = Index::default();
+        if let Ok(text) = std::fs::read(dir.join("bucket.json")) {
+            index.config = serde_json::from_slice(&text).map_err(json_err)?;
+        }
+        for shard in std::fs::read_dir(dir.join("objects"))? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(shard.path())? {
+                let p = f?.path();
+                if p.extension().is_some_and(|e| e == "json") {
+                    let m: ObjectMeta =
+                        serde_json::from_slice(&std::fs::read(&p)?).map_err(json_err)?;
+                    index.objects.insert(m.key.clone(), m);
+                }
+            }
+        }
+        for u in std::fs::read_dir(dir.join("uploads"))? {
+            let p = u?.path().join("upload.json");
+            if let Ok(text) = std::fs::read(&p) {
+                let up: Upload = serde_json::from_slice(&text).map_err(json_err)?;
+                index.uploads.insert(up.id.clone(), up);
+            }
+        }
+        Ok(Bucket {
+            name: name.to_string(),
+            dir,
+            index: Mutex::new(index),
+        })
+    }
+
+    /// Locks the index. Callers keep the guard for short synchronous sections only.
+    pub fn lock(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fresh temp path for a body being received.
+    pub fn tmp_path(&self) -> PathBuf {
+        self.dir
+            .join("tmp")
+            .join(format!("{:016x}.part", rand::random::<u64>()))
+    }
+
+    fn obj_dir(&self, key: &str) -> (PathBuf, String) {
+        let h = key_hash(key);
+        (self.dir.join("objects").join(&h[..2]), h)
+    }
+
+    /// Path of an object's body.
+    pub fn data_path(&self, meta: &ObjectMeta) -> PathBuf {
+        self.obj_dir(&meta.key).0.join(&meta.data_file)
+    }
+
+    /// Metadata of one object.
+    pub fn get(&self, key: &str) -> Option<ObjectMeta> {
+        self.lock().objects.get(key).cloned()
+    }
+
+    /// Stores an object whose body is in the temp file `body` (moved into place); `meta.data_file`
+    /// is assigned here. Replaces any previous version.
+    pub fn put(&self, mut meta: ObjectMeta, body: &Path) -> io::Result<ObjectMeta> {
+        let (dir, h) = self.obj_dir(&meta.key);
+        std::fs::create_dir_all(&dir)?;
+        meta.data_file = format!("{h}-{:016x}.data", rand::random::<u64>());
+        std::fs::rename(body, dir.join(&meta.data_file))?;
+        let json = serde_json::to_vec_pretty(&meta).map_err(json_err)?;
+        let mut idx = self.lock();
+        write_atomic(&dir.join(format!("{h}.json")), &json)?;
+        let old = idx.objects.insert(meta.key.clone(), meta.clone());
+        drop(idx);
+        if let Some(old) = old {
+            if old.data_file != meta.data_file {
+                let _ = std::fs::remove_file(dir.join(old.data_file));
+            }
+        }
+        Ok(meta)
+    }
+
+    /// Rewrites an existing object's metadata (ACL, restore, ...) without touching its body.
+    pub fn update_meta(&self, meta: &ObjectMeta) -> io::Result<()> {
+        let (dir, h) = self.obj_dir(&meta.key);
+        let json = serde_json::to_vec_pretty(meta).map_err(json_err)?;
+        let mut idx = self.lock();
+        write_atomic(&dir.join(format!("{h}.json")), &json)?;
+        idx.objects.insert(meta.key.clone(), meta.clone());
+        Ok(())
+    }
+
+    /// Deletes an object; Ok(false) when it did not exist.
+    pub fn delete(&self, key: &str) -> io::Result<bool> {
+        let (dir, h) = self.obj_dir(key);
+        let mut idx = self.lock();
+        let Some(old) = idx.objects.remove(key) else {
+            return Ok(false);
+        };
+        let _ = std::fs::remove_file(dir.join(format!("{h}.json")));
+        drop(idx);
+        let _ = std::fs::remove_file(dir.join(old.data_file));
+        Ok(true)
+    }
+
+    /// Saves bucket settings.
+    pub fn set_config(&self, config: BucketConfig) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(&config).map_err(json_err)?;
+        let mut idx = self.lock();
+        write_atomic(&self.dir.join("bucket.json"), &json)?;
+        idx.config = config;
+        Ok(())
+    }
+
+    fn upload_dir(&self, id: &str) -> PathBuf {
+        self.dir.join("uploads").join(id)
+    }
+
+    /// Path of a stored part.
+    pub fn part_path(&self, id: &str, part: &Part) -> PathBuf {
+        self.upload_dir(id).join(&part.data_file)
+    }
+
+    fn save_upload(&self, up: &Upload) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(up).map_err(json_err)?;
+        write_atomic(&self.upload_dir(&up.id).join("upload.json"), &json)
+    }
+
+    /// Registers a new multipart upload.
+    pub fn create_upload(&self, up: Upload) -> io::Result<()> {
+        std::fs::create_dir_all(self.upload_dir(&up.id))?;
+        let mut idx = self.lock();
+        self.save_upload(&up)?;
+        idx.uploads.insert(up.id.clone(), up);
+        Ok(())
+    }
+
+    /// A multipart upload by id.
+    pub fn upload(&self, id: &str) -> Option<Upload> {
+        self.lock().uploads.get(id).cloned()
+    }
+
+    /// Stores part `n` (body in the temp file `body`), replacing an earlier one.
+    /// Ok(false) when the upload does not exist.
+    pub fn put_part(&self, id: &str, n: u32, mut part: Part, body: &Path) -> io::Result<bool> {
+        part.data_file = format!("part-{n}-{:08x}.data", rand::random::<u32>());
+        let mut idx = self.lock();
+        let Some(up) = idx.uploads.get_mut(id) else {
+            return Ok(false);
+        };
+        std::fs::rename(body, self.upload_dir(id).join(&part.data_file))?;
+        let old = up.parts.insert(n, part);
+        let snapshot = up.clone();
+        self.save_upload(&snapshot)?;
+        drop(idx);
+        if let Some(old) = old {
+            let _ = std::fs::remove_file(self.upload_dir(id).join(old.data_file));
+        }
+        Ok(true)
+    }
+
+    /// Removes an upload and its parts; Ok(false) when it did not exist.
+    pub fn remove_upload(&self, id: &str) -> io::Result<bool> {
+        let mut idx = self.lock();
+        if idx.uploads.remove(id).is_none() {
+            return Ok(false);
+        }
+        drop(idx);
+        let _ = std::fs::remove_dir_all(self.upload_dir(id));
+        Ok(true)
+    }
+}

@@ -1,0 +1,254 @@
+//! The emulator's own XML: a small writer for response documents and a tolerant DOM reader for
+//! request bodies (namespaces and prefixes dropped from element names, attributes kept by their
+//! qualified name). Deliberately independent of the client's XML code (ARCHITECTURE.md §2), so a
+//! bug cannot hide on both sides.
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+/// Escapes text for element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Builds an XML document with the declaration COS sends.
+#[derive(Debug)]
+pub struct Writer {
+    /// The text so far.
+    out: String,
+    /// Open elements, for `end`.
+    stack: Vec<String>,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Writer::new()
+    }
+}
+
+impl Writer {
+    /// A document starting with `<?xml version='1.0' encoding='utf-8' ?>`.
+    pub fn new() -> Writer {
+        Writer {
+            out: "<?xml version='1.0' encoding='utf-8' ?>\n".to_string(),
+            stack: Vec::new(),
+        }
+    }
+
+    /// Opens `<name>`.
+    pub fn start(&mut self, name: &str) -> &mut Writer {
+        self.start_attrs(name, &[])
+    }
+
+    /// Opens `<name a="v" ...>`.
+    pub fn start_attrs(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Writer {
+        self.out.push('<');
+        self.out.push_str(name);
+        for (k, v) in attrs {
+            self.out.push_str(&format!(" {k}=\"{}\"", escape(v)));
+        }
+        self.out.push('>');
+        self.stack.push(name.to_string());
+        self
+    }
+
+    /// Closes the innermost element.
+    pub fn end(&mut self) -> &mut Writer {
+        if let Some(n) = self.stack.pop() {
+            self.out.push_str(&format!("</{n}>"));
+        }
+        self
+    }
+
+    /// `<name>text</name>` (or `<name/>` when empty).
+    pub fn elem(&mut self, name: &str, text: &str) -> &mut Writer {
+        if text.is_empty() {
+            self.out.push_str(&format!("<{name}/>"));
+        } else {
+            self.out
+                .push_str(&format!("<{name}>{}</{name}>", escape(text)));
+        }
+        self
+    }
+
+    /// `elem` only when `text` is Some.
+    pub fn opt(&mut self, name: &str, text: Option<&str>) -> &mut Writer {
+        if let Some(t) = text {
+            self.elem(name, t);
+        }
+        self
+    }
+
+    /// Closes everything and returns the document.
+    pub fn finish(mut self) -> String {
+        while !self.stack.is_empty() {
+            self.end();
+        }
+        self.out
+    }
+}
+
+/// A parsed element: local name, attributes, text and children.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Element {
+    /// Local name (prefix dropped).
+    pub name: String,
+    /// Attributes as (qualified name, unescaped value).
+    pub attrs: Vec<(String, String)>,
+    /// Concatenated, unescaped text content (untrimmed).
+    pub text: String,
+    /// Child elements in document order.
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    /// First child with this local name.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// Every child with this local name.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// Trimmed text of the first child with this name.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.trim())
+    }
+
+    /// Attribute by local name (the part after any `:`).
+    pub fn attr(&self, local: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k.rsplit(':').next() == Some(local))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn local(name: &[u8]) -> String {
+    let s = String::from_utf8_lossy(name);
+    s.rsplit(':').next().unwrap_or_default().to_string()
+}
+
+fn element_from(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, String> {
+    let mut el = Element {
+        name: local(e.name().as_ref()),
+        ..Element::default()
+    };
+    for a in e.attributes() {
+        let a = a.map_err(|e| e.to_string())?;
+        let v = a.unescape_value().map_err(|e| e.to_string())?;
+        el.attrs.push((
+            String::from_utf8_lossy(a.key.as_ref()).to_string(),
+            v.to_string(),
+        ));
+    }
+    Ok(el)
+}
+
+/// Parses a document into its root element; Err(message) when the body is not well-formed XML.
+pub fn parse(body: &[u8]) -> Result<Element, String> {
+    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+    let mut reader = Reader::from_str(text.trim_start_matches('\u{feff}'));
+    let mut stack: Vec<Element> = Vec::new();
+    loop {
+        match reader.read_event().map_err(|e| e.to_string())? {
+            Event::Start(e) => stack.push(element_from(&e)?),
+            Event::Empty(e) => {
+                let el = element_from(&e)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => return Ok(el),
+                }
+            }
+            Event::End(_) => {
+                let el = stack.pop().ok_or("unbalanced end tag")?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => return Ok(el),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t.unescape().map_err(|e| e.to_string())?);
+                }
+            }
+            Event::CData(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&String::from_utf8_lossy(&t));
+                }
+            }
+            Event::Eof => return Err("no root element".to_string()),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_escapes_and_nests() {
+        let mut w = Writer::new();
+        w.start("A").elem("ETag", "\"x\"").elem("Empty", "").end();
+        let s = w.finish();
+        assert!(
+            s.ends_with("<A><ETag>&quot;x&quot;</ETag><Empty/></A>"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn parses_acl_sample_with_xsi_attribute() {
+        let p = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/cos-vectors/xml-samples/request-acl-policy.python-xsi-attribute.xml"
+        );
+        let body = std::fs::read(p).unwrap();
+        let root = parse(&body).unwrap();
+        assert_eq!(root.name, "AccessControlPolicy");
+        let acl = root.child("AccessControlList").unwrap();
+        let grants: Vec<_> = acl.all("Grant").collect();
+        assert_eq!(grants.len(), 2);
+        let g = grants[1].child("Grantee").unwrap();
+        assert_eq!(g.attr("type"), Some("Group"));
+        assert_eq!(
+            g.child_text("URI"),
+            Some("http://cam.qcloud.com/groups/global/AllUsers")
+        );
+    }
+
+    #[test]
+    fn parses_delete_sample_unicode_keys() {
+        let p = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/cos-vectors/xml-samples/request-delete-multiple.nodejs.xml"
+        );
+        let root = parse(&std::fs::read(p).unwrap()).unwrap();
+        let keys: Vec<_> = root
+            .all("Object")
+            .filter_map(|o| o.child_text("Key"))
+            .collect();
+        assert_eq!(keys[1], "docs/目录/文件 b.txt");
+        assert_eq!(root.child_text("Quiet"), Some("false"));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse(b"<a><b></a>").is_err());
+        assert!(parse(b"").is_err());
+    }
+}

@@ -1,1 +1,0 @@
-//! Wiring: store + fs + adapter + mount + signals + clean unmount and queue drain.

@@ -1,0 +1,136 @@
+//! Mount failures (issue 3 "Show it"): wrong secret, missing bucket, a world-readable passwd
+//! file and an unreachable endpoint each end `cosfuse` with a non-zero exit and a one-line
+//! reason, and leave nothing mounted.
+
+mod common;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+const BUCKET: &str = "fail-1250000000";
+
+/// Runs `cosfuse` (daemonizing, as a user would) and returns (exit code, stderr).
+fn run_mount(
+    endpoint: &str,
+    bucket: &str,
+    dir: &std::path::Path,
+    opts: &str,
+    envs: &[(&str, &str)],
+) -> (i32, String) {
+    let mut o = format!("url={endpoint}");
+    if !opts.is_empty() {
+        o = format!("{o},{opts}");
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cosfuse"));
+    cmd.arg(bucket)
+        .arg(dir)
+        .args(["-o", &o])
+        .env_remove("COS_SECRET_ID")
+        .env_remove("COS_SECRET_KEY");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run cosfuse");
+    let code = out.status.code().unwrap_or(-1);
+    if code == 0 {
+        // Clean up a mount that should not have happened before failing the test.
+        let _ = Command::new("fusermount3").arg("-uz").arg(dir).status();
+    }
+    (code, String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+fn creds() -> Vec<(&'static str, &'static str)> {
+    vec![("COS_SECRET_ID", SECRET_ID), ("COS_SECRET_KEY", SECRET_KEY)]
+}
+
+#[test]
+fn wrong_secret_fails_with_the_cos_code() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run_mount(
+        &emu.endpoint,
+        BUCKET,
+        dir.path(),
+        "",
+        &[
+            ("COS_SECRET_ID", SECRET_ID),
+            ("COS_SECRET_KEY", "wrong-secret"),
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("SignatureDoesNotMatch"), "{err}");
+    assert!(!is_mounted(dir.path()));
+}
+
+#[test]
+fn missing_bucket_fails_with_no_such_bucket() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run_mount(&emu.endpoint, "absent-1250000000", dir.path(), "", &creds());
+    assert_ne!(code, 0);
+    assert!(err.contains("NoSuchBucket"), "{err}");
+    assert!(!is_mounted(dir.path()));
+}
+
+#[test]
+fn world_readable_passwd_file_is_refused() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let pw = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(pw.path(), format!("{SECRET_ID}:{SECRET_KEY}\n")).unwrap();
+    std::fs::set_permissions(pw.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let opt = format!("passwd_file={}", pw.path().display());
+    let (code, err) = run_mount(&emu.endpoint, BUCKET, dir.path(), &opt, &[]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&pw.path().display().to_string()) && err.to_lowercase().contains("readable"),
+        "{err}"
+    );
+    assert!(!is_mounted(dir.path()));
+    // The same file with mode 0600 mounts.
+    std::fs::set_permissions(pw.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, err) = run_mount(&emu.endpoint, BUCKET, dir.path(), &opt, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(is_mounted(dir.path()));
+    let st = Command::new("fusermount3")
+        .arg("-u")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(wait_until(Duration::from_secs(10), || !is_mounted(
+        dir.path()
+    )));
+}
+
+#[test]
+fn unreachable_endpoint_fails_promptly() {
+    let mut emu = Emulator::start(&[BUCKET], &[]);
+    let endpoint = emu.endpoint.clone();
+    emu.kill();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run_mount(&endpoint, BUCKET, dir.path(), "", &creds());
+    assert_ne!(code, 0);
+    assert!(
+        err.to_lowercase().contains("connect") || err.to_lowercase().contains("unreachable"),
+        "{err}"
+    );
+    assert!(!is_mounted(dir.path()));
+}
+
+#[test]
+fn bad_option_is_named_in_the_error() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run_mount(
+        &emu.endpoint,
+        BUCKET,
+        dir.path(),
+        "no_such_option=1",
+        &creds(),
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no_such_option"), "{err}");
+    assert!(!is_mounted(dir.path()));
+}
