@@ -746,3 +746,46 @@ async fn reference_model_random_operations() {
     let e2 = env_with(e.store.clone(), |_| {});
     check_tree(&e2.fs, &model, seed, 301).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_with_the_real_upload_queue() {
+    use crate::cache::staging::CacheDir;
+    use crate::cache::upload::UploadQueue;
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemoryStore::new();
+    store.set_min_part_size(1);
+    let dynstore: Arc<dyn ObjectStore> = store.clone();
+    let cache = CacheDir::open(dir.path()).unwrap();
+    let ucfg = crate::cache::task::UploadConfig {
+        part_size: 4,
+        multipart_threshold: 10,
+        ..Default::default()
+    };
+    let queue = UploadQueue::new(dynstore.clone(), cache, ucfg);
+    let fs = Fs::new(dynstore, FsConfig::default(), queue.clone());
+    let (e, fh) = fs
+        .create(ROOT_INO, os("m"), 0o644, libc::O_RDWR, 1, 1)
+        .await
+        .unwrap();
+    fs.write(e.attr.ino, fh, 0, b"0123456789abcdef")
+        .await
+        .unwrap();
+    fs.flush(e.attr.ino, fh).await.unwrap();
+    // Served locally or from COS, the bytes are the same.
+    assert_eq!(
+        &fs.read(e.attr.ino, fh, 10, 6).await.unwrap()[..],
+        b"abcdef"
+    );
+    fs.fsync(e.attr.ino, fh, false).await.unwrap();
+    fs.release(e.attr.ino, fh).await.unwrap();
+    assert_eq!(store.get("m").unwrap(), &b"0123456789abcdef"[..]);
+    assert!(
+        store.meta("m").unwrap().etag.ends_with("-4"),
+        "multipart above the threshold"
+    );
+    assert_eq!(
+        read_all(&fs, e.attr.ino).await.unwrap(),
+        b"0123456789abcdef"
+    );
+    queue.drain().await;
+}
