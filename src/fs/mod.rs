@@ -33,6 +33,7 @@ pub mod types;
 pub mod uploads;
 mod write;
 mod xattr;
+mod xattr_acl;
 
 #[cfg(test)]
 mod tests;
