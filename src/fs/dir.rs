@@ -128,6 +128,9 @@ impl Fs {
             };
             let page = self.store.list_objects(&req).await?;
             for cp in &page.common_prefixes {
+                if self.deletes.dir_removed(cp) {
+                    continue;
+                }
                 let name = cp[prefix.len()..].trim_end_matches('/');
                 if ValidName::parse(name).is_err() {
                     log::debug!("skipping unrepresentable prefix {cp:?}");

@@ -164,30 +164,73 @@ async fn readdir_offsets_are_stable_and_resume() {
     );
 }
 
+/// `rm -r` as fts does it: depth first, unlink files, rmdir on the way up.
+fn rm_r<'a>(fs: &'a Fs, parent: InodeNo, name: &'a str) -> futures::future::BoxFuture<'a, ()> {
+    Box::pin(async move {
+        let e = fs.lookup(parent, os(name)).await.unwrap();
+        if e.attr.kind == FileKind::Dir {
+            for n in names(fs, e.attr.ino).await {
+                rm_r(fs, e.attr.ino, &n).await;
+            }
+            fs.rmdir(parent, os(name)).await.unwrap();
+        } else {
+            fs.unlink(parent, os(name)).await.unwrap();
+        }
+    })
+}
+
 #[tokio::test]
 async fn rm_r_of_1500_files_uses_two_delete_multiple() {
     let store = MemoryStore::new();
     for i in 0..1500 {
+        store.insert(
+            &format!("tree/d{}/f{i}", i % 10),
+            b"x".to_vec(),
+            &PutOptions::default(),
+        );
+    }
+    store.insert("tree/d3/", Vec::new(), &PutOptions::default());
+    store.insert("keep", b"k".to_vec(), &PutOptions::default());
+    let e = env_with(store, |_| {});
+    rm_r(&e.fs, ROOT_INO, "tree").await;
+    // Gone from COS when rm -r returns, in two batches and no single DELETEs.
+    assert_eq!(e.store.keys(), ["keep"]);
+    assert_eq!(e.store.count("DeleteMultipleObjects"), 2);
+    assert_eq!(e.store.count("DeleteObject"), 0);
+    assert_eq!(
+        e.fs.lookup(ROOT_INO, os("tree")).await.unwrap_err(),
+        FsError::NotFound
+    );
+    assert_eq!(names(&e.fs, ROOT_INO).await, ["keep"]);
+}
+
+#[tokio::test]
+async fn rmdir_refuses_non_empty_and_hides_removed_dirs() {
+    let store = MemoryStore::new();
+    for i in 0..30 {
         store.insert(&format!("t/f{i}"), b"x".to_vec(), &PutOptions::default());
     }
     let e = env_with(store, |_| {});
     let t = resolve(&e.fs, "t").await.unwrap();
-    for n in names(&e.fs, t).await {
-        e.fs.lookup(t, os(&n)).await.unwrap();
-        e.fs.unlink(t, os(&n)).await.unwrap();
-    }
-    assert!(
-        names(&e.fs, t).await.is_empty(),
-        "unlinked names stay hidden"
-    );
-    e.fs.rmdir(ROOT_INO, os("t")).await.unwrap();
-    assert!(e.store.keys().is_empty());
-    assert_eq!(e.store.count("DeleteMultipleObjects"), 2);
-    assert_eq!(e.store.count("DeleteObject"), 0);
+    e.fs.unlink(t, os("f0")).await.unwrap();
     assert_eq!(
-        e.fs.lookup(ROOT_INO, os("t")).await.unwrap_err(),
-        FsError::NotFound
+        e.fs.rmdir(ROOT_INO, os("t")).await.unwrap_err(),
+        FsError::NotEmpty
     );
+    for i in 1..30 {
+        e.fs.unlink(t, os(&format!("f{i}"))).await.unwrap();
+    }
+    e.fs.rmdir(ROOT_INO, os("t")).await.unwrap();
+    assert!(
+        names(&e.fs, ROOT_INO).await.is_empty(),
+        "removed dir hidden before the flush"
+    );
+    e.fs.shutdown().await;
+    assert!(e.store.keys().is_empty());
+    assert_eq!(e.store.count("DeleteMultipleObjects"), 1);
+    // The name can be used again.
+    e.fs.mkdir(ROOT_INO, os("t"), 0o755, 1, 1).await.unwrap();
+    assert_eq!(names(&e.fs, ROOT_INO).await, ["t"]);
 }
 
 #[tokio::test]
@@ -398,6 +441,7 @@ async fn dirs_symlinks_and_refusals() {
     );
     e.fs.unlink(d.attr.ino, os("f")).await.unwrap();
     e.fs.rmdir(ROOT_INO, os("d")).await.unwrap();
+    e.fs.flush_deletes().await;
     assert!(e.store.keys().is_empty());
     let l =
         e.fs.symlink(ROOT_INO, os("l"), std::path::Path::new("../t a"), 1, 2)
@@ -554,7 +598,9 @@ async fn check_tree(fs: &Fs, model: &Model, seed: u64, step: usize) {
         if let Some(data) = v {
             let ino = resolve(fs, path).await.unwrap();
             assert_eq!(
-                &read_all(fs, ino).await.unwrap(),
+                &read_all(fs, ino)
+                    .await
+                    .unwrap_or_else(|e| panic!("seed {seed} {path}: {e}")),
                 data,
                 "seed {seed} step {step} {path}"
             );
@@ -687,6 +733,12 @@ async fn reference_model_random_operations() {
                 let dst_nonempty = model.keys().any(|k| k.starts_with(&format!("{to}/")));
                 let to_ino = resolve(fs, &to_dir).await.unwrap();
                 let r = fs.rename(pino, os(name), to_ino, os(to_name), 0).await;
+                if std::env::var("COSFUSE_TRACE").is_ok() {
+                    println!(
+                        "  rename {path:?} -> {to:?}: {r:?}; keys {:?}",
+                        e.store.keys()
+                    );
+                }
                 match (&src, &dst) {
                     (None, Some(Some(_))) => assert_eq!(r.unwrap_err(), FsError::NotDir),
                     (Some(_), Some(None)) => assert_eq!(r.unwrap_err(), FsError::IsDir),
