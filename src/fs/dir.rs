@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::attrcache::Cached;
 use super::error::{FsError, FsResult};
@@ -138,7 +137,7 @@ impl Fs {
                 }
                 let path = join(&rel, name);
                 if self.attrs.get(&path) == Cached::Unknown {
-                    self.attrs.put(&path, Stat::dir(&d, SystemTime::UNIX_EPOCH));
+                    self.attrs.put(&path, Stat::dir(&d, self.started));
                 }
                 add(&mut names, name, FileKind::Dir);
             }

@@ -68,7 +68,7 @@ impl Fs {
     /// What is at relative path `rel` (ENOENT when nothing).
     pub(crate) async fn stat_path(&self, rel: &str) -> FsResult<Stat> {
         if rel.is_empty() {
-            return Ok(Stat::dir(&self.defaults(), SystemTime::UNIX_EPOCH));
+            return Ok(Stat::dir(&self.defaults(), self.started));
         }
         match self.attrs.get(rel) {
             Cached::Present(s) => return Ok(s),
