@@ -85,6 +85,11 @@ impl Fs {
     async fn ensure_empty_dir(&self, rel: &str) -> FsResult<()> {
         let key = self.key_of(rel, FileKind::Dir)?;
         self.flush_deletes_under(key.as_str()).await;
+        if !self.attrs.locals_in(rel).is_empty()
+            || !self.uploads.pending_under(key.as_str()).is_empty()
+        {
+            return Err(FsError::NotEmpty);
+        }
         let req = ListRequest {
             prefix: key.to_string(),
             delimiter: None,
