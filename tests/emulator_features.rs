@@ -248,6 +248,14 @@ async fn archive_restore_lifecycle() {
         (r.status, r.code().as_str()),
         (405, "RestoreNonArchiveObject")
     );
+    // Deep archive: no Expedited tier.
+    let hs = [("x-cos-storage-class", "DEEP_ARCHIVE")];
+    e.send("PUT", "deep", &[], &hs, b"d".to_vec()).await;
+    let r = e.send("POST", "deep", &[("restore", "")], &[], body).await;
+    assert_eq!(r.status, 400);
+    let bulk = body.replace("Expedited", "Bulk");
+    let r = e.send("POST", "deep", &[("restore", "")], &[], bulk).await;
+    assert_eq!(r.status, 202);
 }
 
 #[tokio::test]
