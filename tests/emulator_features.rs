@@ -312,6 +312,35 @@ async fn cors_rules_and_preflight() {
     );
     assert_eq!(h("access-control-expose-headers").as_deref(), Some("ETag"));
     assert_eq!(h("access-control-max-age").as_deref(), Some("600"));
+    // Actual requests from an allowed origin carry the CORS headers too.
+    e.put("docs/a.txt", b"cors").await;
+    let g = e
+        .send(
+            "GET",
+            "docs/a.txt",
+            &[],
+            &[("Origin", "https://www.example.com")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        g.h("access-control-allow-origin").as_deref(),
+        Some("https://www.example.com")
+    );
+    assert_eq!(
+        g.h("access-control-expose-headers").as_deref(),
+        Some("ETag")
+    );
+    let g = e
+        .send(
+            "GET",
+            "docs/a.txt",
+            &[],
+            &[("Origin", "https://evil.example")],
+            Vec::new(),
+        )
+        .await;
+    assert!(g.h("access-control-allow-origin").is_none());
     assert_eq!(
         preflight("https://evil.example", "PUT")
             .await

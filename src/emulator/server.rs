@@ -321,8 +321,16 @@ async fn handle(
         host: host.clone(),
     };
     let body = req.into_body();
+    let cors = if op == "OptionsObject" {
+        Vec::new()
+    } else {
+        ops::cors::actual_request_headers(&ctx)
+    };
     match dispatch(&ctx, op, body).await {
-        Ok(r) => Ok(render(r, &request_id, &method, sigv4)),
+        Ok(mut r) => {
+            r.headers.extend(cors);
+            Ok(render(r, &request_id, &method, sigv4))
+        }
         Err(e) => err_resp(e, sigv4),
     }
 }

@@ -111,6 +111,43 @@ fn wildcard(pattern: &str, s: &str) -> bool {
     }
 }
 
+/// CORS headers for an actual (non-preflight) request carrying `Origin`, from the first rule
+/// allowing that origin and method; empty when none does.
+pub fn actual_request_headers(ctx: &Ctx) -> Vec<(String, String)> {
+    let Some(origin) = ctx.header("origin") else {
+        return Vec::new();
+    };
+    let rules = ctx.bucket.lock().config.cors.clone().unwrap_or_default();
+    let Some(rule) = rules.iter().find(|r| {
+        r.origins.iter().any(|o| wildcard(o, origin))
+            && r.methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(&ctx.method))
+    }) else {
+        return Vec::new();
+    };
+    let any = rule.origins.iter().any(|o| o == "*");
+    let mut out = vec![(
+        "Access-Control-Allow-Origin".to_string(),
+        if any {
+            "*".to_string()
+        } else {
+            origin.to_string()
+        },
+    )];
+    if !rule.expose.is_empty() {
+        out.push((
+            "Access-Control-Expose-Headers".into(),
+            rule.expose.join(","),
+        ));
+    }
+    if !any {
+        out.push(("Access-Control-Allow-Credentials".into(), "true".into()));
+        out.push(("Vary".into(), "Origin".into()));
+    }
+    out
+}
+
 /// OPTIONS Object (CORS preflight).
 pub async fn options(ctx: &Ctx) -> OpResult {
     let (Some(origin), Some(method)) = (
