@@ -540,6 +540,54 @@ async fn virtual_hosted_and_single_bucket_addressing() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"virtual");
+    // Single configured bucket: a key whose first segment looks like NAME-NUMBER (but not a
+    // 10-digit APPID) stays a key.
+    let auth = cosfuse::cos::sign::authorization(
+        ID,
+        KEY,
+        "PUT",
+        "/run-71416806/x",
+        &[],
+        &[("host", &host)],
+        t - 60,
+        t + 600,
+    );
+    let r = e
+        .client
+        .put(format!("http://{host}/run-71416806/x"))
+        .header("authorization", auth)
+        .body("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(e
+        .emu
+        .state()
+        .storage
+        .bucket(BUCKET)
+        .unwrap()
+        .get("run-71416806/x")
+        .is_some());
+    let auth = cosfuse::cos::sign::authorization(
+        ID,
+        KEY,
+        "GET",
+        "/absent-1250000000/",
+        &[],
+        &[("host", &host)],
+        t - 60,
+        t + 600,
+    );
+    let r = e
+        .client
+        .get(format!("http://{host}/absent-1250000000/"))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("NoSuchBucket"));
     // Single configured bucket: a plain 127.0.0.1 host maps to it.
     let auth = cosfuse::cos::sign::authorization(
         ID,

@@ -94,9 +94,10 @@ fn resolve(state: &State, host: &str, path: &str) -> Target {
     let (first, key) = rest.split_once('/').unwrap_or((rest, ""));
     let names = state.storage.bucket_names();
     // An unknown NAME-APPID segment is still a (missing) bucket, so path-style clients get
-    // NoSuchBucket. With a single configured bucket, keys like `backup-2024/x` must keep working,
-    // so there only APPID-length numbers (7+ digits, real ones have 10) count as a bucket.
-    let appid_like = first.rsplit('-').next().is_some_and(|a| a.len() >= 7);
+    // NoSuchBucket. With a single configured bucket, keys like `backup-2024/x` or
+    // `run-71416806/x` must keep working, so there only APPID-shaped numbers count as a
+    // bucket: real APPIDs have 10 digits (a key segment like `log-1700000000` is the price).
+    let appid_like = first.rsplit('-').next().is_some_and(|a| a.len() >= 10);
     if names.iter().any(|n| n == first)
         || (valid_bucket_name(first) && (names.len() != 1 || appid_like))
     {
