@@ -451,7 +451,9 @@ fn render(r: Resp, request_id: &str, method: &str, sigv4: bool) -> Response<Resp
     let mut headers = r.headers;
     let body: RespBody = match r.body {
         Body::Empty => {
-            if method != "HEAD"
+            // 204 and 304 must not carry a Content-Length; HEAD describes the object instead.
+            let bodiless = method == "HEAD" || r.status == 204 || r.status == 304;
+            if !bodiless
                 && !headers
                     .iter()
                     .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
