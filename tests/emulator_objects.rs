@@ -498,7 +498,25 @@ async fn data_survives_a_restart() {
     let upload_id = up.xml("UploadId").unwrap();
     let Emu { emu, dir, .. } = e;
     emu.shutdown().await;
+    // Debris of a crash: an unreferenced body in a shard and a half-received upload body.
+    let objects = dir.path().join("buckets").join(BUCKET).join("objects");
+    let shard = std::fs::read_dir(&objects)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let orphan = shard.join("orphan-0000.data");
+    std::fs::write(&orphan, b"junk").unwrap();
+    let partial = dir
+        .path()
+        .join("buckets")
+        .join(BUCKET)
+        .join("tmp")
+        .join("x.part");
+    std::fs::write(&partial, b"junk").unwrap();
     let e = Emu::start_in(dir).await;
+    assert!(!orphan.exists() && !partial.exists());
     let r = e.send("GET", "keep/me.txt", &[], &[], Vec::new()).await;
     assert_eq!(r.body, b"persistent");
     assert_eq!(r.h("x-cos-meta-k").as_deref(), Some("v"));

@@ -304,12 +304,25 @@ impl Bucket {
             if !shard.file_type()?.is_dir() {
                 continue;
             }
+            let mut referenced = std::collections::HashSet::new();
+            let mut others = Vec::new();
             for f in std::fs::read_dir(shard.path())? {
                 let p = f?.path();
                 if p.extension().is_some_and(|e| e == "json") {
                     let m: ObjectMeta =
                         serde_json::from_slice(&std::fs::read(&p)?).map_err(json_err)?;
+                    referenced.insert(m.data_file.clone());
                     index.objects.insert(m.key.clone(), m);
+                } else {
+                    others.push(p);
+                }
+            }
+            // Bodies no sidecar names (a run stopped between the two renames of `put`, or an
+            // old version whose removal was cut short) and half-written sidecars.
+            for p in others {
+                let name = p.file_name().map(|n| n.to_string_lossy().to_string());
+                if !name.is_some_and(|n| referenced.contains(&n)) {
+                    let _ = std::fs::remove_file(&p);
                 }
             }
         }
