@@ -152,7 +152,12 @@ async fn object_acl_round_trip_and_anonymous_access() {
     assert_eq!(e.anon("GET", "docs/a.txt", &[]).await.status, 403);
     // A missing key is AccessDenied for anonymous callers (no name leaks), NoSuchKey otherwise.
     assert_eq!(e.anon("GET", "docs/none.txt", &[]).await.status, 403);
-    assert_eq!(e.send("GET", "docs/none.txt", &[], &[], Vec::new()).await.status, 404);
+    assert_eq!(
+        e.send("GET", "docs/none.txt", &[], &[], Vec::new())
+            .await
+            .status,
+        404
+    );
     // Anonymous callers cannot read or change the ACL itself.
     assert_eq!(
         e.anon("GET", "docs/a.txt", &[("acl", "")]).await.status,
