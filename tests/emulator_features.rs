@@ -691,3 +691,48 @@ async fn header_names_are_spelled_as_cos_spells_them() {
         assert!(raw.contains(name), "{name:?} missing in {raw}");
     }
 }
+
+#[tokio::test]
+async fn bucket_acl_is_inherited_by_default_objects() {
+    let e = Emu::start().await;
+    e.put("inherit.txt", b"inherit").await;
+    e.send(
+        "PUT",
+        "own.txt",
+        &[],
+        &[("x-cos-acl", "private")],
+        b"own".to_vec(),
+    )
+    .await;
+    let r = e.send("GET", "", &[("acl", "")], &[], Vec::new()).await;
+    assert_eq!(r.h("x-cos-acl").as_deref(), Some("private"));
+    assert_eq!(e.anon("GET", "inherit.txt", &[]).await.status, 403);
+    assert_eq!(e.anon("GET", "", &[]).await.status, 403);
+    let r = e
+        .send(
+            "PUT",
+            "",
+            &[("acl", "")],
+            &[("x-cos-acl", "public-read")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = e.send("GET", "", &[("acl", "")], &[], Vec::new()).await;
+    assert_eq!(r.h("x-cos-acl").as_deref(), Some("public-read"));
+    // `default` objects follow the bucket; an explicit private ACL does not.
+    assert_eq!(e.anon("GET", "inherit.txt", &[]).await.body, b"inherit");
+    assert_eq!(e.anon("GET", "own.txt", &[]).await.status, 403);
+    let l = e.anon("GET", "", &[]).await;
+    assert_eq!(l.status, 200);
+    assert_eq!(l.xml_all("Key"), ["inherit.txt", "own.txt"]);
+    // The bucket ACL survives setting CORS rules.
+    let cfg = "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
+    assert_eq!(
+        e.send("PUT", "", &[("cors", "")], &[], cfg).await.status,
+        200
+    );
+    assert_eq!(e.anon("GET", "inherit.txt", &[]).await.status, 200);
+    // Anonymous callers still cannot write.
+    assert_eq!(e.anon("PUT", "new.txt", &[]).await.status, 403);
+}

@@ -145,13 +145,12 @@ fn op_name(method: &str, object: bool, q: &[(String, String)], copy: bool) -> &'
         "requestPayment",
         "uploadList",
     ];
-    if UNSUPPORTED.iter().any(|n| has(n))
-        || (has("acl") && !object)
-        || (has("versioning") && method != "GET")
-    {
+    if UNSUPPORTED.iter().any(|n| has(n)) || (has("versioning") && method != "GET") {
         return "Unsupported";
     }
     match (method, object) {
+        ("GET", false) if has("acl") => "GetBucketACL",
+        ("PUT", false) if has("acl") => "PutBucketACL",
         ("GET", false) if has("location") => "GetBucketLocation",
         ("GET", false) if has("versioning") => "GetBucketVersioning",
         ("GET", false) if has("uploads") => "ListMultipartUploads",
@@ -281,14 +280,6 @@ async fn handle(
             ..
         }
     );
-    if identity == Identity::Anonymous
-        && !matches!(
-            op,
-            "GetObject" | "HeadObject" | "OptionsObject" | "PostObject"
-        )
-    {
-        return err_resp(EmuError::code("AccessDenied"), sigv4);
-    }
     let Some(bucket) = state.storage.bucket(&bucket_name) else {
         if op == "PutBucket" && identity != Identity::Anonymous && valid_bucket_name(&bucket_name) {
             return match state.storage.create_bucket(&bucket_name) {
@@ -298,6 +289,15 @@ async fn handle(
         }
         return err_resp(EmuError::code("NoSuchBucket"), sigv4);
     };
+    // Anonymous callers: object reads (checked against the ACLs in the handler), preflights,
+    // form uploads (policy-signed), and listings of a public-read bucket.
+    let anonymous_ok = matches!(
+        op,
+        "GetObject" | "HeadObject" | "OptionsObject" | "PostObject"
+    ) || (op == "GetBucket" && bucket.lock().config.acl.public_read());
+    if identity == Identity::Anonymous && !anonymous_ok {
+        return err_resp(EmuError::code("AccessDenied"), sigv4);
+    }
     let headers = if sigv4 {
         headers
             .into_iter()
@@ -382,6 +382,8 @@ async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
         }
         "GetBucketCORS" => ops::cors::get_cors(ctx).await,
         "GetBucketLocation" => ops::list::get_location(ctx).await,
+        "GetBucketACL" => ops::acl::get_bucket_acl(ctx).await,
+        "PutBucketACL" => ops::acl::put_bucket_acl(ctx, body).await,
         "GetBucketVersioning" => ops::list::get_versioning(ctx).await,
         "PutBucketCORS" => ops::cors::put_cors(ctx, body).await,
         "DeleteBucketCORS" => ops::cors::delete_cors(ctx).await,

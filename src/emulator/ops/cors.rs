@@ -4,7 +4,7 @@
 use hyper::body::Incoming;
 
 use super::{check_md5, read_body, Ctx, EmuError, OpResult, Resp};
-use crate::emulator::storage::{BucketConfig, CorsRule};
+use crate::emulator::storage::CorsRule;
 use crate::emulator::xml::{self, Writer};
 
 fn forbidden() -> EmuError {
@@ -55,7 +55,7 @@ pub async fn put_cors(ctx: &Ctx, body: Incoming) -> OpResult {
         return Err(EmuError::code("MalformedXML"));
     }
     ctx.bucket
-        .set_config(BucketConfig { cors: Some(rules) })
+        .update_config(|c| c.cors = Some(rules))
         .map_err(EmuError::io)?;
     Ok(Resp::empty(200))
 }
@@ -97,7 +97,7 @@ pub async fn get_cors(ctx: &Ctx) -> OpResult {
 /// DELETE Bucket cors.
 pub async fn delete_cors(ctx: &Ctx) -> OpResult {
     ctx.bucket
-        .set_config(BucketConfig { cors: None })
+        .update_config(|c| c.cors = None)
         .map_err(EmuError::io)?;
     Ok(Resp::empty(204))
 }

@@ -126,7 +126,7 @@ fn precondition(e: CondFail, meta: &ObjectMeta) -> OpResult {
 /// get AccessDenied (not NoSuchKey) for missing keys, so a private bucket leaks no names.
 fn readable_object(ctx: &Ctx) -> Result<ObjectMeta, EmuError> {
     match ctx.bucket.get(&ctx.key) {
-        Some(m) if !ctx.anonymous() || m.acl.public_read() => Ok(m),
+        Some(m) if !ctx.anonymous() || super::acl::anonymous_may_read(ctx, &m.acl) => Ok(m),
         Some(_) => Err(EmuError::code("AccessDenied")),
         None if ctx.anonymous() => Err(EmuError::code("AccessDenied")),
         None => Err(EmuError::code("NoSuchKey")),
