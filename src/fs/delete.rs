@@ -73,6 +73,11 @@ impl DeleteBatch {
         self.dirs().remove(key);
     }
 
+    /// Directory `key` and everything under it exist again (a directory renamed onto it).
+    pub fn unmark_tree(&self, key: &str) {
+        self.dirs().retain(|k| !k.starts_with(key));
+    }
+
     fn take(&self, prefix: Option<&str>) -> Vec<String> {
         {
             let mut d = self.dirs();

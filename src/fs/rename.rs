@@ -215,6 +215,8 @@ impl Fs {
                 }
             })
             .await?;
+        // Names removed earlier under the destination are live again.
+        self.deletes.unmark_tree(&tk);
         if keys.is_empty() {
             // An implicit directory with only unflushed local files: nothing to move in COS.
             return Ok(());
