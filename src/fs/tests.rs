@@ -1003,3 +1003,42 @@ async fn xattrs_acl_class_restore_and_metadata() {
         libc::EINVAL
     );
 }
+
+#[tokio::test]
+async fn flush_before_any_write_does_not_upload_twice() {
+    let e = env();
+    // A shell's `echo x > f`: open, dup2 + close (flush), write, close (flush), release.
+    let (en, fh) =
+        e.fs.create(
+            ROOT_INO,
+            os("f"),
+            0o644,
+            libc::O_WRONLY | libc::O_TRUNC,
+            1,
+            1,
+        )
+        .await
+        .unwrap();
+    let ino = en.attr.ino;
+    e.fs.flush(ino, fh).await.unwrap();
+    assert_eq!(e.uploads.pending_count(), 0);
+    assert_eq!(
+        e.fs.lookup(ROOT_INO, os("f")).await.unwrap().attr.size,
+        0,
+        "still visible"
+    );
+    e.fs.write(ino, fh, 0, b"x\n").await.unwrap();
+    e.fs.flush(ino, fh).await.unwrap();
+    e.fs.release(ino, fh).await.unwrap();
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(e.store.count("PutObject"), 1);
+    // An empty new file is still created at release.
+    let (en, fh) =
+        e.fs.create(ROOT_INO, os("empty"), 0o644, libc::O_WRONLY, 1, 1)
+            .await
+            .unwrap();
+    e.fs.flush(en.attr.ino, fh).await.unwrap();
+    e.fs.release(en.attr.ino, fh).await.unwrap();
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(e.store.get("empty").map(|b| b.len()), Some(0));
+}
