@@ -282,11 +282,20 @@ async fn rename_file_replaces_and_follows_pending_upload() {
     write_file(&e.fs, ROOT_INO, "b", b"old").await;
     e.uploads.upload_all().await.unwrap();
     write_file(&e.fs, ROOT_INO, "a", b"newer").await; // pending again
+    e.store.reset_counts();
     e.fs.rename(ROOT_INO, os("a"), ROOT_INO, os("b"), 0)
         .await
         .unwrap();
-    assert_eq!(e.store.get("b").unwrap(), &b"newer"[..]);
+    assert_eq!(
+        e.store.count("PutObjectCopy"),
+        0,
+        "queued upload re-targeted, not copied"
+    );
     assert_eq!(e.store.get("a"), None);
+    let b = resolve(&e.fs, "b").await.unwrap();
+    assert_eq!(read_all(&e.fs, b).await.unwrap(), b"newer");
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(e.store.get("b").unwrap(), &b"newer"[..]);
     assert_eq!(
         e.fs.rename(ROOT_INO, os("b"), ROOT_INO, os("b2"), libc::RENAME_EXCHANGE)
             .await
