@@ -97,7 +97,7 @@ impl Default for FsConfig {
     fn default() -> Self {
         FsConfig {
             prefix: String::new(),
-            // SAFETY-free: getuid/getgid cannot fail.
+            // SAFETY: getuid/getgid have no preconditions and cannot fail.
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
             umask: 0o022,

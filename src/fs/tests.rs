@@ -1051,3 +1051,37 @@ async fn flush_before_any_write_does_not_upload_twice() {
     e.uploads.upload_all().await.unwrap();
     assert_eq!(e.store.get("empty").map(|b| b.len()), Some(0));
 }
+
+#[tokio::test]
+async fn copy_in_place_keeps_the_acl() {
+    let e = env();
+    let ino = write_file(&e.fs, ROOT_INO, "f", b"x").await;
+    e.fs.setxattr(ino, os("user.cos.acl"), b"public-read", 0)
+        .await
+        .unwrap();
+    e.fs.setattr(
+        ino,
+        SetAttr {
+            mode: Some(0o600),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        getx(&e.fs, ino, "user.cos.acl").await.unwrap(),
+        "public-read"
+    );
+    let grant = "id=\"qcs::cam::uin/1:uin/11\"";
+    e.fs.setxattr(ino, os("user.cos.grant-read"), grant.as_bytes(), 0)
+        .await
+        .unwrap();
+    e.fs.setxattr(ino, os("user.cos.meta.k"), b"v", 0)
+        .await
+        .unwrap();
+    assert!(getx(&e.fs, ino, "user.cos.grant-read")
+        .await
+        .unwrap()
+        .contains("uin/11"));
+}
