@@ -13,25 +13,13 @@ echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
-echo "==> cargo test"
-cargo test
+echo "==> cargo test --no-fail-fast"
+cargo test --no-fail-fast
 
-# The official SDK test (issue 2): any tests/sdk* script; Python deps from its requirements.txt.
-shopt -s nullglob
-sdk_scripts=(tests/sdk*.sh tests/sdk/run.sh tests/sdk*.py tests/sdk/*_test.py tests/sdk/test_*.py)
-if [ ${#sdk_scripts[@]} -gt 0 ]; then
-    cargo build --bins
-    export COSFUSE_EMULATOR="$(target_dir)/debug/cosfuse-emulator"
-    for req in tests/sdk*/requirements.txt tests/sdk-requirements.txt; do
-        echo "==> pip install -r $req"
-        python3 -m pip install -q -r "$req"
-    done
-    for s in "${sdk_scripts[@]}"; do
-        echo "==> SDK test $s"
-        case "$s" in
-            *.sh) bash "$s" ;;
-            *.py) python3 "$s" ;;
-        esac
-    done
+# Tencent's official Python SDK against the emulator (issue 2). tests/sdk/run.sh installs the
+# SDK into its own venv (pip) and starts and stops its own emulator.
+if [ -f tests/sdk/run.sh ]; then
+    echo "==> SDK test (tests/sdk/run.sh)"
+    bash tests/sdk/run.sh
 fi
 echo "==> all tests passed"

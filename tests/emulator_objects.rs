@@ -560,3 +560,108 @@ async fn virtual_hosted_and_single_bucket_addressing() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn user_metadata_limit_is_two_kilobytes() {
+    let e = Emu::start().await;
+    let ok = "v".repeat(2048 - 1);
+    let r = e
+        .send("PUT", "m", &[], &[("x-cos-meta-a", &ok)], b"x".to_vec())
+        .await;
+    assert_eq!(r.status, 200);
+    let big = "v".repeat(2048);
+    let r = e
+        .send("PUT", "m", &[], &[("x-cos-meta-a", &big)], b"x".to_vec())
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "MetadataTooLarge"));
+    let r = e
+        .send(
+            "POST",
+            "m2",
+            &[("uploads", "")],
+            &[("x-cos-meta-a", &big)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn get_service_lists_buckets_when_several_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = cosfuse::emulator::EmulatorConfig::new(dir.path())
+        .bucket("alpha-1250000000")
+        .bucket("beta-1250000000")
+        .credential(ID, KEY);
+    let emu = cosfuse::emulator::Emulator::start(cfg).await.unwrap();
+    let host = emu.addr().to_string();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let t = now();
+    let auth = cosfuse::cos::sign::authorization(
+        ID,
+        KEY,
+        "GET",
+        "/",
+        &[],
+        &[("host", &host)],
+        t - 60,
+        t + 600,
+    );
+    let r = client
+        .get(format!("http://{host}/"))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("<Name>alpha-1250000000</Name>")
+            && body.contains("<Name>beta-1250000000</Name>"),
+        "{body}"
+    );
+    // Anonymous: refused. Path style to the second bucket works.
+    assert_eq!(
+        client
+            .get(format!("http://{host}/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let path = "/beta-1250000000/k";
+    let auth = cosfuse::cos::sign::authorization(
+        ID,
+        KEY,
+        "PUT",
+        path,
+        &[],
+        &[("host", &host)],
+        t - 60,
+        t + 600,
+    );
+    let r = client
+        .put(format!("http://{host}{path}"))
+        .header("authorization", auth)
+        .body("b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(emu
+        .state()
+        .storage
+        .bucket("beta-1250000000")
+        .unwrap()
+        .get("k")
+        .is_some());
+    assert!(emu
+        .state()
+        .storage
+        .bucket("alpha-1250000000")
+        .unwrap()
+        .get("k")
+        .is_none());
+    emu.shutdown().await;
+}

@@ -283,9 +283,9 @@ impl HostDefaults {
 }
 
 /// Default metadata TTLs and tuning (documented in cosfuse(1)).
-pub const DEFAULT_ATTR_TTL: Duration = Duration::from_secs(5);
+pub const DEFAULT_ATTR_TTL: Duration = Duration::from_secs(60);
 /// Default negative-cache TTL.
-pub const DEFAULT_NEG_TTL: Duration = Duration::from_secs(1);
+pub const DEFAULT_NEG_TTL: Duration = Duration::from_secs(5);
 /// Default directory listing TTL.
 pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(5);
 /// Default part size.

@@ -31,6 +31,7 @@ type RespBody = BoxBody<Bytes, std::io::Error>;
 /// Accepts connections until `shutdown` completes; each connection is served on its own task.
 pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let spelling = Arc::new(super::header_case::template().await);
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
@@ -44,9 +45,21 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                     }
                 };
                 let st = state.clone();
+                let spelling = spelling.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(st.clone(), req));
+                    let svc = service_fn(move |req| {
+                        let spelling = spelling.clone();
+                        let fut = handle(st.clone(), req);
+                        async move {
+                            let mut resp = fut.await?;
+                            if let Some(ext) = spelling.as_ref() {
+                                *resp.extensions_mut() = ext.clone();
+                            }
+                            Ok::<_, std::io::Error>(resp)
+                        }
+                    });
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .preserve_header_case(true)
                         .serve_connection(TokioIo::new(stream), svc)
                         .await
                     {
@@ -107,7 +120,39 @@ fn resolve(state: &State, host: &str, path: &str) -> Target {
 /// The COS API name of a request, for the counters and routing.
 fn op_name(method: &str, object: bool, q: &[(String, String)], copy: bool) -> &'static str {
     let has = |n: &str| q.iter().any(|(k, _)| k == n);
+    // Sub-resources the emulator does not implement must not fall through to a plain
+    // GET/PUT (a `GET /?policy` answered with a listing would mislead a client).
+    const UNSUPPORTED: &[&str] = &[
+        "policy",
+        "lifecycle",
+        "tagging",
+        "website",
+        "logging",
+        "replication",
+        "encryption",
+        "referer",
+        "domain",
+        "inventory",
+        "intelligenttiering",
+        "object-lock",
+        "versions",
+        "accelerate",
+        "origin",
+        "append",
+        "select",
+        "notification",
+        "requestPayment",
+        "uploadList",
+    ];
+    if UNSUPPORTED.iter().any(|n| has(n))
+        || (has("acl") && !object)
+        || (has("versioning") && method != "GET")
+    {
+        return "Unsupported";
+    }
     match (method, object) {
+        ("GET", false) if has("location") => "GetBucketLocation",
+        ("GET", false) if has("versioning") => "GetBucketVersioning",
         ("GET", false) if has("uploads") => "ListMultipartUploads",
         ("GET", false) if has("cors") => "GetBucketCORS",
         ("GET", false) => "GetBucket",
@@ -186,10 +231,33 @@ async fn handle(
         }
         Ok(render_error(e, &resource, &request_id, &method, sigv4))
     };
+    let params = auth::parse_query(query);
+    let verify = || {
+        auth::verify(
+            &AuthRequest {
+                method: &method,
+                target: &target,
+                headers: &headers,
+            },
+            &state.credentials,
+            state.now(),
+        )
+    };
     let Some(bucket_name) = t.bucket else {
+        // GET Service: the endpoint itself, signed.
+        if method == "GET" && path == "/" {
+            return match verify() {
+                Ok(Identity::Signed { .. }) => {
+                    let names = state.storage.bucket_names();
+                    let r = ops::list::list_buckets(&names, &state.region, state.now_ms());
+                    Ok(render(r, &request_id, &method, false))
+                }
+                Ok(Identity::Anonymous) => err_resp(EmuError::code("AccessDenied"), false),
+                Err(e) => err_resp(auth_error(e), false),
+            };
+        }
         return err_resp(EmuError::code("NoSuchBucket"), false);
     };
-    let params = auth::parse_query(query);
     let copy = auth::header(&headers, "x-cos-copy-source").is_some()
         || auth::header(&headers, "x-amz-copy-source").is_some();
     let object = !t.raw_key.is_empty();
@@ -201,27 +269,9 @@ async fn handle(
     if state.faults.slowdown_now() {
         return err_resp(EmuError::code("SlowDown"), false);
     }
-    let identity = match auth::verify(
-        &AuthRequest {
-            method: &method,
-            target: &target,
-            headers: &headers,
-        },
-        &state.credentials,
-        state.now(),
-    ) {
+    let identity = match verify() {
         Ok(i) => i,
-        Err(e) => {
-            let mut err = EmuError::new(e.status, e.code, &e.message);
-            err.extra = [
-                ("StringToSign", e.string_to_sign),
-                ("FormatString", e.format_string),
-            ]
-            .into_iter()
-            .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
-            .collect();
-            return err_resp(err, false);
-        }
+        Err(e) => return err_resp(auth_error(e), false),
     };
     let sigv4 = matches!(
         identity,
@@ -277,6 +327,20 @@ async fn handle(
     }
 }
 
+/// An authentication failure as a COS error (SignatureDoesNotMatch carries the server's
+/// StringToSign and FormatString).
+fn auth_error(e: auth::AuthError) -> EmuError {
+    let mut err = EmuError::new(e.status, e.code, &e.message);
+    err.extra = [
+        ("StringToSign", e.string_to_sign),
+        ("FormatString", e.format_string),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
+    .collect();
+    err
+}
+
 async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
     let id = ctx.param("uploadId").unwrap_or("").to_string();
     let copy_source = ctx.header("x-cos-copy-source").unwrap_or("").to_string();
@@ -308,6 +372,8 @@ async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
             Ok(Resp::empty(204))
         }
         "GetBucketCORS" => ops::cors::get_cors(ctx).await,
+        "GetBucketLocation" => ops::list::get_location(ctx).await,
+        "GetBucketVersioning" => ops::list::get_versioning(ctx).await,
         "PutBucketCORS" => ops::cors::put_cors(ctx, body).await,
         "DeleteBucketCORS" => ops::cors::delete_cors(ctx).await,
         "OptionsObject" => ops::cors::options(ctx).await,
@@ -327,7 +393,11 @@ async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
         "AbortMultipartUpload" => ops::multipart::abort(ctx, &id).await,
         "ListParts" => ops::multipart::list_parts(ctx, &id).await,
         "PostObjectRestore" => ops::restore::restore(ctx, body).await,
-        _ => Err(EmuError::code("MethodNotAllowed")),
+        _ => Err(EmuError::new(
+            501,
+            "NotImplemented",
+            "A header or parameter you provided implies functionality that is not implemented.",
+        )),
     }
 }
 

@@ -79,6 +79,8 @@ pub const OPERATIONS: &[&str] = &[
     "PutBucketCORS",
     "GetBucketCORS",
     "DeleteBucketCORS",
+    "GetBucketLocation",
+    "GetBucketVersioning",
 ];
 
 #[cfg(test)]

@@ -291,6 +291,10 @@ impl Bucket {
         for sub in ["objects", "uploads", "tmp"] {
             std::fs::create_dir_all(dir.join(sub))?;
         }
+        // Bodies that were still being received when a previous run stopped.
+        for f in std::fs::read_dir(dir.join("tmp"))? {
+            let _ = std::fs::remove_file(f?.path());
+        }
         let mut index = Index::default();
         if let Ok(text) = std::fs::read(dir.join("bucket.json")) {
             index.config = serde_json::from_slice(&text).map_err(json_err)?;

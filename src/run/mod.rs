@@ -10,6 +10,7 @@ use crate::cli::{self, Invocation, MountArgs, Tool};
 use crate::config::{options, Config, HostDefaults};
 use crate::control::{commands, registry};
 
+pub mod adapters;
 pub mod daemon;
 pub mod lifecycle;
 pub mod logging;

@@ -6,8 +6,11 @@ use hyper::body::Incoming;
 use super::{check_md5, read_body, Ctx, EmuError, OpResult, Resp};
 use crate::emulator::xml::{self, Writer};
 
+/// Keys to delete, each with its optional VersionId.
+type Keys = Vec<(String, Option<String>)>;
+
 /// Parsed `<Delete>` body: keys (with optional VersionId) and Quiet.
-fn parse(body: &[u8]) -> Result<(Vec<(String, Option<String>)>, bool), EmuError> {
+fn parse(body: &[u8]) -> Result<(Keys, bool), EmuError> {
     let root = xml::parse(body).map_err(|_| EmuError::code("MalformedXML"))?;
     if root.name != "Delete" {
         return Err(EmuError::code("MalformedXML"));

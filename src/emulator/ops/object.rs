@@ -62,6 +62,7 @@ pub fn new_meta(ctx: &Ctx, key: &str, r: &Received, sc: String, acl: Acl) -> Obj
 /// PUT Object.
 pub async fn put(ctx: &Ctx, body: Incoming) -> OpResult {
     check_key(&ctx.key)?;
+    super::check_meta_size(ctx)?;
     let acl = acl_from_headers(ctx)?.unwrap_or_default();
     let sc = storage_class(ctx)?;
     let drop = ctx.state.faults.drop_now();
@@ -346,6 +347,9 @@ pub async fn copy(ctx: &Ctx, source: &str) -> OpResult {
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
+    }
+    if replaced {
+        super::check_meta_size(ctx)?;
     }
     if smeta.size > MAX_PUT {
         return Err(EmuError::code("EntityTooLarge"));

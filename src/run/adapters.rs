@@ -1,0 +1,229 @@
+//! Glue between independently written parts: the upload queue seen as the fs core's `Uploads`,
+//! as the lifecycle's `Drain`, and (with the COS client) as the control channel's handler.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::{CacheDir, TaskInfo, TaskState, UploadQueue};
+use crate::control::{ControlHandler, PreflightView, TaskView};
+use crate::cos::CosClient;
+use crate::fs::{PendingUpload, Uploads};
+use crate::store::{PutOptions, StoreError};
+
+use super::lifecycle::Drain;
+
+/// `fs::Uploads` over the cache directory and the upload queue.
+pub struct QueueUploads {
+    /// Staging files.
+    cache: Arc<CacheDir>,
+    /// The queue.
+    queue: Arc<UploadQueue>,
+}
+
+impl QueueUploads {
+    /// Wraps the two.
+    pub fn new(cache: Arc<CacheDir>, queue: Arc<UploadQueue>) -> QueueUploads {
+        QueueUploads { cache, queue }
+    }
+}
+
+#[async_trait::async_trait]
+impl Uploads for QueueUploads {
+    fn new_staging_file(&self) -> std::io::Result<(PathBuf, std::fs::File)> {
+        self.cache.new_staging_file()
+    }
+    fn enqueue(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+    ) -> std::io::Result<u64> {
+        self.queue.enqueue(key, file, size, opts, base_etag)
+    }
+    async fn wait_key(&self, key: &str) -> Result<(), StoreError> {
+        self.queue.wait_key(key).await
+    }
+    fn pending(&self, key: &str) -> Option<PendingUpload> {
+        self.queue.pending(key).map(pending)
+    }
+    fn pending_under(&self, prefix: &str) -> Vec<(String, PendingUpload)> {
+        self.queue
+            .pending_under(prefix)
+            .into_iter()
+            .map(|(k, p)| (k, pending(p)))
+            .collect()
+    }
+    fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
+        self.queue.update_pending_opts(key, f)
+    }
+    fn discard(&self, key: &str) {
+        self.queue.discard(key)
+    }
+}
+
+fn pending(p: crate::cache::PendingFile) -> PendingUpload {
+    PendingUpload {
+        path: p.path,
+        size: p.size,
+        opts: p.opts,
+    }
+}
+
+/// The lifecycle's drain over the queue.
+pub struct QueueDrain(pub Arc<UploadQueue>);
+
+#[async_trait::async_trait]
+impl Drain for QueueDrain {
+    async fn drain(&self) {
+        self.0.drain().await
+    }
+    fn unfinished(&self) -> usize {
+        self.0
+            .list()
+            .iter()
+            .filter(|t| t.state != TaskState::Done)
+            .count()
+    }
+}
+
+/// The control channel's handler: tasks from the queue, presign and preflight from the client.
+pub struct Control {
+    /// The queue.
+    queue: Arc<UploadQueue>,
+    /// The client.
+    client: Arc<CosClient>,
+    /// Mounted prefix ("" or `dir/`), prepended to paths.
+    prefix: String,
+}
+
+impl Control {
+    /// Builds the handler.
+    pub fn new(queue: Arc<UploadQueue>, client: Arc<CosClient>, prefix: String) -> Control {
+        Control {
+            queue,
+            client,
+            prefix,
+        }
+    }
+
+    fn key(&self, path: &str) -> String {
+        format!("{}{}", self.prefix, path.trim_start_matches('/'))
+    }
+}
+
+/// A queue task as the CLI shows it.
+pub fn task_view(t: TaskInfo) -> TaskView {
+    let (state, error) = match t.state {
+        TaskState::Queued => ("queued", None),
+        TaskState::Running => ("running", None),
+        TaskState::Paused => ("paused", None),
+        TaskState::Failed { error } => ("failed", Some(error)),
+        TaskState::Done => ("done", None),
+    };
+    TaskView {
+        id: t.id,
+        key: t.key,
+        size: t.size,
+        loaded: t.loaded,
+        speed: t.speed,
+        percent: t.percent,
+        state: state.to_string(),
+        error,
+        local_path: t.local_path,
+        attempts: t.attempts,
+    }
+}
+
+#[async_trait::async_trait]
+impl ControlHandler for Control {
+    fn list(&self) -> Vec<TaskView> {
+        self.queue.list().into_iter().map(task_view).collect()
+    }
+    fn pause(&self, id: u64) -> Result<(), String> {
+        self.queue.pause(id)
+    }
+    fn restart(&self, id: u64) -> Result<(), String> {
+        self.queue.restart(id)
+    }
+    fn cancel(&self, id: u64) -> Result<PathBuf, String> {
+        self.queue.cancel(id)
+    }
+    async fn presign(&self, path: &str, method: &str, expires: Duration) -> Result<String, String> {
+        let key = self.key(path);
+        match method {
+            "GET" => Ok(self.client.presign_get_url(&key, expires)),
+            "PUT" => Ok(self.client.presign_put_url(&key, expires)),
+            other => Err(format!("cannot presign method {other} (GET or PUT)")),
+        }
+    }
+    async fn preflight(
+        &self,
+        path: &str,
+        origin: &str,
+        method: &str,
+        headers: Option<&str>,
+    ) -> Result<PreflightView, String> {
+        let hs: Vec<&str> = headers
+            .map(|h| {
+                h.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let p = self
+            .client
+            .options_object(&self.key(path), origin, method, &hs)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(PreflightView {
+            allowed: p.allowed,
+            allow_origin: p.allow_origin,
+            allow_methods: p.allow_methods,
+            allow_headers: p.allow_headers,
+            expose_headers: p.expose_headers,
+            max_age: p.max_age,
+            message: (!p.allowed)
+                .then(|| "the bucket's CORS rules do not allow this request".to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(state: TaskState) -> TaskInfo {
+        TaskInfo {
+            id: 3,
+            key: "a/b".into(),
+            size: 10,
+            loaded: 5,
+            speed: 1,
+            percent: 50.0,
+            state,
+            local_path: "/c/s/3".into(),
+            attempts: 2,
+        }
+    }
+
+    #[test]
+    fn task_states_map_to_cli_words() {
+        assert_eq!(task_view(info(TaskState::Queued)).state, "queued");
+        assert_eq!(task_view(info(TaskState::Running)).state, "running");
+        assert_eq!(task_view(info(TaskState::Paused)).state, "paused");
+        assert_eq!(task_view(info(TaskState::Done)).state, "done");
+        let f = task_view(info(TaskState::Failed {
+            error: "SlowDown".into(),
+        }));
+        assert_eq!(
+            (f.state.as_str(), f.error.as_deref()),
+            ("failed", Some("SlowDown"))
+        );
+        assert_eq!(f.local_path, PathBuf::from("/c/s/3"));
+        assert_eq!((f.id, f.loaded, f.attempts), (3, 5, 2));
+    }
+}
