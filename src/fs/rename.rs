@@ -75,6 +75,7 @@ impl Fs {
             self.rename_file(&from, &to, &src).await?;
         }
         self.attrs.rename_locals(&from, &to);
+        self.attrs.rename_head(&from, &to);
         self.attrs.invalidate_tree(&from);
         self.attrs.invalidate_tree(&to);
         self.attrs.put_absent(&from);

@@ -1085,3 +1085,38 @@ async fn copy_in_place_keeps_the_acl() {
         .unwrap()
         .contains("uin/11"));
 }
+
+#[tokio::test]
+async fn mtimes_survive_uploads_copies_renames_and_listings() {
+    let e = env();
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_150_000_000);
+    let set = SetAttr {
+        mtime: Some(SetTime::At(t)),
+        ..Default::default()
+    };
+    // Uploaded first, then utimes (copy in place), then renamed (copy + delete).
+    let ino = write_file(&e.fs, ROOT_INO, ".tmp1", b"abc").await;
+    e.uploads.upload_all().await.unwrap();
+    e.fs.setattr(ino, set.clone(), None).await.unwrap();
+    e.fs.rename(ROOT_INO, os(".tmp1"), ROOT_INO, os("one"), 0)
+        .await
+        .unwrap();
+    // Pending: utimes folded in, then renamed (re-targeted), uploaded later.
+    let ino = write_file(&e.fs, ROOT_INO, ".tmp2", b"defg").await;
+    e.fs.setattr(ino, set, None).await.unwrap();
+    e.fs.rename(ROOT_INO, os(".tmp2"), ROOT_INO, os("two"), 0)
+        .await
+        .unwrap();
+    e.fs.lookup(ROOT_INO, os("two")).await.unwrap();
+    e.uploads.upload_all().await.unwrap();
+    e.store.reset_counts();
+    names(&e.fs, ROOT_INO).await;
+    for n in ["one", "two"] {
+        assert_eq!(
+            e.fs.lookup(ROOT_INO, os(n)).await.unwrap().attr.mtime,
+            t,
+            "{n}"
+        );
+    }
+    assert_eq!(e.store.count("HeadObject"), 0);
+}
