@@ -91,6 +91,10 @@ pub struct FsConfig {
     pub presign_expiry: Duration,
     /// Refuse every change (EROFS).
     pub read_only: bool,
+    /// How long `close` waits for the upload of a small file (see `Fs::flush`); zero = never.
+    pub close_wait: Duration,
+    /// Files up to this size are waited for on close; larger ones upload in the background.
+    pub close_wait_max_size: u64,
 }
 
 impl Default for FsConfig {
@@ -114,6 +118,8 @@ impl Default for FsConfig {
             delete_delay: Duration::from_millis(200),
             presign_expiry: Duration::from_secs(3600),
             read_only: false,
+            close_wait: Duration::from_secs(5),
+            close_wait_max_size: 8 * 1024 * 1024,
         }
     }
 }

@@ -332,25 +332,50 @@ impl Fs {
     }
 
     /// flush (each close): hands changed data to the upload queue.
+    ///
+    /// A small file (≤ `close_wait_max_size`) is then waited for, up to `close_wait`, so that
+    /// after `close` other COS clients see it, as with s3fs/cosfs; larger files upload in the
+    /// background. A slow or failed upload never fails close: the data is journaled and the
+    /// task stays visible in `cosfuse tasks`.
     pub async fn flush(&self, ino: InodeNo, fh: Fh) -> FsResult<()> {
-        self.hand_off_handle(ino, fh, false).await
+        let handed = self.hand_off_handle(ino, fh, false).await?;
+        if let Some((key, size)) = handed {
+            if size <= self.cfg.close_wait_max_size && !self.cfg.close_wait.is_zero() {
+                match tokio::time::timeout(self.cfg.close_wait, self.uploads.wait_key(&key)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => log::warn!("{key}: upload after close failed for now: {e}"),
+                    Err(_) => log::info!("{key}: upload continues in the background after close"),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Hands a handle's changes to the queue: all of them (`force`: release, fsync), or only
     /// when data was written (flush; see `Writer::wrote`).
-    async fn hand_off_handle(&self, ino: InodeNo, fh: Fh, force: bool) -> FsResult<()> {
+    /// Returns the key and size handed off, if any.
+    async fn hand_off_handle(
+        &self,
+        ino: InodeNo,
+        fh: Fh,
+        force: bool,
+    ) -> FsResult<Option<(String, u64)>> {
         let h = self.file_handle(fh)?;
         let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino));
         let mut st = h.state.lock().await;
         match (st.writer.as_mut(), rel) {
-            (Some(w), Ok(rel)) if force || w.wrote => self.hand_off(w, &rel),
-            _ => Ok(()),
+            (Some(w), Ok(rel)) if (force || w.wrote) && w.dirty => {
+                let size = w.size;
+                self.hand_off(w, &rel)?;
+                Ok(Some((self.key_of(&rel, FileKind::File)?.to_string(), size)))
+            }
+            _ => Ok(None),
         }
     }
 
     /// release (last close): flush, then drop the handle and any unused staging file.
     pub async fn release(&self, ino: InodeNo, fh: Fh) -> FsResult<()> {
-        let res = self.hand_off_handle(ino, fh, true).await;
+        let res = self.hand_off_handle(ino, fh, true).await.map(|_| ());
         if let Ok(Handle::File(h)) = self.take_handle(fh) {
             let mut st = h.state.lock().await;
             if let Some(Writer {
