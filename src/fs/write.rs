@@ -155,9 +155,12 @@ impl Fs {
         let mut stat = s.clone();
         if let Some(p) = self.uploads.pending(key.as_str()) {
             if with_data {
-                let mut src = std::fs::File::open(&p.path)?;
-                let mut dst = &file;
-                std::io::copy(&mut src, &mut dst)?;
+                let (src_path, mut dst) = (p.path.clone(), file.try_clone()?);
+                blocking(move || {
+                    let mut src = std::fs::File::open(src_path)?;
+                    std::io::copy(&mut src, &mut dst).map(|_| ())
+                })
+                .await?;
             }
             w.base_opts = p.opts.clone();
             stat.size = if with_data { p.size } else { 0 };
@@ -304,19 +307,20 @@ impl Fs {
         };
         self.materialize(&mut w, &rel, &s, size > 0).await?;
         self.set_size(&mut w, &rel, size)?;
-        self.hand_off(&mut w, &rel)
+        self.hand_off(&mut w, &rel).await
     }
 
     /// Gives a dirty staging file to the upload queue with the current attributes.
-    fn hand_off(&self, w: &mut Writer, rel: &str) -> FsResult<()> {
+    async fn hand_off(&self, w: &mut Writer, rel: &str) -> FsResult<()> {
         if !w.dirty {
             return Ok(());
         }
         let Some((path, file)) = w.staging.take() else {
             return Ok(());
         };
-        file.sync_data()?;
-        drop(file);
+        // Closed data must survive a crash before the journal points at it; the fsync may
+        // take long, so off the runtime's worker threads.
+        blocking(move || file.sync_data()).await?;
         let key = self.key_of(rel, FileKind::File)?;
         let mut opts = w.base_opts.clone();
         if let Some(s) = self.attrs.local(rel) {
@@ -366,7 +370,7 @@ impl Fs {
         match (st.writer.as_mut(), rel) {
             (Some(w), Ok(rel)) if (force || w.wrote) && w.dirty => {
                 let size = w.size;
-                self.hand_off(w, &rel)?;
+                self.hand_off(w, &rel).await?;
                 Ok(Some((self.key_of(&rel, FileKind::File)?.to_string(), size)))
             }
             _ => Ok(None),
@@ -401,5 +405,15 @@ impl Fs {
         self.uploads.wait_key(key.as_str()).await?;
         self.attrs.invalidate(&rel);
         Ok(())
+    }
+}
+
+/// Runs blocking local file work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> FsResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(FsError::Io(format!("blocking task: {e}"))),
     }
 }
