@@ -1120,3 +1120,31 @@ async fn mtimes_survive_uploads_copies_renames_and_listings() {
     }
     assert_eq!(e.store.count("HeadObject"), 0);
 }
+
+#[tokio::test]
+async fn readers_see_changes_of_a_handle_not_yet_released() {
+    let e = env();
+    let ino = write_file(&e.fs, ROOT_INO, "f", b"old content").await;
+    e.uploads.upload_all().await.unwrap();
+    let w =
+        e.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC)
+            .await
+            .unwrap();
+    e.fs.flush(ino, w).await.unwrap(); // nothing written: stays local
+    assert_eq!(read_all(&e.fs, ino).await.unwrap(), b"");
+    let fh = e.fs.open(ino, libc::O_RDWR).await.unwrap();
+    e.fs.setattr(
+        ino,
+        SetAttr {
+            size: Some(3),
+            ..Default::default()
+        },
+        Some(fh),
+    )
+    .await
+    .unwrap();
+    e.fs.release(ino, w).await.unwrap();
+    e.fs.flush(ino, fh).await.unwrap(); // ftruncate is published by close
+    assert_eq!(read_all(&e.fs, ino).await.unwrap(), [0u8; 3]); // the file was empty (O_TRUNC), then extended
+    e.fs.release(ino, fh).await.unwrap();
+}

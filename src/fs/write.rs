@@ -245,14 +245,49 @@ impl Fs {
             return Ok(Bytes::from(buf));
         }
         if st.reader.is_none() {
-            let s = self.stat_path(&rel).await?;
-            let key = self.key_of(&rel, FileKind::File)?;
-            st.reader = Some(self.open_source(key.as_str(), s.size));
+            st.reader = match self.local_writer_file(h.ino, fh).await {
+                // Another handle holds changes not yet handed off (close returns before the
+                // kernel's release): read them, not the older copy.
+                Some(f) => Some(Source::Local(f)),
+                None => {
+                    let s = self.stat_path(&rel).await?;
+                    let key = self.key_of(&rel, FileKind::File)?;
+                    Some(self.open_source(key.as_str(), s.size))
+                }
+            };
         }
         match st.reader.as_mut() {
             Some(src) => self.read_source(src, &rel, offset, size).await,
             None => Err(FsError::BadHandle),
         }
+    }
+
+    /// The staging file of another open handle of `ino` with unpublished changes.
+    async fn local_writer_file(&self, ino: InodeNo, me: Fh) -> Option<std::fs::File> {
+        let others: Vec<std::sync::Arc<FileHandle>> = {
+            let g = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+            g.iter()
+                .filter(|(fh, _)| **fh != me)
+                .filter_map(|(_, h)| match h {
+                    Handle::File(f) if f.ino == ino => Some(f.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        for h in others {
+            let st = h.state.lock().await;
+            if let Some(Writer {
+                staging: Some((_, f)),
+                dirty: true,
+                ..
+            }) = &st.writer
+            {
+                if let Ok(dup) = f.try_clone() {
+                    return Some(dup);
+                }
+            }
+        }
+        None
     }
 
     /// write: into the staging file (downloaded first when the file existed).
@@ -290,6 +325,8 @@ impl Fs {
             if let Some(w) = st.writer.as_mut() {
                 let s = self.stat_path(&rel).await?;
                 self.materialize(w, &rel, &s, size > 0).await?;
+                // An explicit ftruncate is a change the next close must publish.
+                w.wrote = true;
                 return self.set_size(w, &rel, size);
             }
         }
