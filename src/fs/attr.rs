@@ -11,7 +11,22 @@ use super::error::{FsError, FsResult};
 use super::meta::{store_user_meta, Stat};
 use super::types::{Attr, Fh, FileKind, InodeNo, SetAttr, SetTime};
 use super::Fs;
-use crate::store::{CopyOptions, MetadataDirective, PutOptions, StoreError};
+use crate::store::{
+    AccessControlPolicy, AclSpec, CopyOptions, Grantee, MetadataDirective, PutOptions, PutResult,
+    StoreError,
+};
+
+/// The AllUsers group (what `public-read` grants READ to).
+const ALL_USERS: &str = "http://cam.qcloud.com/groups/global/AllUsers";
+
+/// True when the policy is exactly what its canned value grants (owner FULL_CONTROL, plus
+/// AllUsers for the public ones): then the canned value alone restores it.
+fn is_pure_canned(p: &AccessControlPolicy) -> bool {
+    p.grants.iter().all(|g| match &g.grantee {
+        Grantee::User { id, .. } => *id == p.owner_id && g.permission == "FULL_CONTROL",
+        Grantee::Group { uri } => uri == ALL_USERS,
+    })
+}
 
 impl Fs {
     /// setattr.
@@ -79,14 +94,12 @@ impl Fs {
                     acl: self.cfg.acl.clone(),
                     if_match: Some(meta.etag.clone()),
                 };
-                let r = self
-                    .store
-                    .copy_object(key.as_str(), key.as_str(), &opts)
-                    .await?;
+                self.copy_in_place_keeping_acl(key.as_str(), opts).await?;
+                // The new ETag/Last-Modified are pinned by the next listing (matched by size
+                // until then: ETag spellings of copy answers and listings need not agree).
                 let mut after = s;
-                after.etag = Some(r.etag);
+                after.etag = None;
                 after.last_modified = None;
-                // Last-Modified is unknown until the next listing, which pins it.
                 self.attrs.put(rel, after);
                 Ok(())
             }
@@ -103,5 +116,34 @@ impl Fs {
             Err(StoreError::NotFound(_)) => Err(FsError::NotFound),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Copies `key` onto itself with `opts`, keeping its ACL: COS gives a copy the default
+    /// ACL, so a chmod or metadata change would otherwise undo `user.cos.acl`.
+    pub(crate) async fn copy_in_place_keeping_acl(
+        &self,
+        key: &str,
+        mut opts: CopyOptions,
+    ) -> FsResult<PutResult> {
+        let acl = match self.store.get_object_acl(key).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::debug!("{key}: ACL not readable before a copy in place ({e}); not kept");
+                None
+            }
+        };
+        let mut reapply = None;
+        if let Some(p) = acl {
+            match p.canned.as_deref() {
+                Some(c) if is_pure_canned(&p) && c != "default" => opts.acl = Some(c.to_string()),
+                Some("default") | None if is_pure_canned(&p) => {}
+                _ => reapply = Some(p),
+            }
+        }
+        let r = self.store.copy_object(key, key, &opts).await?;
+        if let Some(p) = reapply {
+            self.store.put_object_acl(key, &AclSpec::Policy(p)).await?;
+        }
+        Ok(r)
     }
 }

@@ -245,6 +245,26 @@ impl AttrCache {
             .collect()
     }
 
+    /// Moves the HEAD-only metadata of `from` (and of every path under it) to `to`. A copy
+    /// keeps x-cos-meta-* but may change the ETag (multipart sources) and always changes
+    /// Last-Modified, so the moved entries match by size until a listing pins them again.
+    pub fn rename_head(&self, from: &str, to: &str) {
+        let mut g = self.lock();
+        let under = format!("{from}/");
+        let moved: Vec<(String, HeadMeta)> = g
+            .head
+            .iter()
+            .filter(|(k, _)| *k == from || k.starts_with(&under))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, mut hm) in moved {
+            g.head.pop(&k);
+            hm.etag = None;
+            hm.last_modified = None;
+            g.head.put(format!("{to}{}", &k[from.len()..]), hm);
+        }
+    }
+
     /// Moves local entries from `from` to `to` (file rename, or every path under a dir).
     pub fn rename_locals(&self, from: &str, to: &str) {
         let mut g = self.lock();

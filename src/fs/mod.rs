@@ -2,10 +2,15 @@
 //! `ObjectStore` trait. No fuser, reqwest or quick-xml here.
 //!
 //! `Fs` is the one entry point; its async methods mirror fuser's low-level calls and return our
-//! own types (`types.rs`). Each concern lives in its own file: `ops.rs` (lookup, getattr,
-//! mkdir, unlink, rmdir, symlink, statfs, ...), `attr.rs` (setattr: chmod/chown/utimes/truncate),
-//! `dir.rs` (readdir), `read.rs`, `write.rs`, `rename.rs`, `delete.rs` (batched deletes),
-//! `xattr.rs`.
+//! own types (`types.rs`). One concern per file:
+//! - `ops.rs`: lookup/getattr (metadata cache → local → pending upload → HEAD + LIST),
+//!   mkdir, unlink, rmdir, symlink/readlink, link/mknod refusals, statfs;
+//! - `attr.rs`: setattr (chmod/chown/utimes into `x-cos-meta-*`, truncate);
+//! - `dir.rs`: readdir over paged delimited listings; `read.rs`: ranged GETs + read-ahead;
+//! - `write.rs`: handles, staging files, hand-off to the upload queue; `rename.rs`;
+//! - `delete.rs`: batched DELETE Multiple; `xattr.rs` + `xattr_acl.rs`: `user.cos.*`;
+//! - `path.rs` (key rules), `meta.rs` (cosfs metadata formats), `attrcache.rs`, `table.rs`,
+//!   `error.rs` (errnos), `uploads.rs` (the upload-queue boundary), `types.rs`.
 //!
 //! Lock order (all std mutexes are leaf locks, never held across `.await`): `handles` →
 //! `Table` → `AttrCache` → `DeleteBatch`; a per-handle `tokio::sync::Mutex` may be held across
@@ -86,13 +91,17 @@ pub struct FsConfig {
     pub presign_expiry: Duration,
     /// Refuse every change (EROFS).
     pub read_only: bool,
+    /// How long `close` waits for the upload of a small file (see `Fs::flush`); zero = never.
+    pub close_wait: Duration,
+    /// Files up to this size are waited for on close; larger ones upload in the background.
+    pub close_wait_max_size: u64,
 }
 
 impl Default for FsConfig {
     fn default() -> Self {
         FsConfig {
             prefix: String::new(),
-            // SAFETY-free: getuid/getgid cannot fail.
+            // SAFETY: getuid/getgid have no preconditions and cannot fail.
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
             umask: 0o022,
@@ -109,6 +118,8 @@ impl Default for FsConfig {
             delete_delay: Duration::from_millis(200),
             presign_expiry: Duration::from_secs(3600),
             read_only: false,
+            close_wait: Duration::from_secs(5),
+            close_wait_max_size: 8 * 1024 * 1024,
         }
     }
 }

@@ -77,7 +77,11 @@ impl Fs {
         }
         let file_key = self.key_of(rel, FileKind::File)?;
         if let Some(p) = self.uploads.pending(file_key.as_str()) {
-            return Ok(self.pending_stat(&p));
+            // Cached (and its metadata remembered) so the listing that later shows the
+            // uploaded object keeps mode/owner/mtime.
+            let s = self.pending_stat(&p);
+            self.attrs.put(rel, s.clone());
+            return Ok(s);
         }
         match self.fetch_stat(rel).await? {
             Some(s) => {

@@ -1,7 +1,8 @@
 //! rename: a file is PUT Object - Copy then DELETE (multipart copy above 5 GB); a directory
 //! copies every key under it in parallel, then deletes the old keys with DELETE Multiple in
 //! batches of ≤ 1000. Renaming over an existing file replaces it; over a non-empty directory
-//! is ENOTEMPTY. Files with pending uploads are waited for first, so the copy sees their data.
+//! is ENOTEMPTY. A file whose upload is still queued is re-targeted to the new name (no copy);
+//! otherwise pending uploads are waited for first, so the copy sees their data.
 //!
 //! Not atomic (COS has no rename): a failure midway leaves both names; the error is returned
 //! and logged with the keys involved.
@@ -74,6 +75,7 @@ impl Fs {
             self.rename_file(&from, &to, &src).await?;
         }
         self.attrs.rename_locals(&from, &to);
+        self.attrs.rename_head(&from, &to);
         self.attrs.invalidate_tree(&from);
         self.attrs.invalidate_tree(&to);
         self.attrs.put_absent(&from);
@@ -110,11 +112,20 @@ impl Fs {
             // Open and unflushed: the data follows the inode; it uploads under the new name.
             return Ok(());
         }
-        self.uploads.wait_key(fk.as_str()).await?;
-        // The replaced file's own pending upload must not land after our copy.
+        // The replaced file's own pending upload must not land after ours.
         self.uploads.discard(tk.as_str());
         self.uploads.wait_key(tk.as_str()).await?;
         self.deletes.cancel(tk.as_str());
+        if self.uploads.pending(fk.as_str()).is_some()
+            && self.uploads.retarget(fk.as_str(), tk.as_str())
+        {
+            // Queued data now uploads under the new name: no copy. An upload of the old name
+            // already running, or an older object, must still go.
+            self.uploads.wait_key(fk.as_str()).await?;
+            self.store.delete_object(fk.as_str()).await?;
+            return Ok(());
+        }
+        self.uploads.wait_key(fk.as_str()).await?;
         self.copy_key(fk.as_str(), tk.as_str(), src.size, &src.storage_class)
             .await?;
         self.store.delete_object(fk.as_str()).await?;

@@ -282,11 +282,20 @@ async fn rename_file_replaces_and_follows_pending_upload() {
     write_file(&e.fs, ROOT_INO, "b", b"old").await;
     e.uploads.upload_all().await.unwrap();
     write_file(&e.fs, ROOT_INO, "a", b"newer").await; // pending again
+    e.store.reset_counts();
     e.fs.rename(ROOT_INO, os("a"), ROOT_INO, os("b"), 0)
         .await
         .unwrap();
-    assert_eq!(e.store.get("b").unwrap(), &b"newer"[..]);
+    assert_eq!(
+        e.store.count("PutObjectCopy"),
+        0,
+        "queued upload re-targeted, not copied"
+    );
     assert_eq!(e.store.get("a"), None);
+    let b = resolve(&e.fs, "b").await.unwrap();
+    assert_eq!(read_all(&e.fs, b).await.unwrap(), b"newer");
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(e.store.get("b").unwrap(), &b"newer"[..]);
     assert_eq!(
         e.fs.rename(ROOT_INO, os("b"), ROOT_INO, os("b2"), libc::RENAME_EXCHANGE)
             .await
@@ -1041,4 +1050,101 @@ async fn flush_before_any_write_does_not_upload_twice() {
     e.fs.release(en.attr.ino, fh).await.unwrap();
     e.uploads.upload_all().await.unwrap();
     assert_eq!(e.store.get("empty").map(|b| b.len()), Some(0));
+}
+
+#[tokio::test]
+async fn copy_in_place_keeps_the_acl() {
+    let e = env();
+    let ino = write_file(&e.fs, ROOT_INO, "f", b"x").await;
+    e.fs.setxattr(ino, os("user.cos.acl"), b"public-read", 0)
+        .await
+        .unwrap();
+    e.fs.setattr(
+        ino,
+        SetAttr {
+            mode: Some(0o600),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        getx(&e.fs, ino, "user.cos.acl").await.unwrap(),
+        "public-read"
+    );
+    let grant = "id=\"qcs::cam::uin/1:uin/11\"";
+    e.fs.setxattr(ino, os("user.cos.grant-read"), grant.as_bytes(), 0)
+        .await
+        .unwrap();
+    e.fs.setxattr(ino, os("user.cos.meta.k"), b"v", 0)
+        .await
+        .unwrap();
+    assert!(getx(&e.fs, ino, "user.cos.grant-read")
+        .await
+        .unwrap()
+        .contains("uin/11"));
+}
+
+#[tokio::test]
+async fn mtimes_survive_uploads_copies_renames_and_listings() {
+    let e = env();
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_150_000_000);
+    let set = SetAttr {
+        mtime: Some(SetTime::At(t)),
+        ..Default::default()
+    };
+    // Uploaded first, then utimes (copy in place), then renamed (copy + delete).
+    let ino = write_file(&e.fs, ROOT_INO, ".tmp1", b"abc").await;
+    e.uploads.upload_all().await.unwrap();
+    e.fs.setattr(ino, set.clone(), None).await.unwrap();
+    e.fs.rename(ROOT_INO, os(".tmp1"), ROOT_INO, os("one"), 0)
+        .await
+        .unwrap();
+    // Pending: utimes folded in, then renamed (re-targeted), uploaded later.
+    let ino = write_file(&e.fs, ROOT_INO, ".tmp2", b"defg").await;
+    e.fs.setattr(ino, set, None).await.unwrap();
+    e.fs.rename(ROOT_INO, os(".tmp2"), ROOT_INO, os("two"), 0)
+        .await
+        .unwrap();
+    e.fs.lookup(ROOT_INO, os("two")).await.unwrap();
+    e.uploads.upload_all().await.unwrap();
+    e.store.reset_counts();
+    names(&e.fs, ROOT_INO).await;
+    for n in ["one", "two"] {
+        assert_eq!(
+            e.fs.lookup(ROOT_INO, os(n)).await.unwrap().attr.mtime,
+            t,
+            "{n}"
+        );
+    }
+    assert_eq!(e.store.count("HeadObject"), 0);
+}
+
+#[tokio::test]
+async fn readers_see_changes_of_a_handle_not_yet_released() {
+    let e = env();
+    let ino = write_file(&e.fs, ROOT_INO, "f", b"old content").await;
+    e.uploads.upload_all().await.unwrap();
+    let w =
+        e.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC)
+            .await
+            .unwrap();
+    e.fs.flush(ino, w).await.unwrap(); // nothing written: stays local
+    assert_eq!(read_all(&e.fs, ino).await.unwrap(), b"");
+    let fh = e.fs.open(ino, libc::O_RDWR).await.unwrap();
+    e.fs.setattr(
+        ino,
+        SetAttr {
+            size: Some(3),
+            ..Default::default()
+        },
+        Some(fh),
+    )
+    .await
+    .unwrap();
+    e.fs.release(ino, w).await.unwrap();
+    e.fs.flush(ino, fh).await.unwrap(); // ftruncate is published by close
+    assert_eq!(read_all(&e.fs, ino).await.unwrap(), [0u8; 3]); // the file was empty (O_TRUNC), then extended
+    e.fs.release(ino, fh).await.unwrap();
 }

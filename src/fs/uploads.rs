@@ -49,6 +49,11 @@ pub trait Uploads: Send + Sync + 'static {
     fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool;
     /// Cancels pending uploads of `key` and deletes their files (unlink).
     fn discard(&self, key: &str);
+    /// Re-targets queued (not running) uploads of `from` to `to` (rename of a pending file);
+    /// false when nothing was moved. The default moves nothing (rename then waits and copies).
+    fn retarget(&self, _from: &str, _to: &str) -> bool {
+        false
+    }
 }
 
 /// Test implementation: `enqueue` only records; `wait_key`/[`ManualUploads::upload_all`] PUT.
@@ -175,6 +180,19 @@ impl Uploads for ManualUploads {
             let _ = std::fs::remove_file(p.path);
         }
     }
+
+    fn retarget(&self, from: &str, to: &str) -> bool {
+        let mut g = self.lock();
+        match g.remove(from) {
+            Some(p) => {
+                if let Some(old) = g.insert(to.to_string(), p) {
+                    let _ = std::fs::remove_file(old.path);
+                }
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The real queue: `cache::upload::UploadQueue` with its `CacheDir` for staging files.
@@ -229,5 +247,9 @@ impl Uploads for crate::cache::upload::UploadQueue {
 
     fn discard(&self, key: &str) {
         crate::cache::upload::UploadQueue::discard(self, key)
+    }
+
+    fn retarget(&self, from: &str, to: &str) -> bool {
+        crate::cache::upload::UploadQueue::retarget(self, from, to)
     }
 }

@@ -155,9 +155,12 @@ impl Fs {
         let mut stat = s.clone();
         if let Some(p) = self.uploads.pending(key.as_str()) {
             if with_data {
-                let mut src = std::fs::File::open(&p.path)?;
-                let mut dst = &file;
-                std::io::copy(&mut src, &mut dst)?;
+                let (src_path, mut dst) = (p.path.clone(), file.try_clone()?);
+                blocking(move || {
+                    let mut src = std::fs::File::open(src_path)?;
+                    std::io::copy(&mut src, &mut dst).map(|_| ())
+                })
+                .await?;
             }
             w.base_opts = p.opts.clone();
             stat.size = if with_data { p.size } else { 0 };
@@ -242,14 +245,49 @@ impl Fs {
             return Ok(Bytes::from(buf));
         }
         if st.reader.is_none() {
-            let s = self.stat_path(&rel).await?;
-            let key = self.key_of(&rel, FileKind::File)?;
-            st.reader = Some(self.open_source(key.as_str(), s.size));
+            st.reader = match self.local_writer_file(h.ino, fh).await {
+                // Another handle holds changes not yet handed off (close returns before the
+                // kernel's release): read them, not the older copy.
+                Some(f) => Some(Source::Local(f)),
+                None => {
+                    let s = self.stat_path(&rel).await?;
+                    let key = self.key_of(&rel, FileKind::File)?;
+                    Some(self.open_source(key.as_str(), s.size))
+                }
+            };
         }
         match st.reader.as_mut() {
             Some(src) => self.read_source(src, &rel, offset, size).await,
             None => Err(FsError::BadHandle),
         }
+    }
+
+    /// The staging file of another open handle of `ino` with unpublished changes.
+    async fn local_writer_file(&self, ino: InodeNo, me: Fh) -> Option<std::fs::File> {
+        let others: Vec<std::sync::Arc<FileHandle>> = {
+            let g = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+            g.iter()
+                .filter(|(fh, _)| **fh != me)
+                .filter_map(|(_, h)| match h {
+                    Handle::File(f) if f.ino == ino => Some(f.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        for h in others {
+            let st = h.state.lock().await;
+            if let Some(Writer {
+                staging: Some((_, f)),
+                dirty: true,
+                ..
+            }) = &st.writer
+            {
+                if let Ok(dup) = f.try_clone() {
+                    return Some(dup);
+                }
+            }
+        }
+        None
     }
 
     /// write: into the staging file (downloaded first when the file existed).
@@ -287,6 +325,8 @@ impl Fs {
             if let Some(w) = st.writer.as_mut() {
                 let s = self.stat_path(&rel).await?;
                 self.materialize(w, &rel, &s, size > 0).await?;
+                // An explicit ftruncate is a change the next close must publish.
+                w.wrote = true;
                 return self.set_size(w, &rel, size);
             }
         }
@@ -304,19 +344,20 @@ impl Fs {
         };
         self.materialize(&mut w, &rel, &s, size > 0).await?;
         self.set_size(&mut w, &rel, size)?;
-        self.hand_off(&mut w, &rel)
+        self.hand_off(&mut w, &rel).await
     }
 
     /// Gives a dirty staging file to the upload queue with the current attributes.
-    fn hand_off(&self, w: &mut Writer, rel: &str) -> FsResult<()> {
+    async fn hand_off(&self, w: &mut Writer, rel: &str) -> FsResult<()> {
         if !w.dirty {
             return Ok(());
         }
         let Some((path, file)) = w.staging.take() else {
             return Ok(());
         };
-        file.sync_data()?;
-        drop(file);
+        // Closed data must survive a crash before the journal points at it; the fsync may
+        // take long, so off the runtime's worker threads.
+        blocking(move || file.sync_data()).await?;
         let key = self.key_of(rel, FileKind::File)?;
         let mut opts = w.base_opts.clone();
         if let Some(s) = self.attrs.local(rel) {
@@ -332,25 +373,50 @@ impl Fs {
     }
 
     /// flush (each close): hands changed data to the upload queue.
+    ///
+    /// A small file (≤ `close_wait_max_size`) is then waited for, up to `close_wait`, so that
+    /// after `close` other COS clients see it, as with s3fs/cosfs; larger files upload in the
+    /// background. A slow or failed upload never fails close: the data is journaled and the
+    /// task stays visible in `cosfuse tasks`.
     pub async fn flush(&self, ino: InodeNo, fh: Fh) -> FsResult<()> {
-        self.hand_off_handle(ino, fh, false).await
+        let handed = self.hand_off_handle(ino, fh, false).await?;
+        if let Some((key, size)) = handed {
+            if size <= self.cfg.close_wait_max_size && !self.cfg.close_wait.is_zero() {
+                match tokio::time::timeout(self.cfg.close_wait, self.uploads.wait_key(&key)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => log::warn!("{key}: upload after close failed for now: {e}"),
+                    Err(_) => log::info!("{key}: upload continues in the background after close"),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Hands a handle's changes to the queue: all of them (`force`: release, fsync), or only
     /// when data was written (flush; see `Writer::wrote`).
-    async fn hand_off_handle(&self, ino: InodeNo, fh: Fh, force: bool) -> FsResult<()> {
+    /// Returns the key and size handed off, if any.
+    async fn hand_off_handle(
+        &self,
+        ino: InodeNo,
+        fh: Fh,
+        force: bool,
+    ) -> FsResult<Option<(String, u64)>> {
         let h = self.file_handle(fh)?;
         let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino));
         let mut st = h.state.lock().await;
         match (st.writer.as_mut(), rel) {
-            (Some(w), Ok(rel)) if force || w.wrote => self.hand_off(w, &rel),
-            _ => Ok(()),
+            (Some(w), Ok(rel)) if (force || w.wrote) && w.dirty => {
+                let size = w.size;
+                self.hand_off(w, &rel).await?;
+                Ok(Some((self.key_of(&rel, FileKind::File)?.to_string(), size)))
+            }
+            _ => Ok(None),
         }
     }
 
     /// release (last close): flush, then drop the handle and any unused staging file.
     pub async fn release(&self, ino: InodeNo, fh: Fh) -> FsResult<()> {
-        let res = self.hand_off_handle(ino, fh, true).await;
+        let res = self.hand_off_handle(ino, fh, true).await.map(|_| ());
         if let Ok(Handle::File(h)) = self.take_handle(fh) {
             let mut st = h.state.lock().await;
             if let Some(Writer {
@@ -376,5 +442,15 @@ impl Fs {
         self.uploads.wait_key(key.as_str()).await?;
         self.attrs.invalidate(&rel);
         Ok(())
+    }
+}
+
+/// Runs blocking local file work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> FsResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(FsError::Io(format!("blocking task: {e}"))),
     }
 }

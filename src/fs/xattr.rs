@@ -434,9 +434,7 @@ impl Fs {
             acl: self.cfg.acl.clone(),
             if_match: Some(m.etag.clone()),
         };
-        self.store
-            .copy_object(key.as_str(), key.as_str(), &opts)
-            .await?;
+        self.copy_in_place_keeping_acl(key.as_str(), opts).await?;
         self.attrs.invalidate(rel);
         Ok(())
     }
