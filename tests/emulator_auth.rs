@@ -372,9 +372,19 @@ fn sigv4_headers(
     body: &[u8],
     extra: &[(&str, &str)],
 ) -> Vec<(String, String)> {
+    sigv4_headers_with(method, host, path, &sigv4::sha256_hex(body), extra)
+}
+
+fn sigv4_headers_with(
+    method: &str,
+    host: &str,
+    path: &str,
+    payload: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let date = &amz_date[..8];
-    let payload = sigv4::sha256_hex(body);
+    let payload = payload.to_string();
     let mut hs: Vec<(&str, &str)> = vec![
         ("host", host),
         ("x-amz-content-sha256", &payload),
@@ -450,6 +460,23 @@ async fn over_http_sigv4_with_amz_names() {
     let r = req.send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("SignatureDoesNotMatch"));
+    // The body must match the signed payload hash.
+    let hs = sigv4_headers("PUT", &host, &path, b"signed body", &[]);
+    let mut req = e.client.put(format!("http://{host}{path}"));
+    for (n, v) in &hs {
+        if n != "host" {
+            req = req.header(n, v);
+        }
+    }
+    let r = req.body("other body!").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("XAmzContentSHA256Mismatch"));
+    let get = e.send("GET", "s3/obj.txt", &[], &[], Vec::new()).await;
+    assert_eq!(get.body, body);
     // Mixing families is refused.
     let r = e
         .send(
@@ -461,4 +488,85 @@ async fn over_http_sigv4_with_amz_names() {
         )
         .await;
     assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn over_http_sigv4_presigned_url() {
+    let e = Emu::start().await;
+    e.put("p.txt", b"presigned v4").await;
+    let host = e.host();
+    let path = format!("/{BUCKET}/p.txt");
+    let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let date = &amz_date[..8];
+    let scope = format!("{date}/ap-guangzhou/s3/aws4_request");
+    let cred = format!("{ID}/{scope}");
+    let url_for = |expires: &str, date: &str| {
+        let q: Vec<(&str, &str)> = vec![
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+            ("X-Amz-Credential", &cred),
+            ("X-Amz-Date", date),
+            ("X-Amz-Expires", expires),
+            ("X-Amz-SignedHeaders", "host"),
+        ];
+        let cq = sigv4::canonical_query(&q);
+        let creq = sigv4::canonical_request(
+            "GET",
+            &path,
+            &cq,
+            &[("host", &host)],
+            "host",
+            "UNSIGNED-PAYLOAD",
+        );
+        let sts = sigv4::string_to_sign(date, &scope, &creq);
+        let sig = sigv4::signature(
+            &sigv4::signing_key(KEY, &date[..8], "ap-guangzhou", "s3"),
+            &sts,
+        );
+        format!("http://{host}{path}?{cq}&X-Amz-Signature={sig}")
+    };
+    let r = e
+        .client
+        .get(url_for("300", &amz_date))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"presigned v4");
+    // Signed an hour ago for 60 s: expired.
+    let old = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let r = e.client.get(url_for("60", &old)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("Request has expired"));
+}
+
+#[tokio::test]
+async fn over_http_sigv4_streaming_aws_chunked_body() {
+    let e = Emu::start().await;
+    let host = e.host();
+    let path = format!("/{BUCKET}/s3/chunked.txt");
+    let hs = sigv4_headers_with(
+        "PUT",
+        &host,
+        &path,
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-decoded-content-length", "11"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ],
+    );
+    let mut req = e.client.put(format!("http://{host}{path}"));
+    for (n, v) in &hs {
+        if n != "host" {
+            req = req.header(n, v);
+        }
+    }
+    let body = "5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
+    let r = req.body(body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let g = e.send("GET", "s3/chunked.txt", &[], &[], Vec::new()).await;
+    assert_eq!(g.body, b"hello world");
+    assert!(g.h("content-encoding").is_none());
 }

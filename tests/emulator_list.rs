@@ -174,3 +174,49 @@ async fn listing_five_thousand_keys_in_five_pages() {
     assert_eq!(total, 5000);
     assert_eq!(e.emu.stats().get("GetBucket"), 5);
 }
+
+#[tokio::test]
+async fn list_objects_v2_location_and_unsupported_subresources() {
+    let e = Emu::start().await;
+    for k in ["a", "b/1", "b/2", "c", "d"] {
+        e.put(k, b"x").await;
+    }
+    let mut token = String::new();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let mut q = vec![("list-type", "2"), ("delimiter", "/"), ("max-keys", "2")];
+        if !token.is_empty() {
+            q.push(("continuation-token", &token));
+        }
+        let r = list(&e, &q).await;
+        let n = r.xml("KeyCount").unwrap().parse::<usize>().unwrap();
+        let keys = r.xml_all("Key");
+        let cps: Vec<String> = r
+            .xml_all("Prefix")
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect();
+        assert_eq!(n, keys.len() + cps.len());
+        assert!(r.xml("Marker").is_none());
+        seen.extend(keys);
+        seen.extend(cps);
+        match r.xml("NextContinuationToken") {
+            Some(t) => token = t,
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["a", "b/", "c", "d"]);
+    let r = list(&e, &[("list-type", "2"), ("start-after", "c")]).await;
+    assert_eq!(r.xml_all("Key"), ["d"]);
+    let r = list(&e, &[("location", "")]).await;
+    assert_eq!(r.xml("LocationConstraint").as_deref(), Some("ap-guangzhou"));
+    let r = e.send("GET", "", &[("policy", "")], &[], Vec::new()).await;
+    assert_eq!((r.status, r.code().as_str()), (501, "NotImplemented"));
+    let r = e
+        .send("PUT", "a", &[("tagging", "")], &[], b"<Tagging/>".to_vec())
+        .await;
+    assert_eq!(r.status, 501);
+    // The object was not overwritten by the unsupported request.
+    assert_eq!(e.send("GET", "a", &[], &[], Vec::new()).await.body, b"x");
+}

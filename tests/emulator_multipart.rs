@@ -87,6 +87,11 @@ async fn two_part_example_matches_checksums_json() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.h("transfer-encoding").as_deref(), Some("chunked"));
     assert!(r.text().starts_with(char::is_whitespace));
+    // No XML declaration after the whitespace (that would not be well-formed).
+    assert!(r
+        .text()
+        .trim_start()
+        .starts_with("<CompleteMultipartUploadResult"));
     assert_eq!(
         r.xml("ETag").unwrap(),
         "\"915532cb2e167991717dcc7f302c8ccc-2\""

@@ -155,6 +155,12 @@ enum Record {
         /// The task id.
         id: u64,
     },
+    /// Ids up to this one were handed out (written first by a rewrite, so ids stay unique
+    /// across daemons even after the entries holding them are gone).
+    MaxId {
+        /// The largest id or seq used so far.
+        max: u64,
+    },
 }
 
 /// The open journal: file handle plus the live entries it describes.
@@ -193,6 +199,7 @@ fn replay(reader: impl BufRead) -> io::Result<(BTreeMap<u64, Entry>, usize, u64)
                 max_id = max_id.max(id);
                 live.remove(&id);
             }
+            Ok(Record::MaxId { max }) => max_id = max_id.max(max),
             Err(_) => bad += 1,
         }
     }
@@ -227,7 +234,7 @@ impl Journal {
         }
         let mut replayed: Vec<Entry> = live.values().cloned().collect();
         replayed.sort_by_key(|e| e.seq);
-        let file = Self::rewrite(&path, &live)?;
+        let file = Self::rewrite(&path, &live, max_id)?;
         Ok(Journal {
             path,
             file,
@@ -239,7 +246,7 @@ impl Journal {
     }
 
     /// Atomically replaces the file at `path` with the `live` entries; returns an append handle.
-    fn rewrite(path: &Path, live: &BTreeMap<u64, Entry>) -> io::Result<File> {
+    fn rewrite(path: &Path, live: &BTreeMap<u64, Entry>, max_id: u64) -> io::Result<File> {
         let tmp = path.with_extension("tmp");
         {
             let mut f = OpenOptions::new()
@@ -247,7 +254,7 @@ impl Journal {
                 .create(true)
                 .truncate(true)
                 .open(&tmp)?;
-            let mut buf = Vec::new();
+            let mut buf = encode(&Record::MaxId { max: max_id })?;
             for e in live.values() {
                 buf.extend_from_slice(&encode(&Record::Put(Box::new(e.clone())))?);
             }
@@ -261,7 +268,7 @@ impl Journal {
         OpenOptions::new().append(true).open(path)
     }
 
-    /// Largest task id (or seq) the file held at open; new ids must be above it.
+    /// Largest task id (or seq) ever journaled in this directory; new ids must be above it.
     pub fn max_id(&self) -> u64 {
         self.max_id
     }
@@ -302,7 +309,7 @@ impl Journal {
         }
         self.appended += recs.len();
         if self.appended > COMPACT_AFTER && self.appended > 4 * self.live.len() {
-            self.file = Self::rewrite(&self.path, &self.live)?;
+            self.file = Self::rewrite(&self.path, &self.live, self.max_id)?;
             self.appended = 0;
         }
         Ok(())
@@ -310,6 +317,7 @@ impl Journal {
 
     /// Inserts or replaces an entry.
     pub fn put(&mut self, e: Entry, sync: bool) -> io::Result<()> {
+        self.max_id = self.max_id.max(e.id).max(e.seq);
         self.live.insert(e.id, e.clone());
         self.append(&[Record::Put(Box::new(e))], sync)
     }
@@ -320,6 +328,7 @@ impl Journal {
             return Ok(false);
         };
         f(e);
+        self.max_id = self.max_id.max(e.id).max(e.seq);
         let rec = Record::Put(Box::new(e.clone()));
         self.append(&[rec], sync).map(|_| true)
     }
@@ -405,6 +414,11 @@ mod tests {
             j.take_replayed().is_empty(),
             "replayed entries are handed out once"
         );
+        // Ids stay unique across daemons even after every entry is gone.
+        j.remove(&[2], true).unwrap();
+        drop(j);
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.max_id(), 3);
     }
 
     #[test]

@@ -15,7 +15,8 @@ use super::journal::{Base, Entry};
 use super::multipart::effective_part_size;
 use super::task::RecoveryReport;
 use super::upload::{new_task, remove_file_logged, UploadQueue};
-use crate::store::StoreError;
+use super::worker::backoff_delay;
+use crate::store::{ObjectMeta, StoreError};
 
 /// What to do with one journal entry.
 enum Verdict {
@@ -75,12 +76,22 @@ impl UploadQueue {
     /// moved to recovery_dir as `<key with / replaced by %2F>.<timestamp>` and a warn! line says
     /// where. Returns the number re-enqueued and the recovered paths.
     ///
-    /// On a store error (COS unreachable) the entries not yet handled stay journaled and a later
-    /// call retries them.
+    /// On a store error (COS unreachable, after bounded retries) the entries not yet handled
+    /// stay journaled and a later call retries them. Tasks that were Paused or Failed in the
+    /// previous daemon come back Queued (a new mount is a fresh attempt).
+    ///
+    /// Call it before the filesystem serves requests: the orphan scan moves staging files of
+    /// the dead daemon that no journal entry names (files open for writing at the crash) to the
+    /// recovery directory as `unclosed-<name>.<timestamp>`.
     pub async fn recover(&self) -> Result<RecoveryReport, StoreError> {
         let inner = &self.inner;
+        // Before anything is re-enqueued: a worker finishing a recovered upload ends its journal
+        // entry before deleting its file, and that file must not look orphaned in between.
+        let mut report = RecoveryReport {
+            orphans: self.keep_orphans(),
+            ..RecoveryReport::default()
+        };
         let entries = inner.cache.journal().take_replayed();
-        let mut report = RecoveryReport::default();
         if !entries.is_empty() {
             log::info!(
                 "recovering {} journaled upload(s) in {}",
@@ -109,7 +120,13 @@ impl UploadQueue {
                 self.forget_entry(e.id);
                 continue;
             }
-            if newer_exists {
+            // This daemon may already have queued a newer version (a write before recover ran).
+            let newer_queued = inner
+                .table()
+                .tasks
+                .values()
+                .any(|t| t.key == e.key && t.removed.is_none() && t.seq > e.seq);
+            if newer_exists || newer_queued {
                 // A newer version of the same key supersedes it (the crash came before the
                 // supersession was journaled).
                 if !entries[i + 1..].iter().any(|n| n.file == e.file) {
@@ -185,17 +202,12 @@ impl UploadQueue {
                 }
             }
         }
-        report.orphans = self.keep_orphans();
         Ok(report)
     }
 
     /// Decides one entry by HEAD (and, when the ETag differs, by the local content's hash).
     async fn judge(&self, e: &Entry) -> Result<Verdict, StoreError> {
-        let head = match self.inner.store.head_object(&e.key).await {
-            Ok(m) => Some(m),
-            Err(StoreError::NotFound(_)) => None,
-            Err(err) => return Err(err),
-        };
+        let head = self.head_with_retries(&e.key).await?;
         let Some(meta) = head else {
             return Ok(match &e.base {
                 Base::New | Base::Any => Verdict::Requeue,
@@ -222,6 +234,26 @@ impl UploadQueue {
             Base::Etag(b) => format!("ETag {b} became {}", meta.etag),
             Base::Any => String::new(),
         }))
+    }
+
+    /// HEAD (None = no such object), retrying transient errors like uploads do (bounded by
+    /// `max_attempts`).
+    async fn head_with_retries(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        let cfg = &self.inner.cfg;
+        let mut attempt = 1;
+        loop {
+            match self.inner.store.head_object(key).await {
+                Ok(m) => return Ok(Some(m)),
+                Err(StoreError::NotFound(_)) => return Ok(None),
+                Err(err) if err.is_transient() && attempt < cfg.max_attempts => {
+                    let delay = backoff_delay(cfg.retry_base, attempt);
+                    log::warn!("recovery: HEAD {key}: {err}; retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Ends a journal entry (synced: its file is about to go).

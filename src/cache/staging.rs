@@ -27,6 +27,8 @@ pub const STAGING_DIR: &str = "staging";
 pub const RECOVERED_DIR: &str = "recovered";
 /// The lock file.
 pub const LOCK_FILE: &str = "lock";
+/// Names the bucket (and prefix) whose uploads this directory journals.
+pub const OWNER_FILE: &str = "owner";
 
 /// The cache directory: staging files + journal. One mount per directory (lock file).
 #[derive(Debug)]
@@ -97,6 +99,32 @@ impl CacheDir {
             _lock: lock_file,
             journal: Mutex::new(journal),
         }))
+    }
+
+    /// Binds the directory to one bucket: records `owner` (e.g. `bucket-appid:/prefix`) on first
+    /// use and refuses a different one later, so a journal is never replayed into the wrong
+    /// bucket. Call before `UploadQueue::recover`.
+    pub fn claim(&self, owner: &str) -> io::Result<()> {
+        let path = self.root.join(OWNER_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(found) if found.trim_end_matches('\n') == owner => Ok(()),
+            Ok(found) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cache directory {} holds data of {}, not {owner}; use another cache=",
+                    self.root.display(),
+                    found.trim_end()
+                ),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let tmp = self.root.join("owner.tmp");
+                std::fs::write(&tmp, format!("{owner}\n"))?;
+                File::open(&tmp)?.sync_all()?;
+                std::fs::rename(&tmp, &path)?;
+                super::journal::sync_dir(&self.root)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The root directory.
@@ -247,6 +275,16 @@ mod tests {
         assert!(c.is_own_staging_file(&p1));
         assert!(!c.is_own_staging_file(&c.staging_dir().join("1-abc-0")));
         assert!(c.free_bytes().unwrap() > 0);
+    }
+
+    #[test]
+    fn claim_binds_the_directory_to_one_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = CacheDir::open(dir.path()).unwrap();
+        c.claim("b-1250000000:/p").unwrap();
+        c.claim("b-1250000000:/p").unwrap();
+        let err = c.claim("other-1250000000").unwrap_err();
+        assert!(err.to_string().contains("b-1250000000:/p"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,6 @@
 //! - its journal entry is removed only after that, and was fsync'd before `enqueue` returned;
 //! - at most one worker uploads a given key at a time, oldest task first.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,9 +18,9 @@ use tokio::sync::watch;
 
 use super::journal::{sync_dir, Base, Entry};
 use super::staging::{lock, CacheDir};
-use super::task::{Outcome, PendingFile, Signal, Table, Task, TaskInfo, TaskState};
-pub use super::task::{TaskId, UploadConfig};
-use crate::store::{ObjectStore, PutOptions, StoreError};
+use super::task::{Outcome, Signal, Table, Task};
+pub use super::task::{PendingFile, RecoveryReport, TaskId, TaskInfo, TaskState, UploadConfig};
+use crate::store::{ObjectStore, PutOptions};
 
 /// State shared by the queue handle and its workers.
 pub(crate) struct Inner {
@@ -195,6 +194,9 @@ impl UploadQueue {
     /// serialized). A superseded Paused task passes its hold on to the new one.
     /// `base_etag`: ETag of the object the local copy started from (None = new file) — used by
     /// crash recovery to detect that COS changed meanwhile.
+    ///
+    /// Blocking I/O (fsync of the file, its directory and the journal): async callers on a busy
+    /// runtime may wrap it in `spawn_blocking`.
     pub fn enqueue(
         &self,
         key: &str,
@@ -241,7 +243,7 @@ impl UploadQueue {
     }
 
     /// Journal and disk cleanup after `supersede` (outside the table lock).
-    fn finish_supersede(&self, sup: Superseded) {
+    pub(crate) fn finish_supersede(&self, sup: Superseded) {
         if !sup.ids.is_empty() {
             // Not synced: replay re-derives the supersession from the newer entry.
             if let Err(e) = self.inner.cache.journal().remove(&sup.ids, false) {
@@ -252,221 +254,6 @@ impl UploadQueue {
             remove_file_logged(f);
         }
         self.inner.abort_later(sup.aborts);
-    }
-
-    /// Waits until every task for `key` enqueued so far is Done (Ok) or Failed/Cancelled (Err).
-    /// A superseded task counts as the task that superseded it. Used by fsync and by
-    /// rename/xattr operations that need the object in COS. A Paused task keeps it waiting.
-    pub async fn wait_key(&self, key: &str) -> Result<(), StoreError> {
-        let ids: Vec<TaskId> = {
-            let table = self.inner.table();
-            table
-                .tasks
-                .values()
-                .filter(|t| t.key == key && t.removed.is_none() && t.state != TaskState::Done)
-                .map(|t| t.id)
-                .collect()
-        };
-        loop {
-            let mut rx = self.inner.changes.subscribe();
-            let mut pending = false;
-            {
-                let table = self.inner.table();
-                for &id in &ids {
-                    match resolve(&table, id) {
-                        Resolved::Ok => {}
-                        Resolved::Pending => pending = true,
-                        Resolved::Err(e) => return Err(e),
-                    }
-                }
-            }
-            if !pending {
-                return Ok(());
-            }
-            if rx.changed().await.is_err() {
-                return Err(StoreError::Io("upload queue stopped".into()));
-            }
-        }
-    }
-
-    /// The newest pending (not Done) local copy of `key`: path + size + mtime. Reads and
-    /// getattr of a file whose upload is pending are served from it.
-    pub fn pending(&self, key: &str) -> Option<PendingFile> {
-        let table = self.inner.table();
-        table.pending_of(key).last().map(|t| t.pending())
-    }
-
-    /// Keys with pending uploads under `prefix` (so readdir shows files not yet in COS), each
-    /// with its newest local copy, in key order.
-    pub fn pending_under(&self, prefix: &str) -> Vec<(String, PendingFile)> {
-        let table = self.inner.table();
-        let keys: BTreeSet<&str> = table
-            .tasks
-            .values()
-            .filter(|t| {
-                t.key.starts_with(prefix) && t.removed.is_none() && t.state != TaskState::Done
-            })
-            .map(|t| t.key.as_str())
-            .collect();
-        keys.into_iter()
-            .filter_map(|k| {
-                table
-                    .pending_of(k)
-                    .last()
-                    .map(|t| (k.to_string(), t.pending()))
-            })
-            .collect()
-    }
-
-    /// Replaces the metadata (PutOptions) a pending upload will send (chmod/chown/utimes/xattr
-    /// folded into the pending PUT). Applies to every task of `key` not being uploaded right
-    /// now. Returns false if no such task exists (also when the only one is running: the caller
-    /// then waits with `wait_key` and changes the object in COS).
-    pub fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
-        let mut changed = Vec::new();
-        {
-            let mut table = self.inner.table();
-            for t in table.tasks.values_mut() {
-                if t.key != key || t.removed.is_some() || t.active || t.state == TaskState::Done {
-                    continue;
-                }
-                f(&mut t.opts);
-                // Headers go out with Initiate: a half-done multipart upload must start over.
-                if let Some(p) = t.progress.take() {
-                    t.to_abort.push((p.key, p.upload_id));
-                    t.loaded = 0;
-                }
-                changed.push((t.id, t.opts.clone()));
-            }
-            let mut j = self.inner.cache.journal();
-            for (id, opts) in &changed {
-                let r = j.update(
-                    *id,
-                    |e| {
-                        e.opts = opts.into();
-                        e.upload_id = None;
-                    },
-                    true,
-                );
-                if let Err(e) = r {
-                    log::warn!("journal: could not record new metadata of {key}: {e}");
-                }
-            }
-        }
-        if !changed.is_empty() {
-            self.inner.bump();
-        }
-        !changed.is_empty()
-    }
-
-    /// unlink of a key with pending uploads: cancels them and deletes their files. A PUT that
-    /// is in flight is dropped, and should it land anyway the object is deleted again before
-    /// any later upload of the key starts.
-    pub fn discard(&self, key: &str) {
-        let mut ids = Vec::new();
-        let mut files = Vec::new();
-        let mut aborts = Vec::new();
-        {
-            let mut table = self.inner.table();
-            let mut forget = Vec::new();
-            for t in table.tasks.values_mut() {
-                if t.key != key || t.removed.is_some() || t.state == TaskState::Done {
-                    continue;
-                }
-                ids.push(t.id);
-                files.push((t.id, t.path.clone()));
-                aborts.append(&mut t.to_abort);
-                if t.active {
-                    t.signal.send_replace(Signal::Cancel);
-                    t.removed = Some(Outcome::Discarded);
-                    t.delete_after = true;
-                } else {
-                    if let Some(p) = t.progress.take() {
-                        aborts.push((p.key, p.upload_id));
-                    }
-                    forget.push(t.id);
-                }
-            }
-            for id in forget {
-                table.forget(id, Outcome::Discarded);
-            }
-            files.retain(|(id, p)| !file_in_use(&table, p, *id));
-        }
-        if ids.is_empty() {
-            return;
-        }
-        if let Err(e) = self.inner.cache.journal().remove(&ids, true) {
-            log::warn!("journal: could not record discarded uploads of {key}: {e}");
-        }
-        for (_, f) in &files {
-            remove_file_logged(f);
-        }
-        self.inner.abort_later(aborts);
-        self.inner.bump();
-    }
-
-    /// rename of a file whose upload is pending: re-targets its not-running tasks to `to`
-    /// (older pending uploads of `to` are superseded: the renamed file replaces them).
-    /// (A running task is waited for first by the caller via wait_key.) Returns true when a
-    /// task was re-targeted.
-    pub fn retarget(&self, from: &str, to: &str) -> bool {
-        if from == to {
-            return false;
-        }
-        let mut moved = Vec::new();
-        let sup = {
-            let mut table = self.inner.table();
-            let movable: Vec<TaskId> = table
-                .tasks
-                .values()
-                .filter(|t| {
-                    t.key == from && t.removed.is_none() && !t.active && t.state != TaskState::Done
-                })
-                .map(|t| t.id)
-                .collect();
-            let Some(&newest) = movable.last() else {
-                return false;
-            };
-            let newest_path = table
-                .tasks
-                .get(&newest)
-                .map(|t| t.path.clone())
-                .unwrap_or_default();
-            let sup = supersede(&mut table, to, newest, &newest_path);
-            for id in movable {
-                let seq = self.inner.fresh_id();
-                if let Some(t) = table.tasks.get_mut(&id) {
-                    t.key = to.to_string();
-                    t.seq = seq;
-                    if let Some(p) = t.progress.take() {
-                        t.to_abort.push((p.key, p.upload_id));
-                        t.loaded = 0;
-                    }
-                    moved.push((id, seq));
-                }
-            }
-            let mut j = self.inner.cache.journal();
-            for &(id, seq) in &moved {
-                let r = j.update(
-                    id,
-                    |e| {
-                        e.key = to.to_string();
-                        e.seq = seq;
-                        // Whatever `to` holds is replaced by the rename.
-                        e.base = Base::Any;
-                        e.upload_id = None;
-                    },
-                    true,
-                );
-                if let Err(e) = r {
-                    log::warn!("journal: could not record rename {from} -> {to}: {e}");
-                }
-            }
-            sup
-        };
-        self.finish_supersede(sup);
-        self.inner.bump();
-        !moved.is_empty()
     }
 
     /// Every task (the last Done ones included), by id.
@@ -542,6 +329,9 @@ impl UploadQueue {
     }
 
     /// Cancels; the local data is kept (moved to recovery_dir) and the path is returned.
+    ///
+    /// When the local file is already gone (deleted by hand, so the task could only fail), the
+    /// task is still removed and the error says so.
     pub fn cancel(&self, id: TaskId) -> Result<PathBuf, String> {
         let (dest, key, aborts) = {
             let mut table = self.inner.table();
@@ -553,11 +343,14 @@ impl UploadQueue {
             }
             // The worker (if any) keeps reading through its open descriptor; the rename only
             // moves the name.
-            let dest = self
-                .inner
-                .cache
-                .keep_in_recovery(&t.path, &t.key)
-                .map_err(|e| format!("could not keep {}: {e}", t.path.display()))?;
+            let dest = match self.inner.cache.keep_in_recovery(&t.path, &t.key) {
+                Ok(d) => Ok(d),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                    "task {id} cancelled, but its local file {} was already gone",
+                    t.path.display()
+                )),
+                Err(e) => return Err(format!("could not keep {}: {e}", t.path.display())),
+            };
             let key = t.key.clone();
             let mut aborts = std::mem::take(&mut t.to_abort);
             if t.active {
@@ -574,13 +367,16 @@ impl UploadQueue {
         if let Err(e) = self.inner.cache.journal().remove(&[id], true) {
             log::warn!("journal: could not record cancel of task {id}: {e}");
         }
-        log::warn!(
-            "upload of {key} cancelled (task {id}); local copy kept at {}",
-            dest.display()
-        );
+        match &dest {
+            Ok(d) => log::warn!(
+                "upload of {key} cancelled (task {id}); local copy kept at {}",
+                d.display()
+            ),
+            Err(msg) => log::warn!("upload of {key}: {msg}"),
+        }
         self.inner.abort_later(aborts);
         self.inner.bump();
-        Ok(dest)
+        dest
     }
 
     /// Waits until nothing is Queued/Running (Paused/Failed tasks stay journaled for next mount).
@@ -633,52 +429,4 @@ pub(crate) fn new_task(
         run_start: None,
         error: None,
     }
-}
-
-/// Where a task `wait_key` looks at stands.
-enum Resolved {
-    Ok,
-    Pending,
-    Err(StoreError),
-}
-
-/// Follows a task (through supersessions) to its current standing.
-fn resolve(table: &Table, mut id: TaskId) -> Resolved {
-    // Supersession chains only go to newer ids, so this ends; the bound is belt and braces.
-    for _ in 0..10_000 {
-        let outcome = match table.tasks.get(&id) {
-            Some(t) => match &t.removed {
-                Some(o) => o.clone(),
-                None => {
-                    return match &t.state {
-                        TaskState::Done => Resolved::Ok,
-                        TaskState::Failed { error } => Resolved::Err(
-                            t.error
-                                .clone()
-                                .unwrap_or_else(|| StoreError::Io(error.clone())),
-                        ),
-                        _ => Resolved::Pending,
-                    }
-                }
-            },
-            None => match table.outcomes.get(&id) {
-                Some(o) => o.clone(),
-                // Forgotten long ago: it ended long ago.
-                None => return Resolved::Ok,
-            },
-        };
-        match outcome {
-            Outcome::Done => return Resolved::Ok,
-            Outcome::Cancelled => {
-                return Resolved::Err(StoreError::Io(format!("upload task {id} was cancelled")))
-            }
-            Outcome::Discarded => {
-                return Resolved::Err(StoreError::Io(format!(
-                    "upload task {id} was discarded (file removed)"
-                )))
-            }
-            Outcome::Superseded(by) => id = by,
-        }
-    }
-    Resolved::Ok
 }

@@ -289,13 +289,28 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
         }
     }
     let mut delete_file = None;
+    let mut obsolete = false;
+    // The task stays active until its staging file is deleted, then is let go.
+    let mut release = false;
     'table: {
         let mut table = inner.table();
+        // A newer version of the key queued meanwhile makes a failed one obsolete: retrying it
+        // later would overwrite the newer data.
+        let seq = table.tasks.get(&job.id).map(|t| t.seq).unwrap_or(0);
+        let newer = table
+            .tasks
+            .values()
+            .filter(|u| u.key == job.key && u.removed.is_none() && u.seq > seq)
+            .map(|u| u.id)
+            .min();
         let Some(t) = table.tasks.get_mut(&job.id) else {
             break 'table;
         };
         t.active = false;
-        t.speed = 0;
+        if !matches!(exit, Exit::Ok(_)) {
+            // A Done task keeps the speed of its last run for the list.
+            t.speed = 0;
+        }
         t.run_start = None;
         if let Some(o) = t.removed.clone() {
             let outcome = match exit {
@@ -310,6 +325,11 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                     if !file_in_use(&table, &job.path, job.id) {
                         delete_file = Some(job.path.clone());
                     }
+                    // Held until the staging file is gone, so `drain` returning means clean.
+                    if let Some(t) = table.tasks.get_mut(&job.id) {
+                        t.active = true;
+                    }
+                    release = true;
                     log::debug!("uploaded {}", job.key);
                 }
                 Exit::Paused => {
@@ -325,6 +345,20 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                     // mark the task); keep it visible rather than lose track of the file.
                     t.progress = progress.take();
                     t.state = TaskState::Paused;
+                }
+                Exit::Failed(e) if newer.is_some() => {
+                    log::warn!(
+                        "upload of {} failed ({e}); a newer version is queued, dropping this one",
+                        job.key
+                    );
+                    // Forgotten once its file is gone (see `release`).
+                    t.removed = newer.map(Outcome::Superseded);
+                    t.active = true;
+                    if !file_in_use(&table, &job.path, job.id) {
+                        delete_file = Some(job.path.clone());
+                    }
+                    obsolete = true;
+                    release = true;
                 }
                 Exit::Failed(e) => {
                     log::error!(
@@ -343,8 +377,22 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
             }
         }
     }
+    if obsolete {
+        if let Err(e) = inner.cache.journal().remove(&[job.id], false) {
+            log::warn!("journal: could not end obsolete upload of {}: {e}", job.key);
+        }
+    }
     if let Some(p) = delete_file {
         remove_file_logged(&p);
+    }
+    if release {
+        let mut table = inner.table();
+        if let Some(t) = table.tasks.get_mut(&job.id) {
+            t.active = false;
+            if let Some(o) = t.removed.clone() {
+                table.forget(job.id, o);
+            }
+        }
     }
     abort_progress(inner, progress).await;
     inner.bump();

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reqwest::header::{HeaderName, HeaderValue};
 
 use super::config::{CosConfig, SigningScheme};
-use super::error::{CosError, CODE_CONNECT, CODE_NETWORK, CODE_PROTOCOL};
+use super::error::{CosError, CODE_CONNECT, CODE_CREDENTIALS, CODE_NETWORK, CODE_PROTOCOL};
 use super::request::{self, Request, Response, Target};
 use super::retry::{Decision, RETRY_HEADER};
 
@@ -55,8 +55,13 @@ fn unix_now() -> i64 {
 impl CosClient {
     /// Builds a client. Fails on an unusable endpoint URL or TLS setup.
     pub fn new(cfg: CosConfig) -> Result<CosClient, CosError> {
-        let target = Target::new(cfg.endpoint.as_deref(), &cfg.bucket, &cfg.region)
-            .map_err(|m| CosError::client(0, CODE_PROTOCOL, m))?;
+        let target = Target::new(
+            cfg.endpoint.as_deref(),
+            cfg.endpoint_style,
+            &cfg.bucket,
+            &cfg.region,
+        )
+        .map_err(|m| CosError::client(0, CODE_PROTOCOL, m))?;
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.read_timeout)
@@ -152,19 +157,34 @@ impl CosClient {
         let policy = &self.inner.cfg.retry;
         let mut attempt: u32 = 0;
         let mut resynced = false;
+        let mut refreshed = false;
         loop {
             attempt += 1;
             let err = match self.attempt(req, attempt > 1).await {
                 Ok(resp) => return Ok(resp),
                 Err(e) => e,
             };
-            match policy.decide(
-                &err,
-                attempt,
-                req.idempotent,
-                resynced,
-                rand::random::<f64>(),
-            ) {
+            let decision = if !resynced && self.bodyless_skew(&err) {
+                Decision::ResyncClock
+            } else if err.code == "ExpiredToken"
+                && !refreshed
+                && self.inner.cfg.credentials_provider.is_some()
+            {
+                // Temporary keys expired: the provider re-reads them for the next attempt.
+                refreshed = true;
+                log::info!("COS says the session token expired; retrying with fresh credentials");
+                attempt -= 1;
+                continue;
+            } else {
+                policy.decide(
+                    &err,
+                    attempt,
+                    req.idempotent,
+                    resynced,
+                    rand::random::<f64>(),
+                )
+            };
+            match decision {
                 Decision::Fail => return Err(err),
                 Decision::RetryAfter(delay) => {
                     log::debug!(
@@ -196,17 +216,35 @@ impl CosClient {
         }
     }
 
+    /// A HEAD refusal has no body, so "Request has expired" / RequestTimeTooSkewed cannot be
+    /// read from it: a body-less 403 whose `Date` is 30 s or more away from our clock is taken
+    /// as a clock problem (the Node SDK's threshold) and earns one resync.
+    fn bodyless_skew(&self, err: &CosError) -> bool {
+        let Some(server) = err.server_date else {
+            return false;
+        };
+        let server = server
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        err.status == 403 && err.message.is_empty() && (server - self.now()).abs() >= 30
+    }
+
     /// One signed attempt.
     async fn attempt(&self, req: &Request, is_retry: bool) -> Result<Response, CosError> {
         let cfg = &self.inner.cfg;
         let target = &self.inner.target;
+        // Fetched per attempt so refreshed temporary keys are picked up by retries.
+        let creds = cfg
+            .current_credentials()
+            .map_err(|m| CosError::client(0, CODE_CREDENTIALS, m))?;
         let mut headers = req.headers.clone();
         if !req.body.is_empty()
             || matches!(req.method, reqwest::Method::PUT | reqwest::Method::POST)
         {
             headers.push(("content-length".into(), req.body.len().to_string()));
         }
-        if let Some(token) = &cfg.credentials.session_token {
+        if let Some(token) = &creds.session_token {
             headers.push(("x-cos-security-token".into(), token.trim().to_string()));
         }
         if is_retry {
@@ -217,7 +255,7 @@ impl CosClient {
         }
         let auth = request::sign_headers(
             cfg.signing,
-            &cfg.credentials,
+            &creds,
             &cfg.region,
             &req.method,
             target,
@@ -277,7 +315,9 @@ fn transport_error(e: reqwest::Error) -> CosError {
     } else {
         CODE_NETWORK
     };
-    // reqwest's Display never contains our headers (so no signature or token leaks here).
+    // Without the URL: a presigned URL is a bearer credential until it expires. reqwest's
+    // Display never contains headers, so no signature or token leaks here.
+    let e = e.without_url();
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
@@ -286,4 +326,123 @@ fn transport_error(e: reqwest::Error) -> CosError {
         src = s.source();
     }
     CosError::client(0, code, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine against a scripted loopback server: retries carry `x-cos-sdk-retry: true`
+    //! and a fresh signature; non-idempotent requests are not resent after a 503.
+    use super::*;
+    use crate::cos::config::CosCredentials;
+    use crate::cos::retry::RetryPolicy;
+    use std::sync::Mutex;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serves the canned `answers` in order (one per connection), recording request heads.
+    async fn scripted(answers: Vec<&'static str>) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        tokio::spawn(async move {
+            for answer in answers {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                seen2
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf).to_ascii_lowercase());
+                let _ = sock.write_all(answer.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    const SLOWDOWN: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: 61\r\n\r\n<Error><Code>SlowDown</Code><Message>slow</Message></Error>\r\n";
+    const OK: &str =
+        "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+    fn client(endpoint: &str) -> CosClient {
+        let mut cfg = CosConfig::new("b-1250000000", "ap-x", CosCredentials::new("AKIDx", "k"))
+            .with_endpoint(endpoint);
+        cfg.retry = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            full_jitter: false,
+        };
+        CosClient::new(cfg).unwrap()
+    }
+
+    fn header_of<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(str::trim)
+    }
+
+    #[tokio::test]
+    async fn retries_are_marked_and_signed_again() {
+        let (ep, seen) = scripted(vec![SLOWDOWN, OK]).await;
+        let c = client(&ep);
+        let req = Request::new(reqwest::Method::GET, Some("k"));
+        let resp = c.send(&req).await.unwrap();
+        assert_eq!(resp.status, 200);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(header_of(&seen[0], RETRY_HEADER), None);
+        assert_eq!(header_of(&seen[1], RETRY_HEADER), Some("true"));
+        // The retry header is signed: it appears in the second request's header list.
+        let auth = header_of(&seen[1], "authorization").unwrap();
+        assert!(
+            auth.contains("q-header-list=host;x-cos-sdk-retry&"),
+            "{auth}"
+        );
+        assert_ne!(header_of(&seen[0], "authorization"), Some(auth));
+    }
+
+    #[tokio::test]
+    async fn non_idempotent_requests_are_not_resent_after_503() {
+        let (ep, seen) = scripted(vec![SLOWDOWN, OK]).await;
+        let c = client(&ep);
+        let req = Request::new(reqwest::Method::POST, Some("k"))
+            .query("uploads", "")
+            .non_idempotent();
+        let err = c.send(&req).await.unwrap_err();
+        assert_eq!((err.status, err.code.as_str()), (503, "SlowDown"));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_a_network_error() {
+        // Bind then drop a listener to get a port nobody listens on.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let c = client(&format!("http://127.0.0.1:{port}"));
+        let err = c
+            .send(&Request::new(reqwest::Method::HEAD, Some("k")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, 0);
+        assert!(
+            err.code == CODE_CONNECT || err.code == CODE_NETWORK,
+            "{err:?}"
+        );
+        assert!(matches!(
+            crate::store::StoreError::from(err),
+            crate::store::StoreError::Network(_)
+        ));
+    }
 }

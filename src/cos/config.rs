@@ -3,9 +3,11 @@
 //! deployments), credentials with a redacting `Debug`, timeouts, retry policy, signing scheme.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::retry::RetryPolicy;
+use crate::config::{AddressStyle, CredentialsProvider};
 
 /// Access keys. `Debug` prints `***` for the secret key and the session token.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,6 +41,16 @@ impl CosCredentials {
     }
 }
 
+impl From<&crate::config::Credentials> for CosCredentials {
+    fn from(c: &crate::config::Credentials) -> CosCredentials {
+        CosCredentials {
+            secret_id: c.secret_id.clone(),
+            secret_key: c.secret_key.expose().to_string(),
+            session_token: c.session_token.as_ref().map(|t| t.expose().to_string()),
+        }
+    }
+}
+
 /// Which request signature to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SigningScheme {
@@ -60,8 +72,15 @@ pub struct CosConfig {
     /// `<endpoint>/<bucket>/<key>`, signing the path with the bucket (§1.3 step 5) and the
     /// `Host` with its port. None = virtual-hosted `https://<bucket>.cos.<region>.myqcloud.com`.
     pub endpoint: Option<String>,
-    /// Access keys.
+    /// How `endpoint` addresses the bucket: `PathStyle` (default: `<endpoint>/<bucket>/<key>`)
+    /// or `VirtualHosted` (the endpoint's host already names the bucket: `<endpoint>/<key>`).
+    /// Ignored without a custom endpoint.
+    pub endpoint_style: AddressStyle,
+    /// Access keys (used when `credentials_provider` is None).
     pub credentials: CosCredentials,
+    /// Where to fetch credentials for every attempt (temporary keys that are refreshed);
+    /// None = the fixed `credentials`.
+    pub credentials_provider: Option<Arc<dyn CredentialsProvider>>,
     /// TCP/TLS connect timeout.
     pub connect_timeout: Duration,
     /// Timeout between reads of a response (a stalled body fails instead of hanging).
@@ -88,7 +107,9 @@ impl CosConfig {
             bucket: bucket.into(),
             region: region.into(),
             endpoint: None,
+            endpoint_style: AddressStyle::PathStyle,
             credentials,
+            credentials_provider: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
@@ -102,6 +123,42 @@ impl CosConfig {
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> CosConfig {
         self.endpoint = Some(endpoint.into());
         self
+    }
+
+    /// The client configuration of a mount: bucket, endpoint (URL and style) and region from
+    /// `cfg`, credentials from `provider` (consulted before every attempt). Without a known
+    /// region (custom endpoints), `ap-guangzhou` stands in: it only names the copy-source host
+    /// and the SigV4 scope there.
+    pub fn from_mount_config(
+        cfg: &crate::config::Config,
+        provider: Arc<dyn CredentialsProvider>,
+    ) -> Result<CosConfig, String> {
+        let creds = provider.credentials().map_err(|e| e.to_string())?;
+        let region = cfg
+            .endpoint
+            .region
+            .clone()
+            .unwrap_or_else(|| "ap-guangzhou".to_string());
+        let mut out = CosConfig::new(cfg.bucket.as_str(), region, CosCredentials::from(&creds));
+        let default = format!("https://{}", out.default_host());
+        if cfg.endpoint.base_url != default {
+            out.endpoint = Some(cfg.endpoint.base_url.clone());
+            out.endpoint_style = cfg.endpoint.style;
+        }
+        out.credentials_provider = Some(provider);
+        Ok(out)
+    }
+
+    /// The credentials to sign the next attempt with: the provider's current ones, else the
+    /// fixed ones.
+    pub fn current_credentials(&self) -> Result<CosCredentials, String> {
+        match &self.credentials_provider {
+            Some(p) => p
+                .credentials()
+                .map(|c| CosCredentials::from(&c))
+                .map_err(|e| e.to_string()),
+            None => Ok(self.credentials.clone()),
+        }
     }
 
     /// The default virtual-hosted domain, `<bucket>.cos.<region>.myqcloud.com`.
@@ -128,5 +185,62 @@ mod tests {
             cfg.default_host(),
             "b-1250000000.cos.ap-guangzhou.myqcloud.com"
         );
+    }
+
+    #[test]
+    fn provider_credentials_win_over_fixed_ones() {
+        let mut cfg = CosConfig::new("b-1", "r", CosCredentials::new("AKIDfixed", "k1"));
+        assert_eq!(cfg.current_credentials().unwrap().secret_id, "AKIDfixed");
+        let provided = crate::config::Credentials::new("AKIDprov", "k2", Some("tok".into()));
+        cfg.credentials_provider = Some(Arc::new(crate::config::StaticCredentials(provided)));
+        let c = cfg.current_credentials().unwrap();
+        assert_eq!(
+            (
+                c.secret_id.as_str(),
+                c.secret_key.as_str(),
+                c.session_token.as_deref()
+            ),
+            ("AKIDprov", "k2", Some("tok"))
+        );
+        assert!(!format!("{cfg:?}").contains("k2"));
+    }
+
+    fn mount_config(items: &[&str]) -> crate::config::Config {
+        let dir = tempfile::tempdir().unwrap();
+        let host = crate::config::HostDefaults {
+            uid: 1000,
+            gid: 100,
+            cache_base: std::path::PathBuf::from("/tmp/cosfuse-cache"),
+            cwd: dir.path().to_path_buf(),
+        };
+        let o = crate::config::options::parse_items(items).unwrap();
+        crate::config::Config::build("b-1250000000", dir.path(), o, false, false, &host).unwrap()
+    }
+
+    #[test]
+    fn mount_config_maps_endpoints() {
+        let creds = crate::config::Credentials::new("AKIDm", "km", None);
+        let p: Arc<dyn CredentialsProvider> = Arc::new(crate::config::StaticCredentials(creds));
+        let c =
+            CosConfig::from_mount_config(&mount_config(&["region=ap-beijing"]), p.clone()).unwrap();
+        assert_eq!(
+            (c.bucket.as_str(), c.region.as_str()),
+            ("b-1250000000", "ap-beijing")
+        );
+        assert_eq!(c.endpoint, None);
+        assert_eq!(c.credentials.secret_id, "AKIDm");
+        let c =
+            CosConfig::from_mount_config(&mount_config(&["url=http://127.0.0.1:9000"]), p.clone())
+                .unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(c.endpoint_style, AddressStyle::PathStyle);
+        let c = CosConfig::from_mount_config(
+            &mount_config(&["url=https://cos.ap-shanghai.myqcloud.com"]),
+            p,
+        )
+        .unwrap();
+        // The region endpoint becomes the bucket's own virtual host, i.e. the default.
+        assert_eq!(c.region, "ap-shanghai");
+        assert_eq!(c.endpoint, None);
     }
 }

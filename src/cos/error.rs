@@ -23,6 +23,8 @@ pub const CODE_PROTOCOL: &str = "ClientProtocolError";
 pub const CODE_CHECKSUM: &str = "ClientChecksumMismatch";
 /// Synthetic code: a local file could not be read (multipart upload source).
 pub const CODE_LOCAL_IO: &str = "ClientLocalIoError";
+/// Synthetic code: no usable credentials (the provider failed, e.g. an unreadable passwd file).
+pub const CODE_CREDENTIALS: &str = "ClientCredentialsError";
 /// Synthetic code of a 304 answer (no body): the conditional request says "not modified".
 pub const CODE_NOT_MODIFIED: &str = "NotModified";
 
@@ -200,6 +202,8 @@ impl From<CosError> for StoreError {
             CODE_NETWORK | CODE_CONNECT => StoreError::Network(e.message),
             CODE_PROTOCOL | CODE_CHECKSUM => StoreError::Protocol(format!("{e}")),
             CODE_LOCAL_IO => StoreError::Io(e.message),
+            // No credentials to sign with → EACCES, with the provider's reason.
+            CODE_CREDENTIALS => denied(e),
             // 304: the cached copy is still valid; callers that asked conditionally handle it,
             // everyone else sees a failed precondition.
             CODE_NOT_MODIFIED => StoreError::PreconditionFailed("not modified".into()),

@@ -10,6 +10,7 @@
 // CosError carries everything COS said (ids, resource, server date); it travels once per failed
 // network request, so its size is irrelevant next to the request itself.
 #![allow(clippy::result_large_err)]
+#![warn(missing_docs)]
 
 pub mod client;
 pub mod config;

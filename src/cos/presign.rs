@@ -8,7 +8,7 @@ use bytes::Bytes;
 use reqwest::Method;
 
 use super::client::CosClient;
-use super::config::SigningScheme;
+use super::config::{CosCredentials, SigningScheme};
 use super::error::CosError;
 use super::headers;
 use super::request::query_string;
@@ -36,7 +36,11 @@ impl CosClient {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let creds = &cfg.credentials;
+        // A provider failure leaves the keys known at start; the URL then fails like any
+        // request with stale keys would.
+        let creds = &cfg
+            .current_credentials()
+            .unwrap_or_else(|_| cfg.credentials.clone());
         let mut query = match cfg.signing {
             SigningScheme::CosV5 => {
                 let mut q = sign::presign_query(
@@ -59,7 +63,7 @@ impl CosClient {
                 }
                 q
             }
-            SigningScheme::SigV4 => self.presign_v4(&method, key, expires, &extra, now),
+            SigningScheme::SigV4 => self.presign_v4(creds, &method, key, expires, &extra, now),
         };
         query.insert(0, '?');
         format!("{base}{query}")
@@ -68,6 +72,7 @@ impl CosClient {
     /// SigV4 query form (`X-Amz-*` parameters, `UNSIGNED-PAYLOAD`).
     fn presign_v4(
         &self,
+        creds: &CosCredentials,
         method: &Method,
         key: &str,
         expires: Duration,
@@ -84,13 +89,13 @@ impl CosClient {
             ("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into()),
             (
                 "X-Amz-Credential".into(),
-                format!("{}/{scope}", cfg.credentials.secret_id),
+                format!("{}/{scope}", creds.secret_id),
             ),
             ("X-Amz-Date".into(), amz_date.clone()),
             ("X-Amz-Expires".into(), expires.as_secs().to_string()),
             ("X-Amz-SignedHeaders".into(), "host".into()),
         ];
-        if let Some(tok) = &cfg.credentials.session_token {
+        if let Some(tok) = &creds.session_token {
             q.push(("X-Amz-Security-Token".into(), tok.clone()));
         }
         q.extend(extra.iter().cloned());
@@ -105,7 +110,7 @@ impl CosClient {
             "UNSIGNED-PAYLOAD",
         );
         let sts = sigv4::string_to_sign(&amz_date, &scope, &creq);
-        let skey = sigv4::signing_key(&cfg.credentials.secret_key, &date, &cfg.region, "s3");
+        let skey = sigv4::signing_key(&creds.secret_key, &date, &cfg.region, "s3");
         format!(
             "{canonical_query}&X-Amz-Signature={}",
             sigv4::signature(&skey, &sts)
@@ -133,7 +138,9 @@ impl CosClient {
         expires: Duration,
     ) -> Result<PostOutput, CosError> {
         let cfg = self.config();
-        let creds = &cfg.credentials;
+        let creds = &cfg
+            .current_credentials()
+            .map_err(|m| CosError::client(0, super::error::CODE_CREDENTIALS, m))?;
         let now = self.now();
         let key_time = format!("{};{}", now - 60, now + expires.as_secs() as i64);
         let expiration = chrono::DateTime::from_timestamp(now + expires.as_secs() as i64, 0)

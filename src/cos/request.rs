@@ -10,6 +10,7 @@ use reqwest::Method;
 
 use super::config::{CosCredentials, SigningScheme};
 use super::{sign, sigv4};
+use crate::config::AddressStyle;
 
 /// Bytes escaped in a request path: everything but unreserved characters and `/` (both SDKs);
 /// `+` is therefore sent as `%2B` (COS decodes a literal `+` in a path as a space).
@@ -156,8 +157,14 @@ pub struct Target {
 }
 
 impl Target {
-    /// The target for a bucket: custom endpoint (path style) or the default virtual host.
-    pub fn new(endpoint: Option<&str>, bucket: &str, region: &str) -> Result<Target, String> {
+    /// The target for a bucket: a custom endpoint (path style, or virtual-hosted when its host
+    /// already names the bucket) or the default virtual host.
+    pub fn new(
+        endpoint: Option<&str>,
+        style: AddressStyle,
+        bucket: &str,
+        region: &str,
+    ) -> Result<Target, String> {
         match endpoint {
             None => {
                 let host = format!("{bucket}.cos.{region}.myqcloud.com");
@@ -180,7 +187,10 @@ impl Target {
                 Ok(Target {
                     base_url: format!("{}://{authority}", url.scheme()),
                     host: authority,
-                    prefix: format!("/{bucket}"),
+                    prefix: match style {
+                        AddressStyle::PathStyle => format!("/{bucket}"),
+                        AddressStyle::VirtualHosted => String::new(),
+                    },
                 })
             }
         }
@@ -347,7 +357,13 @@ mod tests {
 
     #[test]
     fn path_style_target_signs_bucket_and_port() {
-        let t = Target::new(Some("http://127.0.0.1:9000/"), "b-1250000000", "ap-x").unwrap();
+        let t = Target::new(
+            Some("http://127.0.0.1:9000/"),
+            AddressStyle::PathStyle,
+            "b-1250000000",
+            "ap-x",
+        )
+        .unwrap();
         assert_eq!(t.host, "127.0.0.1:9000");
         assert_eq!(
             t.signed_path(Some("dir/a b+c.txt")),
@@ -361,8 +377,31 @@ mod tests {
     }
 
     #[test]
+    fn custom_virtual_hosted_endpoint_has_no_prefix() {
+        let t = Target::new(
+            Some("https://b-1250000000.cos.ap-x.myqcloud.com"),
+            AddressStyle::VirtualHosted,
+            "b-1250000000",
+            "ap-x",
+        )
+        .unwrap();
+        assert_eq!(t.host, "b-1250000000.cos.ap-x.myqcloud.com");
+        assert_eq!(t.signed_path(Some("k")), "/k");
+        assert_eq!(
+            t.url(Some("k"), &[]),
+            "https://b-1250000000.cos.ap-x.myqcloud.com/k"
+        );
+    }
+
+    #[test]
     fn virtual_hosted_target_is_https() {
-        let t = Target::new(None, "b-1250000000", "ap-guangzhou").unwrap();
+        let t = Target::new(
+            None,
+            AddressStyle::PathStyle,
+            "b-1250000000",
+            "ap-guangzhou",
+        )
+        .unwrap();
         assert_eq!(t.host, "b-1250000000.cos.ap-guangzhou.myqcloud.com");
         assert_eq!(
             t.url(None, &[("prefix".into(), "a/b c".into())]),
@@ -372,7 +411,13 @@ mod tests {
 
     #[test]
     fn cos_signature_lists_allowed_headers_only() {
-        let t = Target::new(None, "b-1250000000", "ap-guangzhou").unwrap();
+        let t = Target::new(
+            None,
+            AddressStyle::PathStyle,
+            "b-1250000000",
+            "ap-guangzhou",
+        )
+        .unwrap();
         let creds = CosCredentials::new("AKIDx", "secret");
         let headers = vec![
             ("content-type".to_string(), "text/plain".to_string()),
@@ -419,7 +464,13 @@ mod tests {
         let mut h = vec![("x-cos-meta-a".to_string(), "1".to_string())];
         to_amz_names(&mut h);
         assert_eq!(h[0].0, "x-amz-meta-a");
-        let t = Target::new(Some("http://127.0.0.1:1"), "b-1", "r").unwrap();
+        let t = Target::new(
+            Some("http://127.0.0.1:1"),
+            AddressStyle::PathStyle,
+            "b-1",
+            "r",
+        )
+        .unwrap();
         let out = sign_headers(
             SigningScheme::SigV4,
             &CosCredentials::new("AKIDx", "secret"),

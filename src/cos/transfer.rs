@@ -241,15 +241,30 @@ impl CosClient {
         finished
     }
 
-    /// Copy choosing the method by size: PUT Object - Copy up to 5 GB, multipart copy (64 MiB
-    /// parts, 4 in flight) above. With `MetadataDirective::Copy` the multipart path carries
-    /// the source's metadata over itself, as COS would.
+    /// Copy choosing the method by size: PUT Object - Copy first (one request in the common
+    /// case); when COS refuses it as EntityTooLarge (source over 5 GB), HEAD the source and
+    /// copy it with Upload Part - Copy (64 MiB parts, 4 in flight). With
+    /// `MetadataDirective::Copy` the multipart path carries the source's metadata over itself,
+    /// as COS would.
     pub async fn copy_auto(
         &self,
         src_key: &str,
         dst_key: &str,
         opts: &CopyOptions,
     ) -> Result<PutResult, CosError> {
+        match self
+            .copy(src_key, dst_key, opts, &Conditions::default(), None)
+            .await
+        {
+            Ok(out) => {
+                return Ok(PutResult {
+                    etag: out.etag,
+                    crc64: out.crc64,
+                })
+            }
+            Err(e) if e.code == "EntityTooLarge" => {}
+            Err(e) => return Err(e),
+        }
         let meta = match self.head(src_key, &Conditions::default()).await? {
             Conditional::Found(m) => m,
             Conditional::NotModified => {
@@ -260,15 +275,6 @@ impl CosClient {
                 ))
             }
         };
-        if meta.size <= MAX_SINGLE_COPY {
-            let out = self
-                .copy(src_key, dst_key, opts, &Conditions::default(), None)
-                .await?;
-            return Ok(PutResult {
-                etag: out.etag,
-                crc64: out.crc64,
-            });
-        }
         if let Some(want) = &opts.if_match {
             if super::xml::unquote_etag(want) != meta.etag {
                 return Err(CosError::client(

@@ -1,23 +1,44 @@
 //! `cosfuse-emulator`: a local, file-backed COS-compatible endpoint (issue 2 item 4).
 //!
 //! The emulator answers the COS XML object API the way the real service does (wire rules in
-//! `../shared/cos-protocol.md`): q-sign and SigV4 verification, listing and paging, ranged and
-//! conditional reads, copy, multipart, ACLs, archive restore, CORS, plus test-only extras
-//! (fault injection, per-operation request counters at `GET /-/stats`).
+//! `../shared/cos-protocol.md`): q-sign (header and presigned) and SigV4 verification with COS's
+//! error codes, path-style and virtual-hosted addressing, listing and paging, ranged and
+//! conditional reads, copy, multipart, ACLs enforced for anonymous callers, archive restore,
+//! CORS, POST Object; plus test-only extras: bounded fault injection and per-operation request
+//! counters at `GET /-/stats` (`POST /-/stats/reset` or `GET /-/stats?reset` zeroes them).
+//!
+//! Command line (`src/bin/cosfuse-emulator.rs`): `cosfuse-emulator --data DIR [--listen ADDR]
+//! [--bucket NAME-APPID]... [--secret-id ID --secret-key KEY] [--region R] [--restore-delay SECS]
+//! [--latency-ms N] [--slowdown-every N] [--drop-every N] [--error-in-200-every N]
+//! [--fault-limit N]`. The first stdout line is `listening on http://127.0.0.1:PORT`.
+//! Credentials also come from `COS_SECRET_ID` / `COS_SECRET_KEY`; with none at all the
+//! [`DEFAULT_SECRET_ID`] / [`DEFAULT_SECRET_KEY`] pair is accepted (and printed to stderr).
+//!
+//! Layout: [`server`] (accept loop, addressing, auth, dispatch, common headers), [`auth`] (pure
+//! verifier), `ops/` (one file per operation family), [`storage`] (data directory + index),
+//! [`xml`] (the emulator's own XML), [`faults`], [`stats`].
 //!
 //! In-process use (tests):
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use cosfuse::emulator::{Emulator, EmulatorConfig};
+//! use cosfuse::emulator::{Emulator, EmulatorConfig, FaultConfig};
 //! let dir = std::env::temp_dir().join("emu-doc");
-//! let emu = Emulator::start(EmulatorConfig::new(&dir).bucket("examplebucket-1250000000")).await?;
-//! println!("{}", emu.endpoint());
+//! let cfg = EmulatorConfig::new(&dir)
+//!     .bucket("examplebucket-1250000000")
+//!     .credential("AKIDexample", "secret");
+//! let emu = Emulator::start(cfg).await?;
+//! println!("{}", emu.endpoint()); // http://127.0.0.1:PORT
+//! emu.faults().set(FaultConfig { slowdown_every: 3, limit: Some(2), ..FaultConfig::default() });
+//! emu.state().set_restore_delay(std::time::Duration::from_secs(1));
+//! println!("{}", emu.stats().get("PutObject"));
 //! emu.shutdown().await;
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
 pub mod auth;
 pub mod faults;
+mod header_case;
 mod ops;
 pub mod server;
 pub mod stats;

@@ -31,6 +31,7 @@ type RespBody = BoxBody<Bytes, std::io::Error>;
 /// Accepts connections until `shutdown` completes; each connection is served on its own task.
 pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let spelling = Arc::new(super::header_case::template().await);
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
@@ -44,9 +45,21 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                     }
                 };
                 let st = state.clone();
+                let spelling = spelling.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(st.clone(), req));
+                    let svc = service_fn(move |req| {
+                        let spelling = spelling.clone();
+                        let fut = handle(st.clone(), req);
+                        async move {
+                            let mut resp = fut.await?;
+                            if let Some(ext) = spelling.as_ref() {
+                                *resp.extensions_mut() = ext.clone();
+                            }
+                            Ok::<_, std::io::Error>(resp)
+                        }
+                    });
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .preserve_header_case(true)
                         .serve_connection(TokioIo::new(stream), svc)
                         .await
                     {
@@ -81,9 +94,10 @@ fn resolve(state: &State, host: &str, path: &str) -> Target {
     let (first, key) = rest.split_once('/').unwrap_or((rest, ""));
     let names = state.storage.bucket_names();
     // An unknown NAME-APPID segment is still a (missing) bucket, so path-style clients get
-    // NoSuchBucket. With a single configured bucket, keys like `backup-2024/x` must keep working,
-    // so there only APPID-length numbers (7+ digits, real ones have 10) count as a bucket.
-    let appid_like = first.rsplit('-').next().is_some_and(|a| a.len() >= 7);
+    // NoSuchBucket. With a single configured bucket, keys like `backup-2024/x` or
+    // `run-71416806/x` must keep working, so there only APPID-shaped numbers count as a
+    // bucket: real APPIDs have 10 digits (a key segment like `log-1700000000` is the price).
+    let appid_like = first.rsplit('-').next().is_some_and(|a| a.len() >= 10);
     if names.iter().any(|n| n == first)
         || (valid_bucket_name(first) && (names.len() != 1 || appid_like))
     {
@@ -107,7 +121,38 @@ fn resolve(state: &State, host: &str, path: &str) -> Target {
 /// The COS API name of a request, for the counters and routing.
 fn op_name(method: &str, object: bool, q: &[(String, String)], copy: bool) -> &'static str {
     let has = |n: &str| q.iter().any(|(k, _)| k == n);
+    // Sub-resources the emulator does not implement must not fall through to a plain
+    // GET/PUT (a `GET /?policy` answered with a listing would mislead a client).
+    const UNSUPPORTED: &[&str] = &[
+        "policy",
+        "lifecycle",
+        "tagging",
+        "website",
+        "logging",
+        "replication",
+        "encryption",
+        "referer",
+        "domain",
+        "inventory",
+        "intelligenttiering",
+        "object-lock",
+        "versions",
+        "accelerate",
+        "origin",
+        "append",
+        "select",
+        "notification",
+        "requestPayment",
+        "uploadList",
+    ];
+    if UNSUPPORTED.iter().any(|n| has(n)) || (has("versioning") && method != "GET") {
+        return "Unsupported";
+    }
     match (method, object) {
+        ("GET", false) if has("acl") => "GetBucketACL",
+        ("PUT", false) if has("acl") => "PutBucketACL",
+        ("GET", false) if has("location") => "GetBucketLocation",
+        ("GET", false) if has("versioning") => "GetBucketVersioning",
         ("GET", false) if has("uploads") => "ListMultipartUploads",
         ("GET", false) if has("cors") => "GetBucketCORS",
         ("GET", false) => "GetBucket",
@@ -186,10 +231,33 @@ async fn handle(
         }
         Ok(render_error(e, &resource, &request_id, &method, sigv4))
     };
+    let params = auth::parse_query(query);
+    let verify = || {
+        auth::verify(
+            &AuthRequest {
+                method: &method,
+                target: &target,
+                headers: &headers,
+            },
+            &state.credentials,
+            state.now(),
+        )
+    };
     let Some(bucket_name) = t.bucket else {
+        // GET Service: the endpoint itself, signed.
+        if method == "GET" && path == "/" {
+            return match verify() {
+                Ok(Identity::Signed { .. }) => {
+                    let names = state.storage.bucket_names();
+                    let r = ops::list::list_buckets(&names, &state.region, state.now_ms());
+                    Ok(render(r, &request_id, &method, false))
+                }
+                Ok(Identity::Anonymous) => err_resp(EmuError::code("AccessDenied"), false),
+                Err(e) => err_resp(auth_error(e), false),
+            };
+        }
         return err_resp(EmuError::code("NoSuchBucket"), false);
     };
-    let params = auth::parse_query(query);
     let copy = auth::header(&headers, "x-cos-copy-source").is_some()
         || auth::header(&headers, "x-amz-copy-source").is_some();
     let object = !t.raw_key.is_empty();
@@ -201,27 +269,9 @@ async fn handle(
     if state.faults.slowdown_now() {
         return err_resp(EmuError::code("SlowDown"), false);
     }
-    let identity = match auth::verify(
-        &AuthRequest {
-            method: &method,
-            target: &target,
-            headers: &headers,
-        },
-        &state.credentials,
-        state.now(),
-    ) {
+    let identity = match verify() {
         Ok(i) => i,
-        Err(e) => {
-            let mut err = EmuError::new(e.status, e.code, &e.message);
-            err.extra = [
-                ("StringToSign", e.string_to_sign),
-                ("FormatString", e.format_string),
-            ]
-            .into_iter()
-            .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
-            .collect();
-            return err_resp(err, false);
-        }
+        Err(e) => return err_resp(auth_error(e), false),
     };
     let sigv4 = matches!(
         identity,
@@ -230,14 +280,6 @@ async fn handle(
             ..
         }
     );
-    if identity == Identity::Anonymous
-        && !matches!(
-            op,
-            "GetObject" | "HeadObject" | "OptionsObject" | "PostObject"
-        )
-    {
-        return err_resp(EmuError::code("AccessDenied"), sigv4);
-    }
     let Some(bucket) = state.storage.bucket(&bucket_name) else {
         if op == "PutBucket" && identity != Identity::Anonymous && valid_bucket_name(&bucket_name) {
             return match state.storage.create_bucket(&bucket_name) {
@@ -247,6 +289,15 @@ async fn handle(
         }
         return err_resp(EmuError::code("NoSuchBucket"), sigv4);
     };
+    // Anonymous callers: object reads (checked against the ACLs in the handler), preflights,
+    // form uploads (policy-signed), and listings of a public-read bucket.
+    let anonymous_ok = matches!(
+        op,
+        "GetObject" | "HeadObject" | "OptionsObject" | "PostObject"
+    ) || (op == "GetBucket" && bucket.lock().config.acl.public_read());
+    if identity == Identity::Anonymous && !anonymous_ok {
+        return err_resp(EmuError::code("AccessDenied"), sigv4);
+    }
     let headers = if sigv4 {
         headers
             .into_iter()
@@ -271,10 +322,32 @@ async fn handle(
         host: host.clone(),
     };
     let body = req.into_body();
+    let cors = if op == "OptionsObject" {
+        Vec::new()
+    } else {
+        ops::cors::actual_request_headers(&ctx)
+    };
     match dispatch(&ctx, op, body).await {
-        Ok(r) => Ok(render(r, &request_id, &method, sigv4)),
+        Ok(mut r) => {
+            r.headers.extend(cors);
+            Ok(render(r, &request_id, &method, sigv4))
+        }
         Err(e) => err_resp(e, sigv4),
     }
+}
+
+/// An authentication failure as a COS error (SignatureDoesNotMatch carries the server's
+/// StringToSign and FormatString).
+fn auth_error(e: auth::AuthError) -> EmuError {
+    let mut err = EmuError::new(e.status, e.code, &e.message);
+    err.extra = [
+        ("StringToSign", e.string_to_sign),
+        ("FormatString", e.format_string),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
+    .collect();
+    err
 }
 
 async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
@@ -308,6 +381,10 @@ async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
             Ok(Resp::empty(204))
         }
         "GetBucketCORS" => ops::cors::get_cors(ctx).await,
+        "GetBucketLocation" => ops::list::get_location(ctx).await,
+        "GetBucketACL" => ops::acl::get_bucket_acl(ctx).await,
+        "PutBucketACL" => ops::acl::put_bucket_acl(ctx, body).await,
+        "GetBucketVersioning" => ops::list::get_versioning(ctx).await,
         "PutBucketCORS" => ops::cors::put_cors(ctx, body).await,
         "DeleteBucketCORS" => ops::cors::delete_cors(ctx).await,
         "OptionsObject" => ops::cors::options(ctx).await,
@@ -327,7 +404,11 @@ async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
         "AbortMultipartUpload" => ops::multipart::abort(ctx, &id).await,
         "ListParts" => ops::multipart::list_parts(ctx, &id).await,
         "PostObjectRestore" => ops::restore::restore(ctx, body).await,
-        _ => Err(EmuError::code("MethodNotAllowed")),
+        _ => Err(EmuError::new(
+            501,
+            "NotImplemented",
+            "A header or parameter you provided implies functionality that is not implemented.",
+        )),
     }
 }
 
@@ -372,7 +453,9 @@ fn render(r: Resp, request_id: &str, method: &str, sigv4: bool) -> Response<Resp
     let mut headers = r.headers;
     let body: RespBody = match r.body {
         Body::Empty => {
-            if method != "HEAD"
+            // 204 and 304 must not carry a Content-Length; HEAD describes the object instead.
+            let bodiless = method == "HEAD" || r.status == 204 || r.status == 304;
+            if !bodiless
                 && !headers
                     .iter()
                     .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))

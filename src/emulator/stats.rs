@@ -79,6 +79,10 @@ pub const OPERATIONS: &[&str] = &[
     "PutBucketCORS",
     "GetBucketCORS",
     "DeleteBucketCORS",
+    "GetBucketLocation",
+    "GetBucketVersioning",
+    "GetBucketACL",
+    "PutBucketACL",
 ];
 
 #[cfg(test)]

@@ -46,6 +46,15 @@ impl Writer {
         }
     }
 
+    /// A document without the XML declaration (for answers that start with whitespace: a
+    /// declaration after whitespace is not well-formed XML).
+    pub fn bare() -> Writer {
+        Writer {
+            out: String::new(),
+            stack: Vec::new(),
+        }
+    }
+
     /// Opens `<name>`.
     pub fn start(&mut self, name: &str) -> &mut Writer {
         self.start_attrs(name, &[])

@@ -67,6 +67,8 @@ impl Fs {
             self.attrs.put(rel, s);
             return Ok(());
         }
+        // An upload already running cannot take new metadata: let it land, then copy in place.
+        self.uploads.wait_key(key.as_str()).await?;
         match self.store.head_object(key.as_str()).await {
             Ok(meta) => {
                 let mut headers = meta.headers.clone();

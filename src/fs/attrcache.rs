@@ -112,7 +112,9 @@ impl AttrCache {
     /// Records attributes from a HEAD or a local change (remembers HEAD-only metadata).
     pub fn put(&self, path: &str, s: Stat) {
         let mut g = self.lock();
-        if s.from_head {
+        // Directories are never listed as Contents, so their metadata is not needed here (and an
+        // empty marker's ETag equals an empty file's: never let one stand for the other).
+        if s.from_head && s.kind != FileKind::Dir {
             let hm = HeadMeta {
                 etag: s.etag.clone(),
                 last_modified: s.last_modified,

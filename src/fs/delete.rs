@@ -1,7 +1,10 @@
-//! Batched deletes: `unlink` records the key and returns; keys go to COS in DELETE Multiple
-//! Objects requests of at most 1000 keys — when 1000 are waiting, when no unlink came for
-//! `delete_delay`, before an `rmdir` or directory rename touching them, and at shutdown. So
-//! `rm -r` of 1 500 files costs two requests and no single DELETEs (issue 3).
+//! Batched deletes: `unlink` and `rmdir` record the key and return; keys go to COS in DELETE
+//! Multiple Objects requests of at most 1000 keys — when 1000 are waiting, when no unlink came
+//! for `delete_delay`, when an `rmdir` removes a directory that contained removed directories
+//! (the way up of `rm -r`: so the tree is gone from COS when `rm -r` returns), before a
+//! directory rename touching them, and at shutdown. So `rm -r` of 1 500 files spread over
+//! subdirectories costs two requests and no single DELETEs (issue 3). A flat directory's keys
+//! leave COS `delete_delay` after its rmdir.
 //!
 //! While a key waits, the fs treats it as gone (lookups and listings hide it); creating the same
 //! key again takes it out of the batch first, so a late delete never removes new data.
@@ -23,6 +26,9 @@ pub struct DeleteBatch {
     keys: Mutex<BTreeSet<String>>,
     /// Bumped by each unlink; a debounce timer fires only if it is unchanged.
     generation: AtomicU64,
+    /// Marker keys (`dir/`) of directories removed while their keys wait here: hidden from
+    /// listings, and an rmdir above one of them flushes the batch (see `Fs::rmdir`).
+    removed_dirs: Mutex<BTreeSet<String>>,
 }
 
 impl DeleteBatch {
@@ -40,7 +46,46 @@ impl DeleteBatch {
         self.lock().remove(key);
     }
 
+    fn dirs(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.removed_dirs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that directory `key` (`a/b/`) was removed with its deletes still waiting.
+    pub fn mark_dir_removed(&self, key: &str) {
+        self.dirs().insert(key.to_string());
+    }
+
+    /// True when directory `key` was removed and its deletes still wait.
+    pub fn dir_removed(&self, key: &str) -> bool {
+        self.dirs().contains(key)
+    }
+
+    /// True when a directory strictly under `key` was removed and its deletes still wait.
+    pub fn has_removed_under(&self, key: &str) -> bool {
+        self.dirs()
+            .range(key.to_string()..)
+            .take_while(|k| k.starts_with(key))
+            .any(|k| k != key)
+    }
+
+    /// Directory `key` exists again (mkdir).
+    pub fn unmark_dir(&self, key: &str) {
+        self.dirs().remove(key);
+    }
+
+    /// Directory `key` and everything under it exist again (a directory renamed onto it).
+    pub fn unmark_tree(&self, key: &str) {
+        self.dirs().retain(|k| !k.starts_with(key));
+    }
+
     fn take(&self, prefix: Option<&str>) -> Vec<String> {
+        {
+            let mut d = self.dirs();
+            match prefix {
+                None => d.clear(),
+                Some(p) => d.retain(|k| !k.starts_with(p)),
+            }
+        }
         let mut g = self.lock();
         match prefix {
             None => std::mem::take(&mut *g).into_iter().collect(),

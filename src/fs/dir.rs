@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::attrcache::Cached;
 use super::error::{FsError, FsResult};
@@ -128,14 +127,17 @@ impl Fs {
             };
             let page = self.store.list_objects(&req).await?;
             for cp in &page.common_prefixes {
+                if self.deletes.dir_removed(cp) {
+                    continue;
+                }
                 let name = cp[prefix.len()..].trim_end_matches('/');
-                if ValidName::from_str(name).is_err() {
+                if ValidName::parse(name).is_err() {
                     log::debug!("skipping unrepresentable prefix {cp:?}");
                     continue;
                 }
                 let path = join(&rel, name);
                 if self.attrs.get(&path) == Cached::Unknown {
-                    self.attrs.put(&path, Stat::dir(&d, SystemTime::UNIX_EPOCH));
+                    self.attrs.put(&path, Stat::dir(&d, self.started));
                 }
                 add(&mut names, name, FileKind::Dir);
             }
@@ -144,7 +146,7 @@ impl Fs {
                     continue;
                 }
                 let name = &o.key[prefix.len()..];
-                if ValidName::from_str(name).is_err() {
+                if ValidName::parse(name).is_err() {
                     log::debug!("skipping unrepresentable key {:?}", o.key);
                     continue;
                 }

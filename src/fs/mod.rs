@@ -33,6 +33,7 @@ pub mod types;
 pub mod uploads;
 mod write;
 mod xattr;
+mod xattr_acl;
 
 #[cfg(test)]
 mod tests;
@@ -143,6 +144,8 @@ pub struct Fs {
     readahead: Arc<tokio::sync::Semaphore>,
     /// Ourselves, for background tasks (debounced deletes).
     me: Weak<Fs>,
+    /// Mount time: the mtime of the root and of implicit directories (COS has none for them).
+    started: std::time::SystemTime,
 }
 
 impl Fs {
@@ -160,6 +163,7 @@ impl Fs {
             deletes: DeleteBatch::default(),
             readahead: Arc::new(tokio::sync::Semaphore::new(parts)),
             me: me.clone(),
+            started: std::time::SystemTime::now(),
         })
     }
 

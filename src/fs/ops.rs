@@ -15,6 +15,9 @@ use super::uploads::PendingUpload;
 use super::Fs;
 use crate::store::{ListRequest, PutOptions, StoreError};
 
+/// Bound on listing pages while checking that a directory is empty.
+const MAX_PAGES: usize = 10_000;
+
 impl Fs {
     /// The COS key of a relative path of the given kind.
     pub(crate) fn key_of(&self, rel: &str, kind: FileKind) -> FsResult<ObjectKey> {
@@ -65,7 +68,7 @@ impl Fs {
     /// What is at relative path `rel` (ENOENT when nothing).
     pub(crate) async fn stat_path(&self, rel: &str) -> FsResult<Stat> {
         if rel.is_empty() {
-            return Ok(Stat::dir(&self.defaults(), SystemTime::UNIX_EPOCH));
+            return Ok(Stat::dir(&self.defaults(), self.started));
         }
         match self.attrs.get(rel) {
             Cached::Present(s) => return Ok(s),
@@ -203,6 +206,7 @@ impl Fs {
         // The kernel already applied the caller's umask to `mode`.
         let mut s = Stat::new_local(FileKind::Dir, mode, uid, gid);
         self.deletes.cancel(key.as_str());
+        self.deletes.unmark_dir(key.as_str());
         let r = self
             .store
             .put_object(key.as_str(), Bytes::new(), &self.new_object_opts(&s))
@@ -244,25 +248,43 @@ impl Fs {
             return Err(FsError::NotDir);
         }
         let key = self.key_of(&rel, FileKind::Dir)?;
-        // Children unlinked just before (rm -r) must be gone before we look.
-        self.flush_deletes_under(key.as_str()).await;
         if !self.attrs.locals_in(&rel).is_empty()
             || !self.uploads.pending_under(key.as_str()).is_empty()
         {
             return Err(FsError::NotEmpty);
         }
-        let req = ListRequest {
-            prefix: key.to_string(),
-            delimiter: None,
-            marker: None,
-            max_keys: Some(2),
-        };
-        let page = self.store.list_objects(&req).await?;
-        if page.objects.iter().any(|o| o.key != key.as_str()) || page.is_truncated {
-            return Err(FsError::NotEmpty);
+        // Empty = every key under it is its marker or waits for deletion (rm -r unlinked them).
+        let mut marker_exists = false;
+        let mut marker = None;
+        for _ in 0..MAX_PAGES {
+            let req = ListRequest {
+                prefix: key.to_string(),
+                delimiter: None,
+                marker: marker.clone(),
+                max_keys: Some(1000),
+            };
+            let page = self.store.list_objects(&req).await?;
+            for o in &page.objects {
+                if o.key == key.as_str() {
+                    marker_exists = true;
+                } else if !self.deletes.contains(&o.key) {
+                    return Err(FsError::NotEmpty);
+                }
+            }
+            if !page.is_truncated {
+                break;
+            }
+            marker = page
+                .next_marker
+                .or_else(|| page.objects.last().map(|o| o.key.clone()));
         }
-        if !page.objects.is_empty() {
-            self.store.delete_objects(&[key.to_string()]).await?;
+        let climbing = self.deletes.has_removed_under(key.as_str());
+        if marker_exists {
+            self.queue_delete(key.to_string()).await;
+        }
+        self.deletes.mark_dir_removed(key.as_str());
+        if climbing {
+            self.flush_deletes_under(key.as_str()).await;
         }
         self.attrs.invalidate_tree(&rel);
         self.attrs.put_absent(&rel);

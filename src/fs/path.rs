@@ -26,11 +26,11 @@ impl ValidName {
         let s = name
             .to_str()
             .ok_or_else(|| FsError::InvalidName(format!("{name:?} is not UTF-8")))?;
-        ValidName::from_str(s)
+        ValidName::parse(s)
     }
 
     /// Checks a component given as text (listings, tests).
-    pub fn from_str(s: &str) -> FsResult<ValidName> {
+    pub fn parse(s: &str) -> FsResult<ValidName> {
         if s.is_empty() || s == "." || s == ".." {
             return Err(FsError::InvalidName(format!("{s:?} is reserved")));
         }
@@ -125,7 +125,7 @@ pub fn mount_prefix(p: &str) -> FsResult<String> {
     }
     let mut out = String::new();
     for comp in trimmed.split('/') {
-        let n = ValidName::from_str(comp)?;
+        let n = ValidName::parse(comp)?;
         out.push_str(n.as_str());
         out.push('/');
     }
@@ -150,22 +150,16 @@ mod tests {
 
     #[test]
     fn names_follow_the_key_rules() {
+        assert_eq!(ValidName::parse("a b%+#?ü").unwrap().as_str(), "a b%+#?ü");
         assert_eq!(
-            ValidName::from_str("a b%+#?ü").unwrap().as_str(),
-            "a b%+#?ü"
-        );
-        assert_eq!(
-            ValidName::from_str(&"x".repeat(255))
-                .unwrap()
-                .as_str()
-                .len(),
+            ValidName::parse(&"x".repeat(255)).unwrap().as_str().len(),
             255
         );
-        let too_long = ValidName::from_str(&"x".repeat(256)).unwrap_err();
+        let too_long = ValidName::parse(&"x".repeat(256)).unwrap_err();
         assert_eq!(too_long.errno(), libc::ENAMETOOLONG);
         for bad in ["", ".", "..", "a/b", "tab\there", "nl\n", "del\u{7f}"] {
             assert_eq!(
-                ValidName::from_str(bad).unwrap_err().errno(),
+                ValidName::parse(bad).unwrap_err().errno(),
                 libc::EINVAL,
                 "{bad:?}"
             );

@@ -85,6 +85,11 @@ impl Fs {
     async fn ensure_empty_dir(&self, rel: &str) -> FsResult<()> {
         let key = self.key_of(rel, FileKind::Dir)?;
         self.flush_deletes_under(key.as_str()).await;
+        if !self.attrs.locals_in(rel).is_empty()
+            || !self.uploads.pending_under(key.as_str()).is_empty()
+        {
+            return Err(FsError::NotEmpty);
+        }
         let req = ListRequest {
             prefix: key.to_string(),
             delimiter: None,
@@ -210,6 +215,8 @@ impl Fs {
                 }
             })
             .await?;
+        // Names removed earlier under the destination are live again.
+        self.deletes.unmark_tree(&tk);
         if keys.is_empty() {
             // An implicit directory with only unflushed local files: nothing to move in COS.
             return Ok(());

@@ -164,30 +164,73 @@ async fn readdir_offsets_are_stable_and_resume() {
     );
 }
 
+/// `rm -r` as fts does it: depth first, unlink files, rmdir on the way up.
+fn rm_r<'a>(fs: &'a Fs, parent: InodeNo, name: &'a str) -> futures::future::BoxFuture<'a, ()> {
+    Box::pin(async move {
+        let e = fs.lookup(parent, os(name)).await.unwrap();
+        if e.attr.kind == FileKind::Dir {
+            for n in names(fs, e.attr.ino).await {
+                rm_r(fs, e.attr.ino, &n).await;
+            }
+            fs.rmdir(parent, os(name)).await.unwrap();
+        } else {
+            fs.unlink(parent, os(name)).await.unwrap();
+        }
+    })
+}
+
 #[tokio::test]
 async fn rm_r_of_1500_files_uses_two_delete_multiple() {
     let store = MemoryStore::new();
     for i in 0..1500 {
+        store.insert(
+            &format!("tree/d{}/f{i}", i % 10),
+            b"x".to_vec(),
+            &PutOptions::default(),
+        );
+    }
+    store.insert("tree/d3/", Vec::new(), &PutOptions::default());
+    store.insert("keep", b"k".to_vec(), &PutOptions::default());
+    let e = env_with(store, |_| {});
+    rm_r(&e.fs, ROOT_INO, "tree").await;
+    // Gone from COS when rm -r returns, in two batches and no single DELETEs.
+    assert_eq!(e.store.keys(), ["keep"]);
+    assert_eq!(e.store.count("DeleteMultipleObjects"), 2);
+    assert_eq!(e.store.count("DeleteObject"), 0);
+    assert_eq!(
+        e.fs.lookup(ROOT_INO, os("tree")).await.unwrap_err(),
+        FsError::NotFound
+    );
+    assert_eq!(names(&e.fs, ROOT_INO).await, ["keep"]);
+}
+
+#[tokio::test]
+async fn rmdir_refuses_non_empty_and_hides_removed_dirs() {
+    let store = MemoryStore::new();
+    for i in 0..30 {
         store.insert(&format!("t/f{i}"), b"x".to_vec(), &PutOptions::default());
     }
     let e = env_with(store, |_| {});
     let t = resolve(&e.fs, "t").await.unwrap();
-    for n in names(&e.fs, t).await {
-        e.fs.lookup(t, os(&n)).await.unwrap();
-        e.fs.unlink(t, os(&n)).await.unwrap();
-    }
-    assert!(
-        names(&e.fs, t).await.is_empty(),
-        "unlinked names stay hidden"
-    );
-    e.fs.rmdir(ROOT_INO, os("t")).await.unwrap();
-    assert!(e.store.keys().is_empty());
-    assert_eq!(e.store.count("DeleteMultipleObjects"), 2);
-    assert_eq!(e.store.count("DeleteObject"), 0);
+    e.fs.unlink(t, os("f0")).await.unwrap();
     assert_eq!(
-        e.fs.lookup(ROOT_INO, os("t")).await.unwrap_err(),
-        FsError::NotFound
+        e.fs.rmdir(ROOT_INO, os("t")).await.unwrap_err(),
+        FsError::NotEmpty
     );
+    for i in 1..30 {
+        e.fs.unlink(t, os(&format!("f{i}"))).await.unwrap();
+    }
+    e.fs.rmdir(ROOT_INO, os("t")).await.unwrap();
+    assert!(
+        names(&e.fs, ROOT_INO).await.is_empty(),
+        "removed dir hidden before the flush"
+    );
+    e.fs.shutdown().await;
+    assert!(e.store.keys().is_empty());
+    assert_eq!(e.store.count("DeleteMultipleObjects"), 1);
+    // The name can be used again.
+    e.fs.mkdir(ROOT_INO, os("t"), 0o755, 1, 1).await.unwrap();
+    assert_eq!(names(&e.fs, ROOT_INO).await, ["t"]);
 }
 
 #[tokio::test]
@@ -398,6 +441,7 @@ async fn dirs_symlinks_and_refusals() {
     );
     e.fs.unlink(d.attr.ino, os("f")).await.unwrap();
     e.fs.rmdir(ROOT_INO, os("d")).await.unwrap();
+    e.fs.flush_deletes().await;
     assert!(e.store.keys().is_empty());
     let l =
         e.fs.symlink(ROOT_INO, os("l"), std::path::Path::new("../t a"), 1, 2)
@@ -554,7 +598,9 @@ async fn check_tree(fs: &Fs, model: &Model, seed: u64, step: usize) {
         if let Some(data) = v {
             let ino = resolve(fs, path).await.unwrap();
             assert_eq!(
-                &read_all(fs, ino).await.unwrap(),
+                &read_all(fs, ino)
+                    .await
+                    .unwrap_or_else(|e| panic!("seed {seed} {path}: {e}")),
                 data,
                 "seed {seed} step {step} {path}"
             );
@@ -687,6 +733,12 @@ async fn reference_model_random_operations() {
                 let dst_nonempty = model.keys().any(|k| k.starts_with(&format!("{to}/")));
                 let to_ino = resolve(fs, &to_dir).await.unwrap();
                 let r = fs.rename(pino, os(name), to_ino, os(to_name), 0).await;
+                if std::env::var("COSFUSE_TRACE").is_ok() {
+                    println!(
+                        "  rename {path:?} -> {to:?}: {r:?}; keys {:?}",
+                        e.store.keys()
+                    );
+                }
                 match (&src, &dst) {
                     (None, Some(Some(_))) => assert_eq!(r.unwrap_err(), FsError::NotDir),
                     (Some(_), Some(None)) => assert_eq!(r.unwrap_err(), FsError::IsDir),
@@ -745,4 +797,248 @@ async fn reference_model_random_operations() {
     // A fresh mount over the same bucket sees the same tree.
     let e2 = env_with(e.store.clone(), |_| {});
     check_tree(&e2.fs, &model, seed, 301).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_with_the_real_upload_queue() {
+    use crate::cache::staging::CacheDir;
+    use crate::cache::upload::UploadQueue;
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemoryStore::new();
+    store.set_min_part_size(1);
+    let dynstore: Arc<dyn ObjectStore> = store.clone();
+    let cache = CacheDir::open(dir.path()).unwrap();
+    let ucfg = crate::cache::task::UploadConfig {
+        part_size: 4,
+        multipart_threshold: 10,
+        ..Default::default()
+    };
+    let queue = UploadQueue::new(dynstore.clone(), cache, ucfg);
+    let fs = Fs::new(dynstore, FsConfig::default(), queue.clone());
+    let (e, fh) = fs
+        .create(ROOT_INO, os("m"), 0o644, libc::O_RDWR, 1, 1)
+        .await
+        .unwrap();
+    fs.write(e.attr.ino, fh, 0, b"0123456789abcdef")
+        .await
+        .unwrap();
+    fs.flush(e.attr.ino, fh).await.unwrap();
+    // Served locally or from COS, the bytes are the same.
+    assert_eq!(
+        &fs.read(e.attr.ino, fh, 10, 6).await.unwrap()[..],
+        b"abcdef"
+    );
+    fs.fsync(e.attr.ino, fh, false).await.unwrap();
+    fs.release(e.attr.ino, fh).await.unwrap();
+    assert_eq!(store.get("m").unwrap(), &b"0123456789abcdef"[..]);
+    assert!(
+        store.meta("m").unwrap().etag.ends_with("-4"),
+        "multipart above the threshold"
+    );
+    assert_eq!(
+        read_all(&fs, e.attr.ino).await.unwrap(),
+        b"0123456789abcdef"
+    );
+    queue.drain().await;
+}
+
+async fn getx(fs: &Fs, ino: InodeNo, name: &str) -> FsResult<String> {
+    fs.getxattr(ino, os(name))
+        .await
+        .map(|v| String::from_utf8(v).unwrap())
+}
+
+#[tokio::test]
+async fn xattrs_acl_class_restore_and_metadata() {
+    let e = env();
+    let ino = write_file(&e.fs, ROOT_INO, "f", b"payload").await;
+    // The pending upload is waited for: ACL calls see the object.
+    assert_eq!(getx(&e.fs, ino, "user.cos.acl").await.unwrap(), "default");
+    e.fs.setxattr(ino, os("user.cos.acl"), b"public-read", 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        getx(&e.fs, ino, "user.cos.acl").await.unwrap(),
+        "public-read"
+    );
+    let grant = "id=\"qcs::cam::uin/1:uin/11\"";
+    e.fs.setxattr(ino, os("user.cos.grant-read"), grant.as_bytes(), 0)
+        .await
+        .unwrap();
+    assert!(getx(&e.fs, ino, "user.cos.grant-read")
+        .await
+        .unwrap()
+        .contains("uin/11"));
+    let policy = getx(&e.fs, ino, "user.cos.acl-policy").await.unwrap();
+    assert!(
+        policy.contains("uin/11") && policy.contains("READ"),
+        "{policy}"
+    );
+    e.fs.setxattr(ino, os("user.cos.acl-policy"), policy.as_bytes(), 0)
+        .await
+        .unwrap();
+    assert!(getx(&e.fs, ino, "user.cos.acl-policy")
+        .await
+        .unwrap()
+        .contains("uin/11"));
+
+    e.fs.setxattr(ino, os("user.cos.meta.project"), b"apollo", 0)
+        .await
+        .unwrap();
+    e.fs.setxattr(ino, os("user.cos.content-type"), b"text/html", 0)
+        .await
+        .unwrap();
+    e.fs.setxattr(ino, os("user.anything"), "free ü".as_bytes(), 0)
+        .await
+        .unwrap();
+    let m = e.store.meta("f").unwrap();
+    assert_eq!(m.headers.user_meta["project"], "apollo");
+    assert_eq!(m.headers.content_type.as_deref(), Some("text/html"));
+    assert!(
+        m.headers.user_meta.contains_key("mode"),
+        "mode kept by the copy"
+    );
+    let e2 = env_with(e.store.clone(), |_| {});
+    let ino2 = resolve(&e2.fs, "f").await.unwrap();
+    assert_eq!(getx(&e2.fs, ino2, "user.anything").await.unwrap(), "free ü");
+    assert_eq!(
+        getx(&e2.fs, ino2, "user.cos.meta.project").await.unwrap(),
+        "apollo"
+    );
+    let list = String::from_utf8(e2.fs.listxattr(ino2).await.unwrap()).unwrap();
+    for n in [
+        "user.cos.acl\0",
+        "user.cos.etag\0",
+        "user.cos.meta.project\0",
+        "user.anything\0",
+        "user.cos.content-type\0",
+    ] {
+        assert!(list.contains(n), "{n} in {list:?}");
+    }
+    assert!(!list.contains("user.cos.meta.mode"));
+    e2.fs.removexattr(ino2, os("user.anything")).await.unwrap();
+    assert_eq!(
+        getx(&e2.fs, ino2, "user.anything").await.unwrap_err(),
+        FsError::NoAttr
+    );
+    assert_eq!(
+        e.fs.setxattr(ino, os("user.cos.etag"), b"x", 0)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EPERM
+    );
+    let big = vec![b'v'; 4096];
+    assert_eq!(
+        e.fs.setxattr(ino, os("user.cos.meta.big"), &big, 0)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::E2BIG
+    );
+    assert_eq!(
+        e.fs.setxattr(ino, os("user.cos.meta.a_b"), b"1", 0)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL
+    );
+    assert_eq!(
+        getx(&e.fs, ino, "security.selinux")
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::ENODATA
+    );
+    assert_eq!(
+        e.fs.setxattr(ino, os("trusted.x"), b"1", 0)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::ENOTSUP
+    );
+    assert!(getx(&e.fs, ino, "user.cos.url")
+        .await
+        .unwrap()
+        .contains("f"));
+
+    // Archive, refused read, restore, read.
+    e.fs.setxattr(ino, os("user.cos.storage-class"), b"ARCHIVE", 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        getx(&e.fs, ino, "user.cos.storage-class").await.unwrap(),
+        "ARCHIVE"
+    );
+    assert_eq!(
+        read_all(&e.fs, ino).await.unwrap_err().errno(),
+        libc::EACCES
+    );
+    assert_eq!(getx(&e.fs, ino, "user.cos.restore").await.unwrap(), "none");
+    e.fs.setxattr(ino, os("user.cos.restore"), b"days=1,tier=Expedited", 0)
+        .await
+        .unwrap();
+    e.fs.setxattr(ino, os("user.cos.restore"), b"days=1,tier=Expedited", 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        getx(&e.fs, ino, "user.cos.restore").await.unwrap(),
+        "in-progress"
+    );
+    assert_eq!(
+        read_all(&e.fs, ino).await.unwrap_err().errno(),
+        libc::EAGAIN
+    );
+    assert!(e.store.complete_restore("f"));
+    assert!(getx(&e.fs, ino, "user.cos.restore")
+        .await
+        .unwrap()
+        .starts_with("restored until"));
+    assert_eq!(read_all(&e.fs, ino).await.unwrap(), b"payload");
+    assert_eq!(
+        e.fs.setxattr(ino, os("user.cos.restore"), b"weeks=2", 0)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL
+    );
+}
+
+#[tokio::test]
+async fn flush_before_any_write_does_not_upload_twice() {
+    let e = env();
+    // A shell's `echo x > f`: open, dup2 + close (flush), write, close (flush), release.
+    let (en, fh) =
+        e.fs.create(
+            ROOT_INO,
+            os("f"),
+            0o644,
+            libc::O_WRONLY | libc::O_TRUNC,
+            1,
+            1,
+        )
+        .await
+        .unwrap();
+    let ino = en.attr.ino;
+    e.fs.flush(ino, fh).await.unwrap();
+    assert_eq!(e.uploads.pending_count(), 0);
+    assert_eq!(
+        e.fs.lookup(ROOT_INO, os("f")).await.unwrap().attr.size,
+        0,
+        "still visible"
+    );
+    e.fs.write(ino, fh, 0, b"x\n").await.unwrap();
+    e.fs.flush(ino, fh).await.unwrap();
+    e.fs.release(ino, fh).await.unwrap();
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(e.store.count("PutObject"), 1);
+    // An empty new file is still created at release.
+    let (en, fh) =
+        e.fs.create(ROOT_INO, os("empty"), 0o644, libc::O_WRONLY, 1, 1)
+            .await
+            .unwrap();
+    e.fs.flush(en.attr.ino, fh).await.unwrap();
+    e.fs.release(en.attr.ino, fh).await.unwrap();
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(e.store.get("empty").map(|b| b.len()), Some(0));
 }

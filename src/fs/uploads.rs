@@ -176,3 +176,58 @@ impl Uploads for ManualUploads {
         }
     }
 }
+
+/// The real queue: `cache::upload::UploadQueue` with its `CacheDir` for staging files.
+#[async_trait::async_trait]
+impl Uploads for crate::cache::upload::UploadQueue {
+    fn new_staging_file(&self) -> std::io::Result<(PathBuf, std::fs::File)> {
+        self.cache_dir().new_staging_file()
+    }
+
+    fn enqueue(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+    ) -> std::io::Result<u64> {
+        crate::cache::upload::UploadQueue::enqueue(self, key, file, size, opts, base_etag)
+    }
+
+    async fn wait_key(&self, key: &str) -> Result<(), StoreError> {
+        crate::cache::upload::UploadQueue::wait_key(self, key).await
+    }
+
+    fn pending(&self, key: &str) -> Option<PendingUpload> {
+        crate::cache::upload::UploadQueue::pending(self, key).map(|p| PendingUpload {
+            path: p.path,
+            size: p.size,
+            opts: p.opts,
+        })
+    }
+
+    fn pending_under(&self, prefix: &str) -> Vec<(String, PendingUpload)> {
+        crate::cache::upload::UploadQueue::pending_under(self, prefix)
+            .into_iter()
+            .map(|(k, p)| {
+                (
+                    k,
+                    PendingUpload {
+                        path: p.path,
+                        size: p.size,
+                        opts: p.opts,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
+        crate::cache::upload::UploadQueue::update_pending_opts(self, key, f)
+    }
+
+    fn discard(&self, key: &str) {
+        crate::cache::upload::UploadQueue::discard(self, key)
+    }
+}

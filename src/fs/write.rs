@@ -46,6 +46,10 @@ struct Writer {
     size: u64,
     /// Changed since the last hand-off to the upload queue.
     dirty: bool,
+    /// Data written since the last hand-off. A flush with nothing written (a shell's
+    /// `dup2`+`close` right after `open(O_TRUNC)`) keeps the file local, so one `echo > f`
+    /// uploads once; release still hands off an empty new or truncated file.
+    wrote: bool,
     /// ETag of the object the staging copy started from.
     base_etag: Option<String>,
     /// Headers to keep on upload (content type, other user metadata, storage class).
@@ -86,6 +90,7 @@ impl Fs {
             staging: Some((path, file)),
             size: 0,
             dirty: true,
+            wrote: false,
             base_etag: None,
             base_opts,
         };
@@ -122,6 +127,7 @@ impl Fs {
             staging: None,
             size: s.size,
             dirty: false,
+            wrote: false,
             base_etag: s.etag.clone(),
             base_opts: PutOptions::default(),
         };
@@ -266,6 +272,7 @@ impl Fs {
         }
         let size = w.size.max(off + data.len() as u64);
         self.set_size(w, &rel, size)?;
+        w.wrote = true;
         Ok(data.len() as u32)
     }
 
@@ -291,6 +298,7 @@ impl Fs {
             staging: None,
             size: s.size,
             dirty: false,
+            wrote: false,
             base_etag: s.etag.clone(),
             base_opts: PutOptions::default(),
         };
@@ -318,24 +326,31 @@ impl Fs {
         self.uploads
             .enqueue(key.as_str(), path, w.size, opts, w.base_etag.clone())?;
         w.dirty = false;
+        w.wrote = false;
         self.attrs.end_local(rel);
         Ok(())
     }
 
     /// flush (each close): hands changed data to the upload queue.
     pub async fn flush(&self, ino: InodeNo, fh: Fh) -> FsResult<()> {
+        self.hand_off_handle(ino, fh, false).await
+    }
+
+    /// Hands a handle's changes to the queue: all of them (`force`: release, fsync), or only
+    /// when data was written (flush; see `Writer::wrote`).
+    async fn hand_off_handle(&self, ino: InodeNo, fh: Fh, force: bool) -> FsResult<()> {
         let h = self.file_handle(fh)?;
         let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino));
         let mut st = h.state.lock().await;
         match (st.writer.as_mut(), rel) {
-            (Some(w), Ok(rel)) => self.hand_off(w, &rel),
+            (Some(w), Ok(rel)) if force || w.wrote => self.hand_off(w, &rel),
             _ => Ok(()),
         }
     }
 
     /// release (last close): flush, then drop the handle and any unused staging file.
     pub async fn release(&self, ino: InodeNo, fh: Fh) -> FsResult<()> {
-        let res = self.flush(ino, fh).await;
+        let res = self.hand_off_handle(ino, fh, true).await;
         if let Ok(Handle::File(h)) = self.take_handle(fh) {
             let mut st = h.state.lock().await;
             if let Some(Writer {
@@ -355,7 +370,7 @@ impl Fs {
 
     /// fsync: hand off, then wait until COS has the file.
     pub async fn fsync(&self, ino: InodeNo, fh: Fh, _datasync: bool) -> FsResult<()> {
-        self.flush(ino, fh).await?;
+        self.hand_off_handle(ino, fh, true).await?;
         let rel = self.table.path(ino)?;
         let key = self.key_of(&rel, FileKind::File)?;
         self.uploads.wait_key(key.as_str()).await?;

@@ -1,1 +1,9 @@
 //! The fuser adapter: translates kernel requests into `fs` calls and replies. Nothing else.
+//!
+//! - [`adapter`]: `FuseAdapter`, the `fuser::Filesystem` implementation.
+//! - [`convert`]: pure conversions between our `fs` types and fuser's.
+
+pub mod adapter;
+pub mod convert;
+
+pub use adapter::FuseAdapter;

@@ -47,8 +47,10 @@ REGION = os.environ.get("COS_REGION", "ap-guangzhou")
 SID = os.environ.get("COS_SECRET_ID", "")
 SKEY = os.environ.get("COS_SECRET_KEY", "")
 VHOST = "%s.cos.%s.myqcloud.com" % (BUCKET, REGION)
-# A per-run key prefix keeps the script re-runnable against a long-lived emulator.
-RUN = "sdk-%s/" % os.urandom(4).hex()
+# A per-run key prefix keeps the script re-runnable against a long-lived emulator. The `_`
+# keeps it from ever looking like a NAME-APPID bucket segment (e.g. "sdk-52153957"), which an
+# IP-mode path would otherwise be read as, by COS's rules, rather than as a key.
+RUN = "sdk_%s/" % os.urandom(4).hex()
 # Bound on every polling loop (restore completion); generous for a loaded CI machine.
 POLL_DEADLINE_S = 60.0
 OWNER_UIN = "qcs::cam::uin/100000000001:uin/100000000001"

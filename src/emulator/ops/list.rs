@@ -4,7 +4,7 @@
 
 use std::ops::Bound;
 
-use super::{iso_ms, Ctx, EmuError, OpResult, Resp};
+use super::{iso_ms, iso_secs, Ctx, EmuError, OpResult, Resp};
 use crate::emulator::xml::Writer;
 
 /// `encoding-type=url`: every byte outside `A-Za-z0-9-_.~/` as `%XX`.
@@ -22,9 +22,13 @@ pub fn url_encode_key(s: &str) -> String {
 
 /// Common listing parameters.
 struct Params {
+    /// `prefix`.
     prefix: String,
+    /// `delimiter` (one character).
     delimiter: Option<String>,
+    /// `max-keys` / `max-uploads`, capped at 1000.
     max: usize,
+    /// `encoding-type=url` was asked for.
     url: bool,
 }
 
@@ -64,7 +68,9 @@ fn params(ctx: &Ctx, max_name: &str) -> Result<Params, EmuError> {
 
 /// One listing entry: an object key or a common prefix.
 enum Item<T> {
+    /// An entry (object or upload) with its key.
     Key(String, T),
+    /// A rolled-up common prefix (ends with the delimiter).
     Prefix(String),
 }
 
@@ -125,7 +131,20 @@ fn enc(p: &Params, s: &str) -> String {
 /// GET Bucket.
 pub async fn get_bucket(ctx: &Ctx) -> OpResult {
     let p = params(ctx, "max-keys")?;
-    let marker = ctx.param("marker").unwrap_or("").to_string();
+    // ListObjectsV2 (`list-type=2`) for S3 tools: the continuation token is the hex of the
+    // last returned key or prefix, so it pages exactly like `marker`.
+    let v2 = ctx.param("list-type") == Some("2");
+    let token = ctx.param("continuation-token").filter(|t| !t.is_empty());
+    let marker = match (v2, token) {
+        (false, _) => ctx.param("marker").unwrap_or("").to_string(),
+        (true, Some(t)) => hex::decode(t)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                EmuError::invalid_argument("The continuation token provided is incorrect")
+            })?,
+        (true, None) => ctx.param("start-after").unwrap_or("").to_string(),
+    };
     let start = if p.prefix.as_str() > marker.as_str() {
         // Start just before the prefix (keys equal to the prefix must be included).
         None
@@ -153,9 +172,17 @@ pub async fn get_bucket(ctx: &Ctx) -> OpResult {
     if p.url {
         w.elem("EncodingType", "url");
     }
-    w.elem("Prefix", &enc(&p, &p.prefix))
-        .elem("Marker", &enc(&p, &marker))
-        .elem("MaxKeys", &p.max.to_string());
+    w.elem("Prefix", &enc(&p, &p.prefix));
+    if v2 {
+        w.opt("ContinuationToken", token);
+        if let Some(sa) = ctx.param("start-after").filter(|s| !s.is_empty()) {
+            w.elem("StartAfter", &enc(&p, sa));
+        }
+        w.elem("KeyCount", &items.len().to_string());
+    } else {
+        w.elem("Marker", &enc(&p, &marker));
+    }
+    w.elem("MaxKeys", &p.max.to_string());
     if let Some(d) = &p.delimiter {
         w.elem("Delimiter", &enc(&p, d));
     }
@@ -165,7 +192,11 @@ pub async fn get_bucket(ctx: &Ctx) -> OpResult {
             Some(Item::Key(k, _)) | Some(Item::Prefix(k)) => k.clone(),
             None => marker.clone(),
         };
-        w.elem("NextMarker", &enc(&p, &last));
+        if v2 {
+            w.elem("NextContinuationToken", &hex::encode(last.as_bytes()));
+        } else {
+            w.elem("NextMarker", &enc(&p, &last));
+        }
     }
     for it in &items {
         if let Item::Key(k, m) = it {
@@ -196,6 +227,41 @@ pub async fn get_bucket(ctx: &Ctx) -> OpResult {
     }
     w.end();
     Ok(Resp::xml(w.finish()).with("x-cos-bucket-region", ctx.state.region.clone()))
+}
+
+/// GET Bucket location (`GET /?location`), asked by S3 tools.
+pub async fn get_location(ctx: &Ctx) -> OpResult {
+    let mut w = Writer::new();
+    w.elem("LocationConstraint", &ctx.state.region);
+    Ok(Resp::xml(w.finish()))
+}
+
+/// GET Bucket versioning (`GET /?versioning`): never enabled in the emulator.
+pub async fn get_versioning(_ctx: &Ctx) -> OpResult {
+    let mut w = Writer::new();
+    w.start("VersioningConfiguration").end();
+    Ok(Resp::xml(w.finish()))
+}
+
+/// GET Service (`GET /` on the endpoint itself): every bucket, in name order.
+pub fn list_buckets(names: &[String], region: &str, now_ms: i64) -> Resp {
+    let owner = "qcs::cam::uin/100000000001:uin/100000000001";
+    let mut w = Writer::new();
+    w.start("ListAllMyBucketsResult")
+        .start("Owner")
+        .elem("ID", owner)
+        .elem("DisplayName", "100000000001")
+        .end()
+        .start("Buckets");
+    for n in names {
+        w.start("Bucket")
+            .elem("Name", n)
+            .elem("Location", region)
+            .elem("CreationDate", &iso_secs(now_ms / 1000))
+            .end();
+    }
+    w.end().end();
+    Resp::xml(w.finish())
 }
 
 /// List Multipart Uploads (`GET /?uploads`).

@@ -3,6 +3,7 @@
 //! the object header set of HEAD/GET.
 
 pub mod acl;
+mod body;
 pub mod cors;
 pub mod delete_multiple;
 pub mod list;
@@ -11,16 +12,12 @@ pub mod object;
 pub mod post;
 pub mod restore;
 
+pub use body::{check_md5, read_body, receive, Received};
+
 use std::io;
-use std::path::Path;
 use std::sync::Arc;
 
-use base64::Engine;
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use md5::{Digest, Md5};
-use tokio::io::AsyncWriteExt;
 
 use super::auth::Identity;
 use super::storage::{Acl, Bucket, Grant, ObjectMeta, StoredHeaders};
@@ -216,114 +213,6 @@ impl EmuError {
 /// Result of an operation handler.
 pub type OpResult = Result<Resp, EmuError>;
 
-/// Reads a whole (small) request body, refusing more than `limit` bytes.
-pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, EmuError> {
-    let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(_) => Err(EmuError::code("IncompleteBody")),
-    }
-}
-
-/// Checks `Content-MD5` (when present) against a body in memory.
-pub fn check_md5(ctx: &Ctx, body: &[u8]) -> Result<(), EmuError> {
-    check_md5_digest(ctx, &Md5::digest(body))
-}
-
-fn check_md5_digest(ctx: &Ctx, digest: &[u8]) -> Result<(), EmuError> {
-    let Some(v) = ctx.header("content-md5") else {
-        return Ok(());
-    };
-    let given = base64::engine::general_purpose::STANDARD
-        .decode(v.trim())
-        .ok()
-        .filter(|b| b.len() == 16)
-        .ok_or_else(|| EmuError::code("InvalidDigest"))?;
-    if given != digest {
-        return Err(EmuError::code("BadDigest"));
-    }
-    Ok(())
-}
-
-/// What was received into a temp file.
-pub struct Received {
-    /// Byte count.
-    pub size: u64,
-    /// MD5 hex.
-    pub md5: String,
-    /// CRC-64/XZ.
-    pub crc64: u64,
-}
-
-/// Streams the request body into `path`, hashing as it goes; verifies Content-MD5 and
-/// `x-cos-hash-crc64ecma` when sent. With `drop_mid_body`, stops half-way and asks the server to
-/// abort the connection (fault injection).
-pub async fn receive(
-    ctx: &Ctx,
-    mut body: Incoming,
-    path: &Path,
-    drop_mid_body: bool,
-) -> Result<Received, EmuError> {
-    let declared: Option<u64> = ctx
-        .header("content-length")
-        .and_then(|v| v.trim().parse().ok());
-    if declared.is_some_and(|n| n > MAX_PUT) {
-        return Err(EmuError::code("EntityTooLarge"));
-    }
-    let mut file = tokio::fs::File::create(path).await.map_err(EmuError::io)?;
-    let mut md5 = Md5::new();
-    let mut crc = crc64fast::Digest::new();
-    let mut size = 0u64;
-    let cut = declared.map(|n| n / 2);
-    let result: Result<(), EmuError> = async {
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| EmuError::code("IncompleteBody"))?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            size += data.len() as u64;
-            if size > MAX_PUT {
-                return Err(EmuError::code("EntityTooLarge"));
-            }
-            md5.update(&data);
-            crc.write(&data);
-            file.write_all(&data).await.map_err(EmuError::io)?;
-            if drop_mid_body && cut.is_some_and(|c| size >= c) {
-                let mut e = EmuError::code("IncompleteBody");
-                e.drop_connection = true;
-                return Err(e);
-            }
-        }
-        file.flush().await.map_err(EmuError::io)?;
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        let _ = tokio::fs::remove_file(path).await;
-        return Err(e);
-    }
-    let digest = md5.finalize();
-    let crc64 = crc.sum64();
-    let checks =
-        check_md5_digest(ctx, &digest).and_then(|_| match ctx.header("x-cos-hash-crc64ecma") {
-            Some(v) if v.trim().parse::<u64>().ok() != Some(crc64) => Err(EmuError::new(
-                400,
-                "BadDigest",
-                "The x-cos-hash-crc64ecma you specified did not match what we received.",
-            )),
-            _ => Ok(()),
-        });
-    if let Err(e) = checks {
-        let _ = tokio::fs::remove_file(path).await;
-        return Err(e);
-    }
-    Ok(Received {
-        size,
-        md5: hex::encode(digest),
-        crc64,
-    })
-}
-
 /// Validates a key's length (1–850 bytes).
 pub fn check_key(key: &str) -> Result<(), EmuError> {
     if key.len() > 850 {
@@ -344,7 +233,15 @@ pub fn stored_headers(ctx: &Ctx) -> StoredHeaders {
         content_type: nonempty("content-type").unwrap_or_else(|| "application/octet-stream".into()),
         cache_control: nonempty("cache-control"),
         content_disposition: nonempty("content-disposition"),
-        content_encoding: nonempty("content-encoding"),
+        // `aws-chunked` describes the SigV4 transfer framing, not the stored content.
+        content_encoding: nonempty("content-encoding").and_then(|v| {
+            let rest: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.eq_ignore_ascii_case("aws-chunked") && !e.is_empty())
+                .collect();
+            (!rest.is_empty()).then(|| rest.join(","))
+        }),
         content_language: nonempty("content-language"),
         expires: nonempty("expires"),
         meta: Default::default(),
@@ -356,6 +253,27 @@ pub fn stored_headers(ctx: &Ctx) -> StoredHeaders {
         }
     }
     h
+}
+
+/// Refuses user metadata over COS's 2 KB limit (names without the prefix plus values).
+pub fn check_meta_size(ctx: &Ctx) -> Result<(), EmuError> {
+    let total: usize = ctx
+        .headers
+        .iter()
+        .filter_map(|(n, v)| {
+            let l = n.to_ascii_lowercase();
+            l.strip_prefix("x-cos-meta-")
+                .map(|rest| rest.len() + v.len())
+        })
+        .sum();
+    if total > 2048 {
+        return Err(EmuError::new(
+            400,
+            "MetadataTooLarge",
+            "Your metadata headers exceed the maximum allowed metadata size (2 KB).",
+        ));
+    }
+    Ok(())
 }
 
 /// Parses `id="a",id="b"` grant header values.

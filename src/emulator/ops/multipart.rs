@@ -20,6 +20,7 @@ const MIN_PART: u64 = 1024 * 1024;
 /// Initiate Multipart Upload (`POST /key?uploads`).
 pub async fn initiate(ctx: &Ctx) -> OpResult {
     check_key(&ctx.key)?;
+    super::check_meta_size(ctx)?;
     let acl = acl_from_headers(ctx)?.unwrap_or_default();
     let sc = storage_class(ctx)?;
     let now_ms = ctx.state.now_ms();
@@ -237,7 +238,9 @@ pub async fn complete(ctx: &Ctx, body: Incoming, id: &str) -> OpResult {
     meta.last_modified = ctx.state.now();
     ctx.bucket.put(meta, &tmp).map_err(EmuError::io)?;
     ctx.bucket.remove_upload(id).map_err(EmuError::io)?;
-    let mut w = Writer::new();
+    // COS streams whitespace while it assembles; the document after it therefore carries no
+    // XML declaration (one after whitespace is not well-formed, and the Python SDK rejects it).
+    let mut w = Writer::bare();
     w.start_attrs(
         "CompleteMultipartUploadResult",
         &[("xmlns", "http://www.qcloud.com/document/product/436/7751")],

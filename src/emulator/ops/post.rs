@@ -19,8 +19,11 @@ const MAX_FORM: usize = 512 * 1024 * 1024;
 
 /// A parsed form: fields in order, then the file.
 struct Form {
+    /// Fields before the file, in order.
     fields: Vec<(String, String)>,
+    /// The file part's `filename` (for `${filename}`).
     filename: String,
+    /// The file's bytes.
     file: Vec<u8>,
 }
 
@@ -148,6 +151,11 @@ fn check_policy(ctx: &Ctx, form: &Form, key: &str) -> Result<bool, EmuError> {
         match n.to_ascii_lowercase().as_str() {
             "bucket" => ctx.bucket.name.clone(),
             "key" => key.to_string(),
+            // The form carries the window as q-key-time; policies name it q-sign-time.
+            "q-sign-time" => field(form, "q-sign-time")
+                .or_else(|| field(form, "q-key-time"))
+                .unwrap_or("")
+                .to_string(),
             _ => field(form, n).unwrap_or("").to_string(),
         }
     };
@@ -225,6 +233,7 @@ pub async fn post_object(ctx: &Ctx, body: Incoming) -> OpResult {
         host: ctx.host.clone(),
     };
     super::check_md5(&fctx, &form.file)?;
+    super::check_meta_size(&fctx)?;
     let acl = acl_from_headers(&fctx)?.unwrap_or_default();
     let sc = storage_class(&fctx)?;
     let md5 = hex::encode(Md5::digest(&form.file));

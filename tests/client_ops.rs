@@ -1037,3 +1037,315 @@ async fn options_object_cors_preflight() {
         .unwrap();
     assert!(!other.allowed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_ahead_is_resynced_after_request_time_too_skewed() {
+    let e = env().await;
+    let c = &e.client;
+    c.set_clock_offset(3600);
+    let m = c
+        .head("nothing-here", &Conditions::default())
+        .await
+        .unwrap_err();
+    // The resynced retry reached the object check (404), not the skew check (403).
+    assert_eq!(m.status, 404);
+    assert!(c.clock_offset().abs() < 120, "offset {}", c.clock_offset());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_credentials_send_the_security_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EmulatorConfig::new(dir.path()).bucket(BUCKET);
+    cfg.credentials.push(cosfuse::emulator::Credential {
+        secret_id: ID.into(),
+        secret_key: KEY.into(),
+        token: Some("sessionTOKEN123".into()),
+    });
+    let emu = Emulator::start(cfg).await.unwrap();
+    let mut ccfg = config(&emu.endpoint(), KEY);
+    ccfg.credentials.session_token = Some("sessionTOKEN123".into());
+    assert!(!format!("{ccfg:?}").contains("sessionTOKEN123"));
+    let c = CosClient::new(ccfg.clone()).unwrap();
+    c.put("t.txt", Bytes::from_static(b"t"), &PutOptions::default())
+        .await
+        .unwrap();
+    let url = c.presign_get_url("t.txt", Duration::from_secs(60));
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // Without the token the same keys are refused.
+    ccfg.credentials.session_token = None;
+    let without = CosClient::new(ccfg).unwrap();
+    let err = without
+        .head("t.txt", &Conditions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, 403);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv4_presigned_get_works() {
+    let e = env().await;
+    e.client
+        .put(
+            "v4p.txt",
+            Bytes::from_static(b"v4 presigned"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut cfg = config(&e.emu.endpoint(), KEY);
+    cfg.signing = SigningScheme::SigV4;
+    let c = CosClient::new(cfg).unwrap();
+    let url = c.presign_get_url("v4p.txt", Duration::from_secs(60));
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{url}");
+    assert_eq!(&r.bytes().await.unwrap()[..], b"v4 presigned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_timeout_turns_a_stalled_answer_into_a_network_error() {
+    let e = env().await;
+    let mut cfg = config(&e.emu.endpoint(), KEY);
+    cfg.read_timeout = Duration::from_millis(200);
+    cfg.retry = RetryPolicy::none();
+    let c = CosClient::new(cfg).unwrap();
+    e.emu.faults().set(FaultConfig {
+        latency_ms: 1500,
+        ..FaultConfig::default()
+    });
+    let err = c.head("x", &Conditions::default()).await.unwrap_err();
+    e.emu.faults().clear();
+    assert_eq!(err.status, 0, "{err:?}");
+    assert!(matches!(StoreError::from(err), StoreError::Network(_)));
+}
+
+/// The `ObjectStore` contract, checked identically against any store: the same body runs
+/// against `MemoryStore` and against `CosClient` → emulator, so the fs core sees one behaviour.
+async fn conformance(store: &dyn ObjectStore) {
+    let mut opts = PutOptions::default();
+    opts.headers.content_type = Some("text/plain".into());
+    opts.headers.user_meta.insert("mode".into(), "33188".into());
+    let put = store
+        .put_object("conf/a.txt", Bytes::from_static(b"hello"), &opts)
+        .await
+        .unwrap();
+    assert_eq!(put.etag, md5_hex(b"hello"));
+    store
+        .put_object("conf/d/x", Bytes::from_static(b"x"), &PutOptions::default())
+        .await
+        .unwrap();
+    store
+        .put_object("conf/d/", Bytes::new(), &PutOptions::default())
+        .await
+        .unwrap();
+
+    let m = store.head_object("conf/a.txt").await.unwrap();
+    assert_eq!(
+        (m.key.as_str(), m.size, m.etag.as_str()),
+        ("conf/a.txt", 5, put.etag.as_str())
+    );
+    assert_eq!(m.headers.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(
+        m.headers.user_meta.get("mode").map(String::as_str),
+        Some("33188")
+    );
+    assert_eq!(m.storage_class, StorageClass::Standard);
+    assert!(matches!(
+        store.head_object("conf/nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let g = store.get_object("conf/a.txt", None).await.unwrap();
+    assert_eq!(
+        (&g.data[..], g.total_size, g.etag.as_str()),
+        (&b"hello"[..], 5, put.etag.as_str())
+    );
+    let g = store.get_object("conf/a.txt", Some(1..3)).await.unwrap();
+    assert_eq!((&g.data[..], g.total_size), (&b"el"[..], 5));
+    let g = store.get_object("conf/a.txt", Some(3..100)).await.unwrap();
+    assert_eq!(&g.data[..], b"lo");
+    let g = store.get_object("conf/a.txt", Some(10..20)).await.unwrap();
+    assert!(g.data.is_empty());
+
+    let page = store
+        .list_objects(&ListRequest {
+            prefix: "conf/".into(),
+            delimiter: Some('/'),
+            marker: None,
+            max_keys: None,
+        })
+        .await
+        .unwrap();
+    let keys: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["conf/a.txt"]);
+    assert_eq!(page.common_prefixes, ["conf/d/"]);
+    assert!(!page.is_truncated);
+    assert_eq!(page.objects[0].size, 5);
+    assert_eq!(page.objects[0].etag, put.etag);
+    let flat = store
+        .list_objects(&ListRequest {
+            prefix: "conf/".into(),
+            delimiter: None,
+            marker: Some("conf/a.txt".into()),
+            max_keys: Some(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(flat.objects.len(), 1);
+    assert_eq!(flat.objects[0].key, "conf/d/");
+    assert!(flat.is_truncated);
+    assert_eq!(flat.next_marker.as_deref(), Some("conf/d/"));
+
+    let c = store
+        .copy_object("conf/a.txt", "conf/b.txt", &CopyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(c.etag, put.etag);
+    let mb = store.head_object("conf/b.txt").await.unwrap();
+    assert_eq!(
+        mb.headers.user_meta.get("mode").map(String::as_str),
+        Some("33188")
+    );
+    let replaced = CopyOptions {
+        directive: MetadataDirective::Replaced(ObjectHeaders {
+            content_type: Some("text/x-other".into()),
+            ..ObjectHeaders::default()
+        }),
+        ..CopyOptions::default()
+    };
+    store
+        .copy_object("conf/b.txt", "conf/b.txt", &replaced)
+        .await
+        .unwrap();
+    let mb = store.head_object("conf/b.txt").await.unwrap();
+    assert_eq!(mb.headers.content_type.as_deref(), Some("text/x-other"));
+    assert!(mb.headers.user_meta.is_empty());
+    let stale = CopyOptions {
+        if_match: Some("00000000000000000000000000000000".into()),
+        ..CopyOptions::default()
+    };
+    assert!(matches!(
+        store.copy_object("conf/a.txt", "conf/c.txt", &stale).await,
+        Err(StoreError::PreconditionFailed(_))
+    ));
+
+    let p1 = pattern(1024 * 1024);
+    let id = store
+        .initiate_multipart("conf/mp", &PutOptions::default())
+        .await
+        .unwrap();
+    let e1 = store
+        .upload_part("conf/mp", &id, 1, p1.clone())
+        .await
+        .unwrap();
+    let e2 = store
+        .upload_part_copy("conf/mp", &id, 2, "conf/a.txt", 0..5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (e1.as_str(), e2.as_str()),
+        (md5_hex(&p1).as_str(), md5_hex(b"hello").as_str())
+    );
+    let done = store
+        .complete_multipart(
+            "conf/mp",
+            &id,
+            &[
+                CompletedPart {
+                    part_number: 1,
+                    etag: e1,
+                },
+                CompletedPart {
+                    part_number: 2,
+                    etag: e2,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(done.etag.ends_with("-2"), "{}", done.etag);
+    let g = store.get_object("conf/mp", None).await.unwrap();
+    assert_eq!(g.total_size, 1024 * 1024 + 5);
+    assert_eq!(&g.data[1024 * 1024..], b"hello");
+    let id2 = store
+        .initiate_multipart("conf/mp2", &PutOptions::default())
+        .await
+        .unwrap();
+    store.abort_multipart("conf/mp2", &id2).await.unwrap();
+    assert!(matches!(
+        store
+            .upload_part("conf/mp2", &id2, 1, Bytes::from_static(b"x"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    store
+        .put_object_acl(
+            "conf/a.txt",
+            &AclSpec::Headers {
+                canned: Some("public-read".into()),
+                grant_read: None,
+                grant_full_control: None,
+            },
+        )
+        .await
+        .unwrap();
+    let acl = store.get_object_acl("conf/a.txt").await.unwrap();
+    assert_eq!(acl.canned.as_deref(), Some("public-read"));
+
+    store.delete_object("conf/nope").await.unwrap();
+    store.delete_object("conf/b.txt").await.unwrap();
+    let failed = store
+        .delete_objects(&["conf/a.txt".to_string(), "conf/nope".to_string()])
+        .await
+        .unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(matches!(
+        store.head_object("conf/a.txt").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store
+        .presign_get("conf/d/x", Duration::from_secs(60))
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_contract_holds_for_memory_store_and_cos_client() {
+    let memory = MemoryStore::new();
+    conformance(memory.as_ref()).await;
+    let e = env().await;
+    conformance(&e.client).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_are_retried_for_idempotent_transfers() {
+    let e = env().await;
+    let c = &e.client;
+    let data = pattern(3 * 1024 * 1024);
+    e.emu.faults().set(FaultConfig {
+        drop_every: 2,
+        limit: Some(3),
+        ..FaultConfig::default()
+    });
+    c.upload_multipart(
+        "drop/mp.bin",
+        UploadSource::Bytes(data.clone()),
+        1024 * 1024,
+        2,
+        &PutOptions::default(),
+        None,
+    )
+    .await
+    .unwrap();
+    let got = found(c.get("drop/mp.bin", &GetOptions::default()).await.unwrap());
+    let got2 = found(c.get("drop/mp.bin", &GetOptions::default()).await.unwrap());
+    let injected = e.emu.faults().injected();
+    e.emu.faults().clear();
+    assert_eq!(got.data, data);
+    assert_eq!(got2.data, data);
+    assert!(
+        (1..=3).contains(&injected),
+        "{injected} connections dropped"
+    );
+}

@@ -1,0 +1,498 @@
+//! `FuseAdapter`: the `fuser::Filesystem` implementation. Each callback owns its arguments,
+//! spawns a task on the tokio runtime handle, calls the `Fs` and replies from the task. It never
+//! blocks the fuser thread on the runtime and holds no state of its own; errors are logged at
+//! the level the `FsError` chooses.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use fuser::{
+    AccessFlags, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
+    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    WriteFlags,
+};
+
+use super::convert::{errno, file_attr, masked_mode, set_time, ReplySink};
+use crate::fs::{Entry, Fs, FsError, SetAttr};
+
+/// The fuser filesystem over an `Fs`.
+pub struct FuseAdapter {
+    /// The filesystem core.
+    fs: Arc<Fs>,
+    /// Runtime the calls run on.
+    rt: tokio::runtime::Handle,
+}
+
+impl FuseAdapter {
+    /// An adapter calling `fs` on the runtime behind `handle`.
+    pub fn new(fs: Arc<Fs>, handle: tokio::runtime::Handle) -> FuseAdapter {
+        FuseAdapter { fs, rt: handle }
+    }
+
+    /// Spawns `f(fs)` on the runtime.
+    fn spawn<F, Fut>(&self, f: F)
+    where
+        F: FnOnce(Arc<Fs>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let fs = self.fs.clone();
+        self.rt.spawn(async move { f(fs).await });
+    }
+}
+
+fn fail(e: &FsError, op: &str, what: impl std::fmt::Display) -> fuser::Errno {
+    e.log(op, &what.to_string());
+    errno(e)
+}
+
+fn reply_entry(
+    reply: ReplyEntry,
+    r: Result<Entry, FsError>,
+    op: &str,
+    what: impl std::fmt::Display,
+) {
+    match r {
+        Ok(e) => reply.entry(&e.ttl, &file_attr(&e.attr), Generation(e.generation)),
+        Err(e) => reply.error(fail(&e, op, what)),
+    }
+}
+
+fn reply_empty(reply: ReplyEmpty, r: Result<(), FsError>, op: &str, what: impl std::fmt::Display) {
+    match r {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(fail(&e, op, what)),
+    }
+}
+
+fn reply_xattr(reply: ReplyXattr, r: Result<Vec<u8>, FsError>, size: u32, op: &str, what: String) {
+    match r {
+        Ok(v) if size == 0 => reply.size(v.len() as u32),
+        Ok(v) if v.len() <= size as usize => reply.data(&v),
+        Ok(_) => reply.error(errno(&FsError::Range)),
+        Err(e) => reply.error(fail(&e, op, what)),
+    }
+}
+
+impl Filesystem for FuseAdapter {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // O_TRUNC arrives with open (no separate truncate-to-0 that would upload an empty
+        // object first); large writes mean fewer round trips into the staging file.
+        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC) {
+            log::info!("kernel lacks FUSE capabilities {missing:?}");
+        }
+        let _ = config.set_max_write(1024 * 1024);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let name = name.to_owned();
+        self.spawn(move |fs| async move {
+            let r = fs.lookup(parent.0, &name).await;
+            reply_entry(reply, r, "lookup", format!("{}/{name:?}", parent.0));
+        });
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.fs.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let ttl = self.fs.config().entry_ttl;
+        self.spawn(move |fs| async move {
+            match fs.getattr(ino.0).await {
+                Ok(a) => reply.attr(&ttl, &file_attr(&a)),
+                Err(e) => reply.error(fail(&e, "getattr", ino.0)),
+            }
+        });
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let ttl = self.fs.config().entry_ttl;
+        let req = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime: atime.map(set_time),
+            mtime: mtime.map(set_time),
+        };
+        self.spawn(move |fs| async move {
+            match fs.setattr(ino.0, req, fh.map(|f| f.0)).await {
+                Ok(a) => reply.attr(&ttl, &file_attr(&a)),
+                Err(e) => reply.error(fail(&e, "setattr", ino.0)),
+            }
+        });
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.spawn(move |fs| async move {
+            match fs.readlink(ino.0).await {
+                Ok(t) => reply.data(&t),
+                Err(e) => reply.error(fail(&e, "readlink", ino.0)),
+            }
+        });
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
+        self.spawn(move |fs| async move {
+            let r = fs
+                .mknod(parent.0, &name, masked_mode(mode, umask), uid, gid)
+                .await;
+            reply_entry(reply, r, "mknod", format!("{name:?}"));
+        });
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
+        self.spawn(move |fs| async move {
+            let r = fs
+                .mkdir(parent.0, &name, masked_mode(mode, umask), uid, gid)
+                .await;
+            reply_entry(reply, r, "mkdir", format!("{name:?}"));
+        });
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = name.to_owned();
+        self.spawn(move |fs| async move {
+            let r = fs.unlink(parent.0, &name).await;
+            reply_empty(reply, r, "unlink", format!("{name:?}"));
+        });
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = name.to_owned();
+        self.spawn(move |fs| async move {
+            let r = fs.rmdir(parent.0, &name).await;
+            reply_empty(reply, r, "rmdir", format!("{name:?}"));
+        });
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let (name, target, uid, gid) = (
+            link_name.to_owned(),
+            target.to_owned(),
+            req.uid(),
+            req.gid(),
+        );
+        self.spawn(move |fs| async move {
+            let r = fs.symlink(parent.0, &name, &target, uid, gid).await;
+            reply_entry(reply, r, "symlink", format!("{name:?}"));
+        });
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let (name, newname) = (name.to_owned(), newname.to_owned());
+        self.spawn(move |fs| async move {
+            let r = fs
+                .rename(parent.0, &name, newparent.0, &newname, flags.bits())
+                .await;
+            reply_empty(reply, r, "rename", format!("{name:?} -> {newname:?}"));
+        });
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let newname = newname.to_owned();
+        self.spawn(move |fs| async move {
+            let r = fs.link(ino.0, newparent.0, &newname).await;
+            reply_entry(reply, r, "link", format!("{newname:?}"));
+        });
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.spawn(move |fs| async move {
+            match fs.open(ino.0, flags.0).await {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(fail(&e, "open", ino.0)),
+            }
+        });
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        self.spawn(move |fs| async move {
+            let off = i64::try_from(offset).unwrap_or(i64::MAX);
+            match fs.read(ino.0, fh.0, off, size).await {
+                Ok(b) => reply.data(&b),
+                Err(e) => reply.error(fail(&e, "read", ino.0)),
+            }
+        });
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let data = data.to_vec();
+        self.spawn(move |fs| async move {
+            let off = i64::try_from(offset).unwrap_or(i64::MAX);
+            match fs.write(ino.0, fh.0, off, &data).await {
+                Ok(n) => reply.written(n),
+                Err(e) => reply.error(fail(&e, "write", ino.0)),
+            }
+        });
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        self.spawn(move |fs| async move {
+            let r = fs.flush(ino.0, fh.0).await;
+            reply_empty(reply, r, "flush", ino.0);
+        });
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.spawn(move |fs| async move {
+            let r = fs.release(ino.0, fh.0).await;
+            reply_empty(reply, r, "release", ino.0);
+        });
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.spawn(move |fs| async move {
+            let r = fs.fsync(ino.0, fh.0, datasync).await;
+            reply_empty(reply, r, "fsync", ino.0);
+        });
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.spawn(move |fs| async move {
+            match fs.opendir(ino.0, flags.0).await {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(fail(&e, "opendir", ino.0)),
+            }
+        });
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        reply: ReplyDirectory,
+    ) {
+        self.spawn(move |fs| async move {
+            let mut sink = ReplySink(reply);
+            let off = i64::try_from(offset).unwrap_or(i64::MAX);
+            match fs.readdir(ino.0, fh.0, off, &mut sink).await {
+                Ok(()) => sink.0.ok(),
+                Err(e) => sink.0.error(fail(&e, "readdir", ino.0)),
+            }
+        });
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.spawn(move |fs| async move {
+            let r = fs.releasedir(ino.0, fh.0).await;
+            reply_empty(reply, r, "releasedir", ino.0);
+        });
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        // Directory changes go to COS synchronously (or with the delete batch, flushed here).
+        self.spawn(move |fs| async move {
+            fs.flush_deletes().await;
+            reply.ok();
+        });
+    }
+
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        self.spawn(move |fs| async move {
+            match fs.statfs(ino.0).await {
+                Ok(s) => reply.statfs(
+                    s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
+                ),
+                Err(e) => reply.error(fail(&e, "statfs", ino.0)),
+            }
+        });
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let (name, value) = (name.to_owned(), value.to_vec());
+        self.spawn(move |fs| async move {
+            let r = fs.setxattr(ino.0, &name, &value, flags).await;
+            reply_empty(reply, r, "setxattr", format!("{} {name:?}", ino.0));
+        });
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let name = name.to_owned();
+        self.spawn(move |fs| async move {
+            let r = fs.getxattr(ino.0, &name).await;
+            reply_xattr(reply, r, size, "getxattr", format!("{} {name:?}", ino.0));
+        });
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        self.spawn(move |fs| async move {
+            let r = fs.listxattr(ino.0).await;
+            reply_xattr(reply, r, size, "listxattr", ino.0.to_string());
+        });
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let name = name.to_owned();
+        self.spawn(move |fs| async move {
+            let r = fs.removexattr(ino.0, &name).await;
+            reply_empty(reply, r, "removexattr", format!("{} {name:?}", ino.0));
+        });
+    }
+
+    fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
+        // Permission checks are the kernel's (`default_permissions`); existence was checked by
+        // the lookup that produced the inode.
+        reply.ok();
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
+        self.spawn(move |fs| async move {
+            match fs
+                .create(parent.0, &name, masked_mode(mode, umask), flags, uid, gid)
+                .await
+            {
+                Ok((e, fh)) => reply.created(
+                    &e.ttl,
+                    &file_attr(&e.attr),
+                    Generation(e.generation),
+                    FileHandle(fh),
+                    FopenFlags::empty(),
+                ),
+                Err(e) => reply.error(fail(&e, "create", format!("{name:?}"))),
+            }
+        });
+    }
+}
