@@ -27,7 +27,17 @@ pub async fn assemble(
     let store: Arc<dyn ObjectStore> = client.clone();
     let queue = UploadQueue::new(store.clone(), cache.clone(), upload_config(cfg));
     match queue.recover().await {
-        Ok(report) => log::info!("upload journal: {report:?}"),
+        Ok(r) if r == Default::default() => {}
+        Ok(r) => log::warn!(
+            "previous daemon left uploads: {} re-queued, {} already in COS, {} kept in {} ({:?}), {} lost ({:?})",
+            r.requeued,
+            r.already_uploaded,
+            r.recovered.len() + r.orphans.len(),
+            cache.recovery_dir().display(),
+            r.recovered.iter().chain(&r.orphans).collect::<Vec<_>>(),
+            r.lost.len(),
+            r.lost
+        ),
         Err(e) => log::error!(
             "recovering pending uploads from {}: {e}",
             cfg.cache_dir.display()
