@@ -147,18 +147,10 @@ fn fs_config(cfg: &Config) -> FsConfig {
     }
 }
 
-/// The fuser adapter over the fs core.
-/// TEMPORARY: `crate::fuse::adapter::FuseAdapter` has not landed yet; until it does the mount
-/// stops here, after every check (credentials, bucket, cache, recovery) has run.
-fn adapter(fs: Arc<Fs>) -> Result<NoAdapter, String> {
-    drop(fs);
-    Err("this build has no FUSE adapter yet (src/fuse/adapter.rs pending)".into())
+/// The fuser adapter over the fs core; its callbacks spawn onto the current tokio runtime.
+fn adapter(fs: Arc<Fs>) -> Result<crate::fuse::FuseAdapter, String> {
+    Ok(crate::fuse::FuseAdapter::new(fs, tokio::runtime::Handle::current()))
 }
-
-/// Placeholder until the adapter lands (never mounted: `adapter` refuses first).
-pub struct NoAdapter;
-
-impl fuser::Filesystem for NoAdapter {}
 
 #[cfg(test)]
 mod tests {
