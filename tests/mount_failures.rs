@@ -32,7 +32,10 @@ fn run_mount(
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run cosfuse");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).to_string())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 /// Asserts a failed mount: non-zero exit and nothing mounted (detaching a mount that should
@@ -44,7 +47,11 @@ fn assert_refused(code: i32, dir: &std::path::Path, err: &str) {
     }
     assert_ne!(code, 0, "mount succeeded: {err}");
     assert!(!mounted, "left mounted: {err}");
-    assert_eq!(err.trim().lines().count(), 1, "not a one-line reason: {err}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "not a one-line reason: {err}"
+    );
 }
 
 fn creds() -> Vec<(&'static str, &'static str)> {

@@ -211,7 +211,8 @@ async fn pause_between_parts_then_restart_sends_only_missing_parts() {
     let (id, _) = fx.put("p", &body);
     assert!(gate.wait_for_arrivals(3).await);
     fx.q.pause(id).unwrap();
-    assert_eq!(fx.info(id).unwrap().state, TaskState::Paused);
+    // Parts are in flight: not Paused until they finish.
+    assert_eq!(fx.info(id).unwrap().state, TaskState::Running);
     gate.release();
     // drain returns once the worker has finished the parts in flight and let go of the task.
     drain(&fx.q).await;
@@ -227,6 +228,21 @@ async fn pause_between_parts_then_restart_sends_only_missing_parts() {
     assert_eq!(fx.store.get("p").unwrap().as_ref(), &body[..]);
     assert_eq!(fx.store.count("UploadPart"), 5);
     assert_eq!(fx.store.count("InitiateMultipartUpload"), 1);
+    assert_eq!(fx.info(id).unwrap().state, TaskState::Done);
+}
+
+#[tokio::test]
+async fn restart_withdraws_a_pause_that_has_not_taken_effect() {
+    let fx = fixture(cfg());
+    let body = data(5 * PART as usize, 4);
+    let gate = fx.store.gate("UploadPart");
+    let (id, _) = fx.put("w", &body);
+    assert!(gate.wait_for_arrivals(3).await);
+    fx.q.pause(id).unwrap();
+    fx.q.restart(id).unwrap();
+    gate.release();
+    wait_key(&fx.q, "w").await.unwrap();
+    assert_eq!(fx.store.get("w").unwrap().as_ref(), &body[..]);
     assert_eq!(fx.info(id).unwrap().state, TaskState::Done);
 }
 
@@ -691,7 +707,7 @@ async fn pause_of_a_single_put_in_flight_takes_effect_after_it() {
     let (id, _) = fx.put("s", b"small");
     assert!(gate.wait_for_arrivals(1).await);
     fx.q.pause(id).unwrap();
-    assert_eq!(fx.info(id).unwrap().state, TaskState::Paused);
+    assert_eq!(fx.info(id).unwrap().state, TaskState::Running);
     gate.release();
     wait_key(&fx.q, "s").await.unwrap();
     assert_eq!(fx.info(id).unwrap().state, TaskState::Done);

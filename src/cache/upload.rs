@@ -268,15 +268,23 @@ impl UploadQueue {
     }
 
     /// Holds a task: a queued one does not start; a running multipart upload stops between
-    /// parts; a single PUT in flight completes (pause takes effect before or after it).
+    /// parts; a single PUT in flight completes (pause takes effect before or after it). A
+    /// running task turns Paused only once nothing of it is in flight.
     pub fn pause(&self, id: TaskId) -> Result<(), String> {
         let r = {
             let mut table = self.inner.table();
             match table.tasks.get_mut(&id) {
                 Some(t) if t.removed.is_none() => match &t.state {
-                    TaskState::Queued | TaskState::Running => {
+                    TaskState::Queued => {
                         t.signal.send_replace(Signal::Pause);
                         t.state = TaskState::Paused;
+                        Ok(())
+                    }
+                    // A running task shows Running until its parts in flight have finished and
+                    // the worker lets go (it then records Paused): "paused" promises that no
+                    // data is moving.
+                    TaskState::Running => {
+                        t.signal.send_replace(Signal::Pause);
                         Ok(())
                     }
                     TaskState::Paused => Ok(()),
@@ -316,7 +324,11 @@ impl UploadQueue {
                         t.attempts = 0;
                         Ok(())
                     }
-                    TaskState::Queued | TaskState::Running => Ok(()),
+                    // Withdraws a pause that has not taken effect yet.
+                    TaskState::Queued | TaskState::Running => {
+                        t.signal.send_replace(Signal::Run);
+                        Ok(())
+                    }
                     TaskState::Done => Err(format!("task {id} is already done")),
                 },
                 _ => Err(format!("no task {id}")),

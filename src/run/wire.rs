@@ -149,7 +149,10 @@ fn fs_config(cfg: &Config) -> FsConfig {
 
 /// The fuser adapter over the fs core; its callbacks spawn onto the current tokio runtime.
 fn adapter(fs: Arc<Fs>) -> Result<crate::fuse::FuseAdapter, String> {
-    Ok(crate::fuse::FuseAdapter::new(fs, tokio::runtime::Handle::current()))
+    Ok(crate::fuse::FuseAdapter::new(
+        fs,
+        tokio::runtime::Handle::current(),
+    ))
 }
 
 #[cfg(test)]
