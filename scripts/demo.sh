@@ -75,8 +75,10 @@ diff -r "$ROOT/src" "$WORK/out/src"
 echo "    identical: README.md and $(find "$ROOT/src" -type f | wc -l) files under src/"
 echo "==> object metadata as xattrs (getfattr -d -m user.cos README.md)"
 getfattr -d -m user.cos "$WORK/mnt/README.md" 2>/dev/null || echo "    (no user.cos.* xattrs in this build)"
-echo "==> upload queue (cosfuse tasks $WORK/mnt)"
-"$BIN/cosfuse" tasks "$WORK/mnt" || true
+echo "==> upload queue (cosfuse tasks $WORK/mnt, first lines)"
+"$BIN/cosfuse" tasks "$WORK/mnt" >"$WORK/tasks.txt" || true
+head -n 6 "$WORK/tasks.txt"
+echo "    ... $(($(wc -l <"$WORK/tasks.txt") - 1)) task(s) in all"
 echo
 echo "The bucket stays mounted on $WORK/mnt. To unmount and stop everything:"
 echo "  bash $WORK/stop.sh"

@@ -150,6 +150,14 @@ async fn object_acl_round_trip_and_anonymous_access() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(e.anon("GET", "docs/a.txt", &[]).await.status, 403);
+    // A missing key is AccessDenied for anonymous callers (no name leaks), NoSuchKey otherwise.
+    assert_eq!(e.anon("GET", "docs/none.txt", &[]).await.status, 403);
+    assert_eq!(
+        e.send("GET", "docs/none.txt", &[], &[], Vec::new())
+            .await
+            .status,
+        404
+    );
     // Anonymous callers cannot read or change the ACL itself.
     assert_eq!(
         e.anon("GET", "docs/a.txt", &[("acl", "")]).await.status,
@@ -248,6 +256,14 @@ async fn archive_restore_lifecycle() {
         (r.status, r.code().as_str()),
         (405, "RestoreNonArchiveObject")
     );
+    // Deep archive: no Expedited tier.
+    let hs = [("x-cos-storage-class", "DEEP_ARCHIVE")];
+    e.send("PUT", "deep", &[], &hs, b"d".to_vec()).await;
+    let r = e.send("POST", "deep", &[("restore", "")], &[], body).await;
+    assert_eq!(r.status, 400);
+    let bulk = body.replace("Expedited", "Bulk");
+    let r = e.send("POST", "deep", &[("restore", "")], &[], bulk).await;
+    assert_eq!(r.status, 202);
 }
 
 #[tokio::test]
@@ -304,6 +320,35 @@ async fn cors_rules_and_preflight() {
     );
     assert_eq!(h("access-control-expose-headers").as_deref(), Some("ETag"));
     assert_eq!(h("access-control-max-age").as_deref(), Some("600"));
+    // Actual requests from an allowed origin carry the CORS headers too.
+    e.put("docs/a.txt", b"cors").await;
+    let g = e
+        .send(
+            "GET",
+            "docs/a.txt",
+            &[],
+            &[("Origin", "https://www.example.com")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        g.h("access-control-allow-origin").as_deref(),
+        Some("https://www.example.com")
+    );
+    assert_eq!(
+        g.h("access-control-expose-headers").as_deref(),
+        Some("ETag")
+    );
+    let g = e
+        .send(
+            "GET",
+            "docs/a.txt",
+            &[],
+            &[("Origin", "https://evil.example")],
+            Vec::new(),
+        )
+        .await;
+    assert!(g.h("access-control-allow-origin").is_none());
     assert_eq!(
         preflight("https://evil.example", "PUT")
             .await
@@ -645,4 +690,49 @@ async fn header_names_are_spelled_as_cos_spells_them() {
     ] {
         assert!(raw.contains(name), "{name:?} missing in {raw}");
     }
+}
+
+#[tokio::test]
+async fn bucket_acl_is_inherited_by_default_objects() {
+    let e = Emu::start().await;
+    e.put("inherit.txt", b"inherit").await;
+    e.send(
+        "PUT",
+        "own.txt",
+        &[],
+        &[("x-cos-acl", "private")],
+        b"own".to_vec(),
+    )
+    .await;
+    let r = e.send("GET", "", &[("acl", "")], &[], Vec::new()).await;
+    assert_eq!(r.h("x-cos-acl").as_deref(), Some("private"));
+    assert_eq!(e.anon("GET", "inherit.txt", &[]).await.status, 403);
+    assert_eq!(e.anon("GET", "", &[]).await.status, 403);
+    let r = e
+        .send(
+            "PUT",
+            "",
+            &[("acl", "")],
+            &[("x-cos-acl", "public-read")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = e.send("GET", "", &[("acl", "")], &[], Vec::new()).await;
+    assert_eq!(r.h("x-cos-acl").as_deref(), Some("public-read"));
+    // `default` objects follow the bucket; an explicit private ACL does not.
+    assert_eq!(e.anon("GET", "inherit.txt", &[]).await.body, b"inherit");
+    assert_eq!(e.anon("GET", "own.txt", &[]).await.status, 403);
+    let l = e.anon("GET", "", &[]).await;
+    assert_eq!(l.status, 200);
+    assert_eq!(l.xml_all("Key"), ["inherit.txt", "own.txt"]);
+    // The bucket ACL survives setting CORS rules.
+    let cfg = "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
+    assert_eq!(
+        e.send("PUT", "", &[("cors", "")], &[], cfg).await.status,
+        200
+    );
+    assert_eq!(e.anon("GET", "inherit.txt", &[]).await.status, 200);
+    // Anonymous callers still cannot write.
+    assert_eq!(e.anon("PUT", "new.txt", &[]).await.status, 403);
 }

@@ -498,7 +498,25 @@ async fn data_survives_a_restart() {
     let upload_id = up.xml("UploadId").unwrap();
     let Emu { emu, dir, .. } = e;
     emu.shutdown().await;
+    // Debris of a crash: an unreferenced body in a shard and a half-received upload body.
+    let objects = dir.path().join("buckets").join(BUCKET).join("objects");
+    let shard = std::fs::read_dir(&objects)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let orphan = shard.join("orphan-0000.data");
+    std::fs::write(&orphan, b"junk").unwrap();
+    let partial = dir
+        .path()
+        .join("buckets")
+        .join(BUCKET)
+        .join("tmp")
+        .join("x.part");
+    std::fs::write(&partial, b"junk").unwrap();
     let e = Emu::start_in(dir).await;
+    assert!(!orphan.exists() && !partial.exists());
     let r = e.send("GET", "keep/me.txt", &[], &[], Vec::new()).await;
     assert_eq!(r.body, b"persistent");
     assert_eq!(r.h("x-cos-meta-k").as_deref(), Some("v"));
@@ -540,6 +558,54 @@ async fn virtual_hosted_and_single_bucket_addressing() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"virtual");
+    // Single configured bucket: a key whose first segment looks like NAME-NUMBER (but not a
+    // 10-digit APPID) stays a key.
+    let auth = cosfuse::cos::sign::authorization(
+        ID,
+        KEY,
+        "PUT",
+        "/run-71416806/x",
+        &[],
+        &[("host", &host)],
+        t - 60,
+        t + 600,
+    );
+    let r = e
+        .client
+        .put(format!("http://{host}/run-71416806/x"))
+        .header("authorization", auth)
+        .body("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(e
+        .emu
+        .state()
+        .storage
+        .bucket(BUCKET)
+        .unwrap()
+        .get("run-71416806/x")
+        .is_some());
+    let auth = cosfuse::cos::sign::authorization(
+        ID,
+        KEY,
+        "GET",
+        "/absent-1250000000/",
+        &[],
+        &[("host", &host)],
+        t - 60,
+        t + 600,
+    );
+    let r = e
+        .client
+        .get(format!("http://{host}/absent-1250000000/"))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("NoSuchBucket"));
     // Single configured bucket: a plain 127.0.0.1 host maps to it.
     let auth = cosfuse::cos::sign::authorization(
         ID,
@@ -664,4 +730,48 @@ async fn get_service_lists_buckets_when_several_exist() {
         .get("k")
         .is_none());
     emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_readers_and_deleters_stay_consistent() {
+    let e = std::sync::Arc::new(Emu::start().await);
+    let mut tasks = Vec::new();
+    for i in 0..48u32 {
+        let e = e.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("race/{}", i % 4);
+            match i % 3 {
+                0 => {
+                    let body = vec![(i % 251) as u8; 64 * 1024 + i as usize];
+                    e.send("PUT", &key, &[], &[], body).await.status
+                }
+                1 => {
+                    let r = e.send("GET", &key, &[], &[], Vec::new()).await;
+                    if r.status == 200 {
+                        // A body is always one whole version: one repeated byte, matching length.
+                        let b = r.body[0];
+                        assert!(r.body.iter().all(|x| *x == b));
+                        // Writer i (< 251) wrote byte i, 64 KiB + i long.
+                        assert_eq!(r.body.len(), 64 * 1024 + b as usize);
+                    }
+                    r.status
+                }
+                _ => e.send("DELETE", &key, &[], &[], Vec::new()).await.status,
+            }
+        }));
+    }
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(matches!(status, 200 | 204 | 404), "{status}");
+    }
+    // Every surviving object reads back whole, and the listing agrees with HEAD.
+    let l = e
+        .send("GET", "", &[("prefix", "race/")], &[], Vec::new())
+        .await;
+    for key in l.xml_all("Key") {
+        let h = e.send("HEAD", &key, &[], &[], Vec::new()).await;
+        assert_eq!(h.status, 200);
+        let g = e.send("GET", &key, &[], &[], Vec::new()).await;
+        assert_eq!(g.body.len().to_string(), h.h("content-length").unwrap());
+    }
 }

@@ -32,12 +32,19 @@ fn run_mount(
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run cosfuse");
-    let code = out.status.code().unwrap_or(-1);
-    if code == 0 {
-        // Clean up a mount that should not have happened before failing the test.
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+/// Asserts a failed mount: non-zero exit and nothing mounted (detaching a mount that should
+/// not exist first, so a failing test leaves no mount behind).
+fn assert_refused(code: i32, dir: &std::path::Path, err: &str) {
+    let mounted = is_mounted(dir);
+    if mounted {
         let _ = Command::new("fusermount3").arg("-uz").arg(dir).status();
     }
-    (code, String::from_utf8_lossy(&out.stderr).to_string())
+    assert_ne!(code, 0, "mount succeeded: {err}");
+    assert!(!mounted, "left mounted: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "not a one-line reason: {err}");
 }
 
 fn creds() -> Vec<(&'static str, &'static str)> {
@@ -58,9 +65,8 @@ fn wrong_secret_fails_with_the_cos_code() {
             ("COS_SECRET_KEY", "wrong-secret"),
         ],
     );
-    assert_ne!(code, 0);
+    assert_refused(code, dir.path(), &err);
     assert!(err.contains("SignatureDoesNotMatch"), "{err}");
-    assert!(!is_mounted(dir.path()));
 }
 
 #[test]
@@ -68,9 +74,8 @@ fn missing_bucket_fails_with_no_such_bucket() {
     let emu = Emulator::start(&[BUCKET], &[]);
     let dir = tempfile::tempdir().unwrap();
     let (code, err) = run_mount(&emu.endpoint, "absent-1250000000", dir.path(), "", &creds());
-    assert_ne!(code, 0);
+    assert_refused(code, dir.path(), &err);
     assert!(err.contains("NoSuchBucket"), "{err}");
-    assert!(!is_mounted(dir.path()));
 }
 
 #[test]
@@ -82,12 +87,11 @@ fn world_readable_passwd_file_is_refused() {
     std::fs::set_permissions(pw.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let opt = format!("passwd_file={}", pw.path().display());
     let (code, err) = run_mount(&emu.endpoint, BUCKET, dir.path(), &opt, &[]);
-    assert_ne!(code, 0);
+    assert_refused(code, dir.path(), &err);
     assert!(
         err.contains(&pw.path().display().to_string()) && err.to_lowercase().contains("readable"),
         "{err}"
     );
-    assert!(!is_mounted(dir.path()));
     // The same file with mode 0600 mounts.
     std::fs::set_permissions(pw.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
     let (code, err) = run_mount(&emu.endpoint, BUCKET, dir.path(), &opt, &[]);
@@ -111,12 +115,11 @@ fn unreachable_endpoint_fails_promptly() {
     emu.kill();
     let dir = tempfile::tempdir().unwrap();
     let (code, err) = run_mount(&endpoint, BUCKET, dir.path(), "", &creds());
-    assert_ne!(code, 0);
+    assert_refused(code, dir.path(), &err);
     assert!(
         err.to_lowercase().contains("connect") || err.to_lowercase().contains("unreachable"),
         "{err}"
     );
-    assert!(!is_mounted(dir.path()));
 }
 
 #[test]
@@ -130,7 +133,6 @@ fn bad_option_is_named_in_the_error() {
         "no_such_option=1",
         &creds(),
     );
-    assert_ne!(code, 0);
+    assert_refused(code, dir.path(), &err);
     assert!(err.contains("no_such_option"), "{err}");
-    assert!(!is_mounted(dir.path()));
 }

@@ -84,7 +84,10 @@ async fn main() {
     let state = match State::new(&config) {
         Ok(s) => std::sync::Arc::new(s),
         Err(e) => {
-            eprintln!("cosfuse-emulator: cannot open {}: {e}", args.data.display());
+            eprintln!(
+                "cosfuse-emulator: cannot start on {}: {e}",
+                args.data.display()
+            );
             std::process::exit(1);
         }
     };

@@ -342,11 +342,17 @@ fn verify_qsign(
 
 /// Fields of a SigV4 signature (header or presigned form).
 struct SigV4Fields {
+    /// `AKID/date/region/service/aws4_request`.
     credential: String,
+    /// `SignedHeaders`, `;`-separated lower-case names.
     signed_headers: String,
+    /// The hex signature to check.
     signature: String,
+    /// `X-Amz-Date` (presigned form; else taken from the header).
     date: Option<String>,
+    /// `X-Amz-Expires` seconds (presigned form only).
     expires: Option<i64>,
+    /// True for the query-string form (payload is `UNSIGNED-PAYLOAD`).
     presigned: bool,
 }
 

@@ -30,6 +30,7 @@ const NAMES: &[&str] = &[
     "Access-Control-Expose-Headers",
     "Access-Control-Max-Age",
     "Access-Control-Allow-Credentials",
+    "Vary",
 ];
 
 /// Extensions holding hyper's header-case map for [`NAMES`]; None if hyper would not produce it.

@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
 pub mod auth;
 pub mod faults;
 mod header_case;

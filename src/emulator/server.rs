@@ -94,9 +94,10 @@ fn resolve(state: &State, host: &str, path: &str) -> Target {
     let (first, key) = rest.split_once('/').unwrap_or((rest, ""));
     let names = state.storage.bucket_names();
     // An unknown NAME-APPID segment is still a (missing) bucket, so path-style clients get
-    // NoSuchBucket. With a single configured bucket, keys like `backup-2024/x` must keep working,
-    // so there only APPID-length numbers (7+ digits, real ones have 10) count as a bucket.
-    let appid_like = first.rsplit('-').next().is_some_and(|a| a.len() >= 7);
+    // NoSuchBucket. With a single configured bucket, keys like `backup-2024/x` or
+    // `run-71416806/x` must keep working, so there only APPID-shaped numbers count as a
+    // bucket: real APPIDs have 10 digits (a key segment like `log-1700000000` is the price).
+    let appid_like = first.rsplit('-').next().is_some_and(|a| a.len() >= 10);
     if names.iter().any(|n| n == first)
         || (valid_bucket_name(first) && (names.len() != 1 || appid_like))
     {
@@ -144,13 +145,12 @@ fn op_name(method: &str, object: bool, q: &[(String, String)], copy: bool) -> &'
         "requestPayment",
         "uploadList",
     ];
-    if UNSUPPORTED.iter().any(|n| has(n))
-        || (has("acl") && !object)
-        || (has("versioning") && method != "GET")
-    {
+    if UNSUPPORTED.iter().any(|n| has(n)) || (has("versioning") && method != "GET") {
         return "Unsupported";
     }
     match (method, object) {
+        ("GET", false) if has("acl") => "GetBucketACL",
+        ("PUT", false) if has("acl") => "PutBucketACL",
         ("GET", false) if has("location") => "GetBucketLocation",
         ("GET", false) if has("versioning") => "GetBucketVersioning",
         ("GET", false) if has("uploads") => "ListMultipartUploads",
@@ -280,14 +280,6 @@ async fn handle(
             ..
         }
     );
-    if identity == Identity::Anonymous
-        && !matches!(
-            op,
-            "GetObject" | "HeadObject" | "OptionsObject" | "PostObject"
-        )
-    {
-        return err_resp(EmuError::code("AccessDenied"), sigv4);
-    }
     let Some(bucket) = state.storage.bucket(&bucket_name) else {
         if op == "PutBucket" && identity != Identity::Anonymous && valid_bucket_name(&bucket_name) {
             return match state.storage.create_bucket(&bucket_name) {
@@ -297,6 +289,15 @@ async fn handle(
         }
         return err_resp(EmuError::code("NoSuchBucket"), sigv4);
     };
+    // Anonymous callers: object reads (checked against the ACLs in the handler), preflights,
+    // form uploads (policy-signed), and listings of a public-read bucket.
+    let anonymous_ok = matches!(
+        op,
+        "GetObject" | "HeadObject" | "OptionsObject" | "PostObject"
+    ) || (op == "GetBucket" && bucket.lock().config.acl.public_read());
+    if identity == Identity::Anonymous && !anonymous_ok {
+        return err_resp(EmuError::code("AccessDenied"), sigv4);
+    }
     let headers = if sigv4 {
         headers
             .into_iter()
@@ -321,8 +322,16 @@ async fn handle(
         host: host.clone(),
     };
     let body = req.into_body();
+    let cors = if op == "OptionsObject" {
+        Vec::new()
+    } else {
+        ops::cors::actual_request_headers(&ctx)
+    };
     match dispatch(&ctx, op, body).await {
-        Ok(r) => Ok(render(r, &request_id, &method, sigv4)),
+        Ok(mut r) => {
+            r.headers.extend(cors);
+            Ok(render(r, &request_id, &method, sigv4))
+        }
         Err(e) => err_resp(e, sigv4),
     }
 }
@@ -373,6 +382,8 @@ async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
         }
         "GetBucketCORS" => ops::cors::get_cors(ctx).await,
         "GetBucketLocation" => ops::list::get_location(ctx).await,
+        "GetBucketACL" => ops::acl::get_bucket_acl(ctx).await,
+        "PutBucketACL" => ops::acl::put_bucket_acl(ctx, body).await,
         "GetBucketVersioning" => ops::list::get_versioning(ctx).await,
         "PutBucketCORS" => ops::cors::put_cors(ctx, body).await,
         "DeleteBucketCORS" => ops::cors::delete_cors(ctx).await,
@@ -442,7 +453,9 @@ fn render(r: Resp, request_id: &str, method: &str, sigv4: bool) -> Response<Resp
     let mut headers = r.headers;
     let body: RespBody = match r.body {
         Body::Empty => {
-            if method != "HEAD"
+            // 204 and 304 must not carry a Content-Length; HEAD describes the object instead.
+            let bodiless = method == "HEAD" || r.status == 204 || r.status == 304;
+            if !bodiless
                 && !headers
                     .iter()
                     .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))

@@ -81,6 +81,8 @@ pub const OPERATIONS: &[&str] = &[
     "DeleteBucketCORS",
     "GetBucketLocation",
     "GetBucketVersioning",
+    "GetBucketACL",
+    "PutBucketACL",
 ];
 
 #[cfg(test)]

@@ -40,6 +40,11 @@ pub struct Acl {
 pub const ALL_USERS: &str = "http://cam.qcloud.com/groups/global/AllUsers";
 
 impl Acl {
+    /// True for the `default` ACL (inherit the bucket's).
+    pub fn is_default(&self) -> bool {
+        self.canned.is_none() && self.grants.is_empty()
+    }
+
     /// True when anonymous users may read the object.
     pub fn public_read(&self) -> bool {
         matches!(
@@ -169,6 +174,9 @@ pub struct CorsRule {
 pub struct BucketConfig {
     /// CORS rules; None = no configuration.
     pub cors: Option<Vec<CorsRule>>,
+    /// Bucket ACL (objects with the `default` ACL inherit it); private when unset.
+    #[serde(default)]
+    pub acl: Acl,
 }
 
 /// The in-memory index of a bucket.
@@ -304,12 +312,25 @@ impl Bucket {
             if !shard.file_type()?.is_dir() {
                 continue;
             }
+            let mut referenced = std::collections::HashSet::new();
+            let mut others = Vec::new();
             for f in std::fs::read_dir(shard.path())? {
                 let p = f?.path();
                 if p.extension().is_some_and(|e| e == "json") {
                     let m: ObjectMeta =
                         serde_json::from_slice(&std::fs::read(&p)?).map_err(json_err)?;
+                    referenced.insert(m.data_file.clone());
                     index.objects.insert(m.key.clone(), m);
+                } else {
+                    others.push(p);
+                }
+            }
+            // Bodies no sidecar names (a run stopped between the two renames of `put`, or an
+            // old version whose removal was cut short) and half-written sidecars.
+            for p in others {
+                let name = p.file_name().map(|n| n.to_string_lossy().to_string());
+                if !name.is_some_and(|n| referenced.contains(&n)) {
+                    let _ = std::fs::remove_file(&p);
                 }
             }
         }
@@ -397,10 +418,12 @@ impl Bucket {
         Ok(true)
     }
 
-    /// Saves bucket settings.
-    pub fn set_config(&self, config: BucketConfig) -> io::Result<()> {
-        let json = serde_json::to_vec_pretty(&config).map_err(json_err)?;
+    /// Changes bucket settings with `f` and saves them.
+    pub fn update_config(&self, f: impl FnOnce(&mut BucketConfig)) -> io::Result<()> {
         let mut idx = self.lock();
+        let mut config = idx.config.clone();
+        f(&mut config);
+        let json = serde_json::to_vec_pretty(&config).map_err(json_err)?;
         write_atomic(&self.dir.join("bucket.json"), &json)?;
         idx.config = config;
         Ok(())

@@ -125,13 +125,22 @@ where
     S: Future<Output = String> + Send + 'static,
 {
     let socket_path = cfg.cache_dir.join(control::SOCKET_NAME);
+    // The control socket is a convenience: a mount without it (e.g. a cache path longer than a
+    // socket address allows) still serves files, and the log says why `cosfuse tasks` fails.
     let listener = {
         let _guard = rt.enter();
         control::server::bind(&socket_path)
-            .map_err(|e| format!("control socket {}: {e}", socket_path.display()))?
+            .map_err(|e| log::warn!("no control socket at {}: {e}", socket_path.display()))
+            .ok()
     };
-    let mut session = fuser::Session::new(parts.filesystem, &cfg.mountpoint, &fuse_config(cfg))
-        .map_err(|e| format!("cannot mount on {}: {e}", cfg.mountpoint.display()))?;
+    let mut session =
+        match fuser::Session::new(parts.filesystem, &cfg.mountpoint, &fuse_config(cfg)) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = std::fs::remove_file(&socket_path);
+                return Err(format!("cannot mount on {}: {e}", cfg.mountpoint.display()));
+            }
+        };
     let mut unmounter = session.unmount_callable();
     let registration = registry::register(
         registry_dir,
@@ -151,9 +160,11 @@ where
     })
     .ok();
     let (ctl_stop_tx, ctl_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let control_task = rt.spawn(control::server::serve(listener, parts.control, async {
-        let _ = ctl_stop_rx.await;
-    }));
+    let control_task = listener.map(|l| {
+        rt.spawn(control::server::serve(l, parts.control, async {
+            let _ = ctl_stop_rx.await;
+        }))
+    });
     let (ended_tx, mut ended_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("fuse-session".into())
@@ -207,7 +218,9 @@ where
         );
     }
     let _ = ctl_stop_tx.send(());
-    let _ = rt.block_on(control_task);
+    if let Some(task) = control_task {
+        let _ = rt.block_on(task);
+    }
     let _ = std::fs::remove_file(&socket_path);
     drop(registration);
     log::info!("{} unmounted", cfg.mountpoint.display());

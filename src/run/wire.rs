@@ -27,7 +27,17 @@ pub async fn assemble(
     let store: Arc<dyn ObjectStore> = client.clone();
     let queue = UploadQueue::new(store.clone(), cache.clone(), upload_config(cfg));
     match queue.recover().await {
-        Ok(report) => log::info!("upload journal: {report:?}"),
+        Ok(r) if r == Default::default() => {}
+        Ok(r) => log::warn!(
+            "previous daemon left uploads: {} re-queued, {} already in COS, {} kept in {} ({:?}), {} lost ({:?})",
+            r.requeued,
+            r.already_uploaded,
+            r.recovered.len() + r.orphans.len(),
+            cache.recovery_dir().display(),
+            r.recovered.iter().chain(&r.orphans).collect::<Vec<_>>(),
+            r.lost.len(),
+            r.lost
+        ),
         Err(e) => log::error!(
             "recovering pending uploads from {}: {e}",
             cfg.cache_dir.display()
@@ -137,18 +147,10 @@ fn fs_config(cfg: &Config) -> FsConfig {
     }
 }
 
-/// The fuser adapter over the fs core.
-/// TEMPORARY: `crate::fuse::adapter::FuseAdapter` has not landed yet; until it does the mount
-/// stops here, after every check (credentials, bucket, cache, recovery) has run.
-fn adapter(fs: Arc<Fs>) -> Result<NoAdapter, String> {
-    drop(fs);
-    Err("this build has no FUSE adapter yet (src/fuse/adapter.rs pending)".into())
+/// The fuser adapter over the fs core; its callbacks spawn onto the current tokio runtime.
+fn adapter(fs: Arc<Fs>) -> Result<crate::fuse::FuseAdapter, String> {
+    Ok(crate::fuse::FuseAdapter::new(fs, tokio::runtime::Handle::current()))
 }
-
-/// Placeholder until the adapter lands (never mounted: `adapter` refuses first).
-pub struct NoAdapter;
-
-impl fuser::Filesystem for NoAdapter {}
 
 #[cfg(test)]
 mod tests {

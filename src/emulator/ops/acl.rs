@@ -55,16 +55,47 @@ pub fn parse_policy(body: &[u8]) -> Result<Acl, EmuError> {
     })
 }
 
+/// True when an anonymous caller may read an object with this ACL: its own grants, or the
+/// bucket's when the object keeps the `default` ACL.
+pub fn anonymous_may_read(ctx: &Ctx, acl: &Acl) -> bool {
+    acl.public_read() || (acl.is_default() && ctx.bucket.lock().config.acl.public_read())
+}
+
+/// The new ACL of a PUT ?acl request: the XML body when there is one, else the headers.
+fn requested_acl(ctx: &Ctx, body: &[u8]) -> Result<Acl, EmuError> {
+    if body.iter().any(|b| !b.is_ascii_whitespace()) {
+        parse_policy(body)
+    } else {
+        Ok(acl_from_headers(ctx)?.unwrap_or_default())
+    }
+}
+
+/// PUT Bucket acl (`PUT /?acl`).
+pub async fn put_bucket_acl(ctx: &Ctx, body: Incoming) -> OpResult {
+    let body = read_body(body, 64 * 1024).await?;
+    check_md5(ctx, &body)?;
+    let acl = requested_acl(ctx, &body)?;
+    ctx.bucket
+        .update_config(|c| c.acl = acl)
+        .map_err(EmuError::io)?;
+    Ok(Resp::empty(200))
+}
+
+/// GET Bucket acl (`GET /?acl`); a bucket without one is `private`.
+pub async fn get_bucket_acl(ctx: &Ctx) -> OpResult {
+    let mut acl = ctx.bucket.lock().config.acl.clone();
+    if acl.is_default() {
+        acl.canned = Some("private".into());
+    }
+    Ok(policy_document(ctx, &acl))
+}
+
 /// PUT Object acl.
 pub async fn put_acl(ctx: &Ctx, body: Incoming) -> OpResult {
     let body = read_body(body, 64 * 1024).await?;
     check_md5(ctx, &body)?;
     let mut meta = need_object(ctx)?;
-    meta.acl = if body.iter().any(|b| !b.is_ascii_whitespace()) {
-        parse_policy(&body)?
-    } else {
-        acl_from_headers(ctx)?.unwrap_or_default()
-    };
+    meta.acl = requested_acl(ctx, &body)?;
     ctx.bucket.update_meta(&meta).map_err(EmuError::io)?;
     Ok(Resp::empty(200))
 }
@@ -89,8 +120,12 @@ fn grant(w: &mut Writer, group: bool, who: &str, permission: &str) {
 /// GET Object acl.
 pub async fn get_acl(ctx: &Ctx) -> OpResult {
     let meta = need_object(ctx)?;
+    Ok(policy_document(ctx, &meta.acl))
+}
+
+/// The AccessControlPolicy document and `x-cos-acl` header for an ACL.
+fn policy_document(ctx: &Ctx, acl: &Acl) -> Resp {
     let owner = ctx.owner_id();
-    let acl = &meta.acl;
     let canned = match &acl.canned {
         Some(c) => c.clone(),
         None if acl.public_read() => "public-read".into(),
@@ -118,7 +153,7 @@ pub async fn get_acl(ctx: &Ctx) -> OpResult {
         grant(&mut w, g.group, &g.grantee, &g.permission);
     }
     w.end().end();
-    Ok(Resp::xml(w.finish()).with("x-cos-acl", canned))
+    Resp::xml(w.finish()).with("x-cos-acl", canned)
 }
 
 #[cfg(test)]

@@ -97,7 +97,9 @@ pub async fn receive(
     if declared.is_some_and(|n| n > MAX_PUT) {
         return Err(EmuError::code("EntityTooLarge"));
     }
-    let mut file = tokio::fs::File::create(path).await.map_err(EmuError::io)?;
+    let file = tokio::fs::File::create(path).await.map_err(EmuError::io)?;
+    // Batch the many small frames into large writes (each tokio file write is a blocking job).
+    let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut md5 = Md5::new();
     let mut crc = crc64fast::Digest::new();
     let want_sha = payload_sha256(ctx);

@@ -4,7 +4,7 @@
 use hyper::body::Incoming;
 
 use super::{check_md5, read_body, Ctx, EmuError, OpResult, Resp};
-use crate::emulator::storage::{BucketConfig, CorsRule};
+use crate::emulator::storage::CorsRule;
 use crate::emulator::xml::{self, Writer};
 
 fn forbidden() -> EmuError {
@@ -55,7 +55,7 @@ pub async fn put_cors(ctx: &Ctx, body: Incoming) -> OpResult {
         return Err(EmuError::code("MalformedXML"));
     }
     ctx.bucket
-        .set_config(BucketConfig { cors: Some(rules) })
+        .update_config(|c| c.cors = Some(rules))
         .map_err(EmuError::io)?;
     Ok(Resp::empty(200))
 }
@@ -97,7 +97,7 @@ pub async fn get_cors(ctx: &Ctx) -> OpResult {
 /// DELETE Bucket cors.
 pub async fn delete_cors(ctx: &Ctx) -> OpResult {
     ctx.bucket
-        .set_config(BucketConfig { cors: None })
+        .update_config(|c| c.cors = None)
         .map_err(EmuError::io)?;
     Ok(Resp::empty(204))
 }
@@ -109,6 +109,43 @@ fn wildcard(pattern: &str, s: &str) -> bool {
         None => p == s,
         Some((a, b)) => s.len() >= a.len() + b.len() && s.starts_with(a) && s.ends_with(b),
     }
+}
+
+/// CORS headers for an actual (non-preflight) request carrying `Origin`, from the first rule
+/// allowing that origin and method; empty when none does.
+pub fn actual_request_headers(ctx: &Ctx) -> Vec<(String, String)> {
+    let Some(origin) = ctx.header("origin") else {
+        return Vec::new();
+    };
+    let rules = ctx.bucket.lock().config.cors.clone().unwrap_or_default();
+    let Some(rule) = rules.iter().find(|r| {
+        r.origins.iter().any(|o| wildcard(o, origin))
+            && r.methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(&ctx.method))
+    }) else {
+        return Vec::new();
+    };
+    let any = rule.origins.iter().any(|o| o == "*");
+    let mut out = vec![(
+        "Access-Control-Allow-Origin".to_string(),
+        if any {
+            "*".to_string()
+        } else {
+            origin.to_string()
+        },
+    )];
+    if !rule.expose.is_empty() {
+        out.push((
+            "Access-Control-Expose-Headers".into(),
+            rule.expose.join(","),
+        ));
+    }
+    if !any {
+        out.push(("Access-Control-Allow-Credentials".into(), "true".into()));
+        out.push(("Vary".into(), "Origin".into()));
+    }
+    out
 }
 
 /// OPTIONS Object (CORS preflight).

@@ -22,9 +22,13 @@ pub fn url_encode_key(s: &str) -> String {
 
 /// Common listing parameters.
 struct Params {
+    /// `prefix`.
     prefix: String,
+    /// `delimiter` (one character).
     delimiter: Option<String>,
+    /// `max-keys` / `max-uploads`, capped at 1000.
     max: usize,
+    /// `encoding-type=url` was asked for.
     url: bool,
 }
 
@@ -64,7 +68,9 @@ fn params(ctx: &Ctx, max_name: &str) -> Result<Params, EmuError> {
 
 /// One listing entry: an object key or a common prefix.
 enum Item<T> {
+    /// An entry (object or upload) with its key.
     Key(String, T),
+    /// A rolled-up common prefix (ends with the delimiter).
     Prefix(String),
 }
 

@@ -8,8 +8,8 @@ use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{
-    acl_from_headers, check_key, conditions, need_object, object_headers, readable, receive,
-    stored_headers, Body, CondFail, Ctx, EmuError, OpResult, Received, Resp, MAX_PUT,
+    acl_from_headers, check_key, conditions, object_headers, readable, receive, stored_headers,
+    Body, CondFail, Ctx, EmuError, OpResult, Received, Resp, MAX_PUT,
 };
 use crate::emulator::auth::percent_decode;
 use crate::emulator::storage::{Acl, ObjectMeta};
@@ -122,18 +122,21 @@ fn precondition(e: CondFail, meta: &ObjectMeta) -> OpResult {
     }
 }
 
-fn check_anonymous_read(ctx: &Ctx, meta: &ObjectMeta) -> Result<(), EmuError> {
-    if ctx.anonymous() && !meta.acl.public_read() {
-        return Err(EmuError::code("AccessDenied"));
+/// The object, if the caller may read it: anonymous callers only see public-read objects, and
+/// get AccessDenied (not NoSuchKey) for missing keys, so a private bucket leaks no names.
+fn readable_object(ctx: &Ctx) -> Result<ObjectMeta, EmuError> {
+    match ctx.bucket.get(&ctx.key) {
+        Some(m) if !ctx.anonymous() || super::acl::anonymous_may_read(ctx, &m.acl) => Ok(m),
+        Some(_) => Err(EmuError::code("AccessDenied")),
+        None if ctx.anonymous() => Err(EmuError::code("AccessDenied")),
+        None => Err(EmuError::code("NoSuchKey")),
     }
-    Ok(())
 }
 
 /// HEAD Object.
 pub async fn head(ctx: &Ctx) -> OpResult {
     check_key(&ctx.key)?;
-    let meta = need_object(ctx)?;
-    check_anonymous_read(ctx, &meta)?;
+    let meta = readable_object(ctx)?;
     if let Err(e) = conditions(ctx, "", &meta) {
         return precondition(e, &meta);
     }
@@ -148,8 +151,7 @@ pub async fn head(ctx: &Ctx) -> OpResult {
 /// GET Object.
 pub async fn get(ctx: &Ctx) -> OpResult {
     check_key(&ctx.key)?;
-    let meta = need_object(ctx)?;
-    check_anonymous_read(ctx, &meta)?;
+    let meta = readable_object(ctx)?;
     let overrides: Vec<(&str, &str)> = ctx
         .query
         .iter()

@@ -19,8 +19,11 @@ const MAX_FORM: usize = 512 * 1024 * 1024;
 
 /// A parsed form: fields in order, then the file.
 struct Form {
+    /// Fields before the file, in order.
     fields: Vec<(String, String)>,
+    /// The file part's `filename` (for `${filename}`).
     filename: String,
+    /// The file's bytes.
     file: Vec<u8>,
 }
 

@@ -38,6 +38,12 @@ pub async fn restore(ctx: &Ctx, body: Incoming) -> OpResult {
             "Only archive objects can be restored.",
         ));
     }
+    if meta.storage_class == "DEEP_ARCHIVE" && tier == "Expedited" {
+        // Deep archive offers only the Standard and Bulk tiers.
+        return Err(EmuError::invalid_argument(
+            "DEEP_ARCHIVE objects can be restored with the Standard or Bulk tier only",
+        ));
+    }
     let now_ms = ctx.state.now_ms();
     let status = match &meta.restore {
         Some(r) if now_ms < r.ready_ms => {

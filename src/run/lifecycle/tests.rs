@@ -187,6 +187,10 @@ fn mount_failure_is_reported_not_ready() {
     let (res, was_ready) = run.handle.join().unwrap();
     assert!(res.unwrap_err().contains("cannot mount"));
     assert!(!was_ready);
+    assert!(
+        !cache.path().join("control.sock").exists(),
+        "socket left behind"
+    );
 }
 
 #[test]
