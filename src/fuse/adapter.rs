@@ -87,6 +87,19 @@ impl Filesystem for FuseAdapter {
         Ok(())
     }
 
+    fn destroy(&mut self) {
+        // Unmount: send the batched deletes before the daemon drains the upload queue. We are
+        // on a fuser thread, not the runtime: wait on a channel, bounded in time.
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.spawn(move |fs| async move {
+            fs.shutdown().await;
+            let _ = tx.send(());
+        });
+        if rx.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+            log::error!("unmount: batched deletes did not finish within 60 s");
+        }
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_owned();
         self.spawn(move |fs| async move {
