@@ -74,7 +74,8 @@ cmp "$ROOT/README.md" "$WORK/out/README.md"
 diff -r "$ROOT/src" "$WORK/out/src"
 echo "    identical: README.md and $(find "$ROOT/src" -type f | wc -l) files under src/"
 echo "==> object metadata as xattrs (getfattr -d -m user.cos README.md)"
-getfattr -d -m user.cos "$WORK/mnt/README.md" 2>/dev/null || echo "    (no user.cos.* xattrs in this build)"
+attrs=$(getfattr -d -m user.cos "$WORK/mnt/README.md" 2>/dev/null || true)
+if [ -n "$attrs" ]; then echo "$attrs"; else echo "    (no user.cos.* xattrs in this build)"; fi
 echo "==> upload queue (cosfuse tasks $WORK/mnt, first lines)"
 "$BIN/cosfuse" tasks "$WORK/mnt" >"$WORK/tasks.txt" || true
 head -n 6 "$WORK/tasks.txt"

@@ -1,76 +1,15 @@
-//! Glue between independently written parts: the upload queue seen as the fs core's `Uploads`,
-//! as the lifecycle's `Drain`, and (with the COS client) as the control channel's handler.
+//! Glue between independently written parts: the upload queue seen as the lifecycle's `Drain`,
+//! and (with the COS client) as the control channel's handler.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::{CacheDir, TaskInfo, TaskState, UploadQueue};
+use crate::cache::{TaskInfo, TaskState, UploadQueue};
 use crate::control::{ControlHandler, PreflightView, TaskView};
 use crate::cos::CosClient;
-use crate::fs::{PendingUpload, Uploads};
-use crate::store::{PutOptions, StoreError};
 
 use super::lifecycle::Drain;
-
-/// `fs::Uploads` over the cache directory and the upload queue.
-pub struct QueueUploads {
-    /// Staging files.
-    cache: Arc<CacheDir>,
-    /// The queue.
-    queue: Arc<UploadQueue>,
-}
-
-impl QueueUploads {
-    /// Wraps the two.
-    pub fn new(cache: Arc<CacheDir>, queue: Arc<UploadQueue>) -> QueueUploads {
-        QueueUploads { cache, queue }
-    }
-}
-
-#[async_trait::async_trait]
-impl Uploads for QueueUploads {
-    fn new_staging_file(&self) -> std::io::Result<(PathBuf, std::fs::File)> {
-        self.cache.new_staging_file()
-    }
-    fn enqueue(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-    ) -> std::io::Result<u64> {
-        self.queue.enqueue(key, file, size, opts, base_etag)
-    }
-    async fn wait_key(&self, key: &str) -> Result<(), StoreError> {
-        self.queue.wait_key(key).await
-    }
-    fn pending(&self, key: &str) -> Option<PendingUpload> {
-        self.queue.pending(key).map(pending)
-    }
-    fn pending_under(&self, prefix: &str) -> Vec<(String, PendingUpload)> {
-        self.queue
-            .pending_under(prefix)
-            .into_iter()
-            .map(|(k, p)| (k, pending(p)))
-            .collect()
-    }
-    fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
-        self.queue.update_pending_opts(key, f)
-    }
-    fn discard(&self, key: &str) {
-        self.queue.discard(key)
-    }
-}
-
-fn pending(p: crate::cache::PendingFile) -> PendingUpload {
-    PendingUpload {
-        path: p.path,
-        size: p.size,
-        opts: p.opts,
-    }
-}
 
 /// The lifecycle's drain over the queue.
 pub struct QueueDrain(pub Arc<UploadQueue>);

@@ -9,9 +9,10 @@ use crate::cache::{CacheDir, UploadConfig, UploadQueue};
 use crate::config::{AddressStyle, Config, CredentialsProvider};
 use crate::cos::{CosClient, CosConfig, CosCredentials, CosError};
 use crate::fs::{Fs, FsConfig};
+use crate::fuse::adapter::FuseAdapter;
 use crate::store::{ObjectStore, StorageClass};
 
-use super::adapters::{Control, QueueDrain, QueueUploads};
+use super::adapters::{Control, QueueDrain};
 use super::lifecycle::Assembled;
 
 /// Builds every part of the mount, failing with a one-line reason (COS code and message for a
@@ -43,9 +44,9 @@ pub async fn assemble(
             cfg.cache_dir.display()
         ),
     }
-    let uploads = Arc::new(QueueUploads::new(cache.clone(), queue.clone()));
-    let fs = Fs::new(store, fs_config(cfg), uploads);
-    let filesystem = adapter(fs)?;
+    // The queue is the fs core's `Uploads` (impl in fs/uploads.rs).
+    let fs = Fs::new(store, fs_config(cfg), queue.clone());
+    let filesystem = FuseAdapter::new(fs, tokio::runtime::Handle::current());
     Ok(Assembled {
         filesystem,
         control: Arc::new(Control::new(queue.clone(), client, cfg.prefix.clone())),
@@ -145,14 +146,6 @@ fn fs_config(cfg: &Config) -> FsConfig {
         read_only: cfg.fuse.read_only,
         ..FsConfig::default()
     }
-}
-
-/// The fuser adapter over the fs core; its callbacks spawn onto the current tokio runtime.
-fn adapter(fs: Arc<Fs>) -> Result<crate::fuse::FuseAdapter, String> {
-    Ok(crate::fuse::FuseAdapter::new(
-        fs,
-        tokio::runtime::Handle::current(),
-    ))
 }
 
 #[cfg(test)]
