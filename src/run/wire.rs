@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::{CacheDir, UploadConfig, UploadQueue};
-use crate::config::{AddressStyle, Config, CredentialsProvider};
-use crate::cos::{CosClient, CosConfig, CosCredentials, CosError};
+use crate::config::{Config, CredentialsProvider};
+use crate::cos::{CosClient, CosConfig, CosError};
 use crate::fs::{Fs, FsConfig};
 use crate::fuse::adapter::FuseAdapter;
 use crate::store::{ObjectStore, StorageClass};
@@ -21,7 +21,7 @@ pub async fn assemble(
     cfg: &Config,
     creds: Box<dyn CredentialsProvider>,
 ) -> Result<Assembled<impl fuser::Filesystem>, String> {
-    let client = Arc::new(client(cfg, creds.as_ref())?);
+    let client = Arc::new(client(cfg, Arc::from(creds))?);
     prove_access(cfg, &client).await?;
     let cache = CacheDir::open(&cfg.cache_dir)
         .map_err(|e| format!("cache directory {}: {e}", cfg.cache_dir.display()))?;
@@ -54,29 +54,10 @@ pub async fn assemble(
     })
 }
 
-fn client(cfg: &Config, creds: &dyn CredentialsProvider) -> Result<CosClient, String> {
-    let c = creds.credentials().map_err(|e| e.to_string())?;
-    if let Some(exp) = c.expires {
-        // CosClient signs with fixed keys; the provider can re-read the file, but the client
-        // has no hook to ask it yet, so say plainly when the mount will stop working.
-        log::warn!(
-            "temporary credentials expire at {}; remount with fresh keys before then",
-            httpdate::fmt_http_date(exp)
-        );
-    }
-    let mut cc = CosCredentials::new(c.secret_id.clone(), c.secret_key.expose());
-    cc.session_token = c.session_token.as_ref().map(|t| t.expose().to_string());
-    let region = cfg.endpoint.region.clone().unwrap_or_default();
-    let mut cos = CosConfig::new(cfg.bucket.as_str(), region, cc);
-    if cfg.endpoint.style == AddressStyle::PathStyle {
-        cos = cos.with_endpoint(cfg.endpoint.base_url.clone());
-    } else if cfg.endpoint.base_url != format!("https://{}", cos.default_host()) {
-        log::warn!(
-            "endpoint {} is addressed as https://{}",
-            cfg.endpoint.base_url,
-            cos.default_host()
-        );
-    }
+fn client(cfg: &Config, creds: Arc<dyn CredentialsProvider>) -> Result<CosClient, String> {
+    // The provider is asked before every attempt, so STS keys in a passwd file are re-read
+    // before they expire and a long mount keeps working.
+    let cos = CosConfig::from_mount_config(cfg, creds)?;
     CosClient::new(cos).map_err(|e| format!("cannot create the COS client: {e}"))
 }
 
