@@ -93,13 +93,6 @@ pub struct MountArgs {
         help_heading = "Cache and uploads"
     )]
     pub neg_ttl: Option<String>,
-    /// Seconds a directory listing stays cached (same as -o dir_ttl=).
-    #[arg(
-        long = "dir-ttl",
-        value_name = "SECS",
-        help_heading = "Cache and uploads"
-    )]
-    pub dir_ttl: Option<String>,
     /// Multipart part size, e.g. 8M (same as -o part_size=).
     #[arg(
         long = "part-size",
@@ -163,7 +156,6 @@ impl MountArgs {
         kv("cache", &path_text(&self.cache));
         kv("attr_ttl", &self.attr_ttl);
         kv("neg_ttl", &self.neg_ttl);
-        kv("dir_ttl", &self.dir_ttl);
         kv("part_size", &self.part_size);
         kv("parallel", &self.parallel);
         kv("multipart_threshold", &self.multipart_threshold);
@@ -409,7 +401,6 @@ mod tests {
             "cache=/c",
             "attr_ttl=1",
             "neg_ttl=2",
-            "dir_ttl=3",
             "part_size=8M",
             "parallel=4",
             "multipart_threshold=16M",

@@ -186,8 +186,6 @@ pub struct Ttls {
     pub attr: Duration,
     /// "Does not exist" answers.
     pub negative: Duration,
-    /// Directory listings.
-    pub dir: Duration,
 }
 
 /// Upload tuning.
@@ -286,8 +284,6 @@ impl HostDefaults {
 pub const DEFAULT_ATTR_TTL: Duration = Duration::from_secs(60);
 /// Default negative-cache TTL.
 pub const DEFAULT_NEG_TTL: Duration = Duration::from_secs(5);
-/// Default directory listing TTL.
-pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(5);
 /// Default part size.
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// Default parts in flight per file.
@@ -392,7 +388,6 @@ impl Config {
             ttl: Ttls {
                 attr: o.attr_ttl.unwrap_or(DEFAULT_ATTR_TTL),
                 negative: o.neg_ttl.unwrap_or(DEFAULT_NEG_TTL),
-                dir: o.dir_ttl.unwrap_or(DEFAULT_DIR_TTL),
             },
             upload: UploadTuning {
                 part_size: o.part_size.unwrap_or(DEFAULT_PART_SIZE),

@@ -34,8 +34,6 @@ pub struct MountOptions {
     pub attr_ttl: Option<Duration>,
     /// `neg_ttl=` seconds.
     pub neg_ttl: Option<Duration>,
-    /// `dir_ttl=` seconds.
-    pub dir_ttl: Option<Duration>,
     /// `part_size=` bytes (suffixes K, M, G).
     pub part_size: Option<u64>,
     /// `parallel=`: parts in flight per file.
@@ -197,7 +195,6 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
         "cache" | "use_cache" => o.cache = Some(PathBuf::from(v)),
         "attr_ttl" | "stat_cache_expire" => o.attr_ttl = Some(duration(v).map_err(|e| bad(&e))?),
         "neg_ttl" => o.neg_ttl = Some(duration(v).map_err(|e| bad(&e))?),
-        "dir_ttl" => o.dir_ttl = Some(duration(v).map_err(|e| bad(&e))?),
         "presign_expires" => {
             let d = duration(v).map_err(|e| bad(&e))?;
             if d.is_zero() {
@@ -351,7 +348,6 @@ mod tests {
             "cache=/var/c",
             "attr_ttl=2",
             "neg_ttl=0.5",
-            "dir_ttl=1m",
             "part_size=16M",
             "parallel=8",
             "multipart_threshold=64MiB",
@@ -373,7 +369,6 @@ mod tests {
         assert_eq!(o.cache, Some(PathBuf::from("/var/c")));
         assert_eq!(o.attr_ttl, Some(Duration::from_secs(2)));
         assert_eq!(o.neg_ttl, Some(Duration::from_millis(500)));
-        assert_eq!(o.dir_ttl, Some(Duration::from_secs(60)));
         assert_eq!(o.part_size, Some(16 << 20));
         assert_eq!(o.parallel, Some(8));
         assert_eq!(o.multipart_threshold, Some(64 << 20));
