@@ -371,8 +371,6 @@ mod tests {
             "1",
             "--neg-ttl",
             "2",
-            "--dir-ttl",
-            "3",
             "--part-size",
             "8M",
             "--parallel",
