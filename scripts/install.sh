@@ -24,6 +24,7 @@ install -m 0755 "$BIN/cosfuse" "$PREFIX/bin/cosfuse"
 install -m 0755 "$BIN/cosfuse-emulator" "$PREFIX/bin/cosfuse-emulator"
 install -m 0755 "$ROOT/scripts/mount.cosfuse" "$SBIN/mount.cosfuse"
 install -m 0644 "$ROOT/man/cosfuse.1" "$PREFIX/share/man/man1/cosfuse.1"
+install -m 0644 "$ROOT/man/cosfuse-emulator.1" "$PREFIX/share/man/man1/cosfuse-emulator.1"
 # allow_other for non-root users needs user_allow_other in /etc/fuse.conf.
 if [ -f /etc/fuse.conf ] && ! grep -q '^user_allow_other' /etc/fuse.conf; then
     echo "note: add 'user_allow_other' to /etc/fuse.conf to let non-root users use -o allow_other"
