@@ -165,3 +165,42 @@ fn sigkill_after_close_next_mount_uploads_the_file() {
         "COS content after recovery differs"
     );
 }
+
+#[test]
+fn a_file_unlinked_while_open_keeps_working_and_is_never_uploaded() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let m = Mount::new(&emu, BUCKET, "");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .open(m.p("scratch"))
+        .unwrap();
+    f.write_all(b"before unlink, ").unwrap();
+    fs::remove_file(m.p("scratch")).unwrap();
+    assert!(!m.p("scratch").exists());
+    f.write_all(b"after unlink").unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 27);
+    f.seek(SeekFrom::Start(0)).unwrap();
+    let mut back = String::new();
+    f.read_to_string(&mut back).unwrap();
+    assert_eq!(back, "before unlink, after unlink");
+    f.set_len(6).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 6);
+    f.sync_all().unwrap();
+    drop(f);
+    // Python's tempfile.TemporaryFile is exactly this pattern.
+    sh(m.path(), "python3 -c \"import tempfile; t = tempfile.TemporaryFile(dir='.'); t.write(b'x' * 100000); t.seek(0); assert len(t.read()) == 100000\"");
+    m.unmount();
+    assert_eq!(
+        emu.head(BUCKET, "scratch").status,
+        404,
+        "an unlinked file was uploaded"
+    );
+    let r = emu.request("GET", BUCKET, "", &[], &[], b"");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("<Key>"),
+        "leftover objects: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+}

@@ -34,7 +34,12 @@ impl Fs {
         if let Some(size) = req.size {
             self.truncate(ino, fh, size).await?;
         }
-        let rel = self.table.path(ino)?;
+        let rel = match self.table.path(ino) {
+            Ok(rel) => rel,
+            // A file unlinked while open: only its size can change (above); its attributes
+            // come from the open handle.
+            Err(e) => return self.unlinked_attr(ino).await.ok_or(e),
+        };
         let meta_change =
             req.mode.is_some() || req.uid.is_some() || req.gid.is_some() || req.mtime.is_some();
         if meta_change && !rel.is_empty() {

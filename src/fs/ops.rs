@@ -163,7 +163,11 @@ impl Fs {
 
     /// getattr.
     pub async fn getattr(&self, ino: InodeNo) -> FsResult<Attr> {
-        let rel = self.table.path(ino)?;
+        let rel = match self.table.path(ino) {
+            Ok(rel) => rel,
+            // fstat of a file unlinked while still open.
+            Err(e) => return self.unlinked_attr(ino).await.ok_or(e),
+        };
         let s = self.stat_path(&rel).await?;
         Ok(self.attr_of(ino, &s))
     }

@@ -230,7 +230,6 @@ impl Fs {
     /// read.
     pub async fn read(&self, ino: InodeNo, fh: Fh, offset: i64, size: u32) -> FsResult<Bytes> {
         let h = self.file_handle(fh)?;
-        let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino))?;
         let offset =
             u64::try_from(offset).map_err(|_| FsError::InvalidArgument("offset".into()))?;
         let mut st = h.state.lock().await;
@@ -244,6 +243,7 @@ impl Fs {
             buf.truncate(n);
             return Ok(Bytes::from(buf));
         }
+        let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino))?;
         if st.reader.is_none() {
             st.reader = match self.local_writer_file(h.ino, fh).await {
                 // Another handle holds changes not yet handed off (close returns before the
@@ -293,13 +293,16 @@ impl Fs {
     /// write: into the staging file (downloaded first when the file existed).
     pub async fn write(&self, ino: InodeNo, fh: Fh, offset: i64, data: &[u8]) -> FsResult<u32> {
         let h = self.file_handle(fh)?;
-        let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino))?;
+        let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino));
         let offset =
             u64::try_from(offset).map_err(|_| FsError::InvalidArgument("offset".into()))?;
         let mut st = h.state.lock().await;
         let append = st.append;
         st.reader = None;
         let w = st.writer.as_mut().ok_or(FsError::BadHandle)?;
+        let Ok(rel) = rel else {
+            return write_unlinked(w, offset, append, data);
+        };
         if w.staging.is_none() {
             let s = self.stat_path(&rel).await?;
             self.materialize(w, &rel, &s, true).await?;
@@ -317,7 +320,27 @@ impl Fs {
     /// Truncates through an open writable handle (ftruncate) or a temporary one (truncate).
     pub(crate) async fn truncate(&self, ino: InodeNo, fh: Option<Fh>, size: u64) -> FsResult<()> {
         self.check_writable()?;
-        let rel = self.table.path(ino)?;
+        let rel = match (self.table.path(ino), fh) {
+            (Ok(rel), _) => rel,
+            (Err(e), Some(fh)) => {
+                // ftruncate of a file unlinked while open: only its staging copy changes.
+                let h = self.file_handle(fh)?;
+                let mut st = h.state.lock().await;
+                return match st.writer.as_mut() {
+                    Some(Writer {
+                        staging: Some((_, f)),
+                        size: cur,
+                        ..
+                    }) => {
+                        f.set_len(size)?;
+                        *cur = size;
+                        Ok(())
+                    }
+                    _ => Err(e),
+                };
+            }
+            (Err(e), None) => return Err(e),
+        };
         if let Some(fh) = fh {
             let h = self.file_handle(fh)?;
             let mut st = h.state.lock().await;
@@ -437,11 +460,62 @@ impl Fs {
     /// fsync: hand off, then wait until COS has the file.
     pub async fn fsync(&self, ino: InodeNo, fh: Fh, _datasync: bool) -> FsResult<()> {
         self.hand_off_handle(ino, fh, true).await?;
-        let rel = self.table.path(ino)?;
+        let Ok(rel) = self.table.path(ino) else {
+            // Unlinked while open: its data is never uploaded, so there is nothing to wait for.
+            return Ok(());
+        };
         let key = self.key_of(&rel, FileKind::File)?;
         self.uploads.wait_key(key.as_str()).await?;
         self.attrs.invalidate(&rel);
         Ok(())
+    }
+}
+
+/// A write through a handle whose file was unlinked while open: POSIX lets the handle go on
+/// reading and writing; the staging copy takes the data and is dropped at release, never
+/// uploaded (the name is gone). A handle that never staged anything has no copy to write to.
+fn write_unlinked(w: &mut Writer, offset: u64, append: bool, data: &[u8]) -> FsResult<u32> {
+    let Some((_, f)) = &w.staging else {
+        return Err(FsError::NotFound);
+    };
+    let off = if append { w.size } else { offset };
+    f.write_all_at(data, off)?;
+    w.size = w.size.max(off + data.len() as u64);
+    Ok(data.len() as u32)
+}
+
+impl Fs {
+    /// Attributes of a file unlinked while open (fstat on its descriptor), from a handle's
+    /// staging copy; None when no open handle has one.
+    pub(crate) async fn unlinked_attr(&self, ino: InodeNo) -> Option<super::types::Attr> {
+        let handles: Vec<std::sync::Arc<FileHandle>> = {
+            let g = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+            g.values()
+                .filter_map(|h| match h {
+                    Handle::File(f) if f.ino == ino => Some(f.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        for h in handles {
+            let st = h.state.lock().await;
+            if let Some(
+                w @ Writer {
+                    staging: Some(_), ..
+                },
+            ) = &st.writer
+            {
+                let mut s = Stat::new_local(
+                    FileKind::File,
+                    0o666 & !self.cfg.umask,
+                    self.cfg.uid,
+                    self.cfg.gid,
+                );
+                s.size = w.size;
+                return Some(self.attr_of(ino, &s));
+            }
+        }
+        None
     }
 }
 
