@@ -172,6 +172,7 @@ fn a_file_unlinked_while_open_keeps_working_and_is_never_uploaded() {
     let m = Mount::new(&emu, BUCKET, "");
     let mut f = OpenOptions::new()
         .create(true)
+        .truncate(true)
         .read(true)
         .write(true)
         .open(m.p("scratch"))
