@@ -1148,3 +1148,90 @@ async fn readers_see_changes_of_a_handle_not_yet_released() {
     assert_eq!(read_all(&e.fs, ino).await.unwrap(), [0u8; 3]); // the file was empty (O_TRUNC), then extended
     e.fs.release(ino, fh).await.unwrap();
 }
+
+/// `ManualUploads` whose next `pending` look-up answers with a copy that is already gone: the
+/// upload of that copy finished (its staging file deleted) right after the look-up, before the
+/// fs opened it.
+struct VanishingPending {
+    inner: Arc<ManualUploads>,
+    /// The last copy handed off.
+    last: std::sync::Mutex<Option<PendingUpload>>,
+    /// Answered once by `pending`, then cleared.
+    ghost: std::sync::Mutex<Option<PendingUpload>>,
+}
+
+#[async_trait::async_trait]
+impl Uploads for VanishingPending {
+    fn new_staging_file(&self) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+        self.inner.new_staging_file()
+    }
+    fn enqueue(
+        &self,
+        key: &str,
+        file: std::path::PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+    ) -> std::io::Result<u64> {
+        *self.last.lock().unwrap() = Some(PendingUpload {
+            path: file.clone(),
+            size,
+            opts: opts.clone(),
+        });
+        self.inner.enqueue(key, file, size, opts, base_etag)
+    }
+    async fn wait_key(&self, key: &str) -> Result<(), crate::store::StoreError> {
+        self.inner.wait_key(key).await
+    }
+    fn pending(&self, key: &str) -> Option<PendingUpload> {
+        let ghost = self.ghost.lock().unwrap().take();
+        ghost.or_else(|| self.inner.pending(key))
+    }
+    fn pending_under(&self, prefix: &str) -> Vec<(String, PendingUpload)> {
+        self.inner.pending_under(prefix)
+    }
+    fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
+        self.inner.update_pending_opts(key, f)
+    }
+    fn discard(&self, key: &str) {
+        self.inner.discard(key)
+    }
+}
+
+#[tokio::test]
+async fn a_write_after_an_early_flush_survives_the_upload_finishing_meanwhile() {
+    // A program started by the writer closes its inherited descriptor mid-write (a FLUSH): the
+    // first part goes to the queue, and the next write starts a new staging copy from that
+    // pending copy. When its upload finishes between the look-up and the copy, the data is in
+    // COS: the write must go on from there, neither fail nor start from nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemoryStore::new();
+    let dynstore: Arc<dyn ObjectStore> = store.clone();
+    let uploads = Arc::new(VanishingPending {
+        inner: ManualUploads::new(dynstore.clone(), dir.path().to_path_buf()),
+        last: Default::default(),
+        ghost: Default::default(),
+    });
+    let fs = Fs::new(dynstore, FsConfig::default(), uploads.clone());
+    let (en, fh) = fs
+        .create(ROOT_INO, os("f"), 0o644, libc::O_WRONLY, 1, 1)
+        .await
+        .unwrap();
+    let ino = en.attr.ino;
+    fs.write(ino, fh, 0, b"hello ").await.unwrap();
+    fs.flush(ino, fh).await.unwrap(); // waits for the small upload (close_wait)
+    assert_eq!(store.get("f").as_deref(), Some(&b"hello "[..]));
+    let gone = uploads.last.lock().unwrap().take().unwrap();
+    assert!(!gone.path.exists(), "the uploaded copy was deleted");
+    *uploads.ghost.lock().unwrap() = Some(gone);
+    fs.write(ino, fh, 6, b"world").await.unwrap();
+    fs.release(ino, fh).await.unwrap();
+    uploads.inner.upload_all().await.unwrap();
+    assert_eq!(store.get("f").as_deref(), Some(&b"hello world"[..]));
+    assert!(
+        uploads.ghost.lock().unwrap().is_none(),
+        "the ghost was looked up"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "staging files left: {left:?}");
+}

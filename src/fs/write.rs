@@ -17,8 +17,13 @@ use super::meta::{store_user_meta, Stat};
 use super::path::{join, ValidName};
 use super::read::{read_at_full, Source};
 use super::types::{Entry, Fh, FileKind, InodeNo};
+use super::uploads::PendingUpload;
 use super::{Fs, Handle};
 use crate::store::{PutOptions, StoreError};
+
+/// Look-ups of a key's pending copy when copies keep vanishing under us (each vanished one is
+/// no longer pending, so more than a few in a row means something else is wrong).
+const PENDING_LOOKUPS: usize = 8;
 
 /// An open file.
 pub struct FileHandle {
@@ -150,17 +155,38 @@ impl Fs {
         if w.staging.is_some() {
             return Ok(());
         }
-        let key = self.key_of(rel, FileKind::File)?;
         let (path, file) = self.uploads.new_staging_file()?;
+        match self.fill_staging(w, rel, s, &file, with_data).await {
+            Ok(stat) => {
+                w.size = stat.size;
+                w.staging = Some((path, file));
+                self.attrs.set_local(rel, stat);
+                Ok(())
+            }
+            Err(e) => {
+                // Nobody else knows this file: do not leave it for recovery to find.
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Fills a new staging `file` for `rel` from its newest pending copy or from COS (only the
+    /// headers unless `with_data`); returns the attributes the handle starts from.
+    async fn fill_staging(
+        &self,
+        w: &mut Writer,
+        rel: &str,
+        s: &Stat,
+        file: &std::fs::File,
+        with_data: bool,
+    ) -> FsResult<Stat> {
+        let key = self.key_of(rel, FileKind::File)?;
         let mut stat = s.clone();
-        if let Some(p) = self.uploads.pending(key.as_str()) {
-            if with_data {
-                let (src_path, mut dst) = (p.path.clone(), file.try_clone()?);
-                blocking(move || {
-                    let mut src = std::fs::File::open(src_path)?;
-                    std::io::copy(&mut src, &mut dst).map(|_| ())
-                })
-                .await?;
+        if let Some((p, src)) = self.open_pending(key.as_str(), with_data).await? {
+            if let Some(mut src) = src {
+                let mut dst = file.try_clone()?;
+                blocking(move || std::io::copy(&mut src, &mut dst).map(|_| ())).await?;
             }
             w.base_opts = p.opts.clone();
             stat.size = if with_data { p.size } else { 0 };
@@ -178,7 +204,7 @@ impl Fs {
                     w.base_etag = Some(meta.etag.clone());
                     stat.size = 0;
                     if with_data {
-                        self.download(key.as_str(), meta.size, &file, rel).await?;
+                        self.download(key.as_str(), meta.size, file, rel).await?;
                         stat.size = meta.size;
                     }
                 }
@@ -186,10 +212,43 @@ impl Fs {
                 Err(e) => return Err(e.into()),
             }
         }
-        w.size = stat.size;
-        w.staging = Some((path, file));
-        self.attrs.set_local(rel, stat);
-        Ok(())
+        Ok(stat)
+    }
+
+    /// The newest pending copy of `key`, opened when `with_data`. The queue deletes a copy once
+    /// COS has it and moves it away on cancel, either possibly between the look-up and the
+    /// open: then look again (that task is no longer pending, so the answer moves on to a newer
+    /// copy or to none, and the data comes from COS).
+    async fn open_pending(
+        &self,
+        key: &str,
+        with_data: bool,
+    ) -> FsResult<Option<(PendingUpload, Option<std::fs::File>)>> {
+        for _ in 0..PENDING_LOOKUPS {
+            let Some(p) = self.uploads.pending(key) else {
+                return Ok(None);
+            };
+            if !with_data {
+                return Ok(Some((p, None)));
+            }
+            let src_path = p.path.clone();
+            let opened = blocking(move || match std::fs::File::open(src_path) {
+                Ok(f) => Ok(Some(f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await?;
+            if let Some(f) = opened {
+                return Ok(Some((p, Some(f))));
+            }
+            log::debug!(
+                "{key}: pending copy {} went away, looking again",
+                p.path.display()
+            );
+        }
+        Err(FsError::Io(format!(
+            "{key}: its pending local copies kept disappearing"
+        )))
     }
 
     /// Copies the object into `file` part by part (bounded memory).

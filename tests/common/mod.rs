@@ -475,6 +475,47 @@ pub fn sh(cwd: &Path, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// Writes `data` to `path` (created, or truncated) from a child process (`dd`), so this test
+/// process never holds a descriptor of the file.
+///
+/// Why: FUSE gets a FLUSH at every close of a descriptor, and a program that another test
+/// thread starts meanwhile inherits a copy of every open descriptor and closes it at `exec`
+/// (close-on-exec). cosfuse treats that FLUSH like any close and hands the half-written file to
+/// the upload queue as a task of its own; a test that expects one task (or one upload) per
+/// `fs::write` then sees two. `dd` starts no programs while it holds the file.
+pub fn write_in_child(path: &Path, data: &[u8]) {
+    let src = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(src.path(), data).expect("write temp file");
+    let out = Command::new("dd")
+        .arg(format!("if={}", src.path().display()))
+        .arg(format!("of={}", path.display()))
+        .args(["bs=1M", "status=none"])
+        .output()
+        .expect("spawn dd");
+    assert!(
+        out.status.success(),
+        "dd to {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `None` when `got == want`, else what differs: both lengths and the first differing offset
+/// (a prefix shows up as a shorter length with no differing byte).
+pub fn difference(got: &[u8], want: &[u8]) -> Option<String> {
+    if got == want {
+        return None;
+    }
+    let first = got.iter().zip(want).position(|(a, b)| a != b);
+    Some(format!(
+        "{} bytes, expected {}; first differing byte at {}",
+        got.len(),
+        want.len(),
+        first.map_or("none (one is a prefix of the other)".to_string(), |o| o
+            .to_string())
+    ))
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so content checks need no stored fixtures.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
