@@ -205,3 +205,74 @@ fn a_file_unlinked_while_open_keeps_working_and_is_never_uploaded() {
         String::from_utf8_lossy(&r.body)
     );
 }
+
+#[test]
+fn a_full_cache_disk_gives_enospc_and_loses_nothing_already_written() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    // A 3 MiB tmpfs as the cache directory: staging files fill it quickly.
+    let cache = tempfile::tempdir().unwrap().keep();
+    sh(
+        std::path::Path::new("/"),
+        &format!("mount -t tmpfs -o size=3m tmpfs {}", cache.display()),
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _tmpfs = Unmount(cache.clone());
+    let m = Mount::with_cache(&emu, BUCKET, "", cache.clone());
+    let small = pattern(512 << 10, 21);
+    fs::write(m.p("fits.bin"), &small).unwrap();
+    let mut f = fs::File::create(m.p("too-big.bin")).unwrap();
+    let chunk = pattern(1 << 20, 22);
+    let err = (0..8)
+        .find_map(|_| f.write_all(&chunk).err())
+        .expect("a 8 MiB write into a 3 MiB cache succeeded");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err:?}");
+    drop(f);
+    // The mount still works, and what was written before is intact in COS.
+    fs::remove_file(m.p("too-big.bin")).ok();
+    fs::write(m.p("after.txt"), b"still working").unwrap();
+    m.unmount();
+    assert!(
+        emu.get(BUCKET, "fits.bin") == small,
+        "fits.bin differs in COS"
+    );
+    assert_eq!(emu.get(BUCKET, "after.txt"), b"still working");
+}
+
+#[test]
+fn uploads_and_reads_survive_503s_and_dropped_connections() {
+    let emu = Emulator::start(&[BUCKET], &["--slowdown-every", "4", "--drop-every", "5"]);
+    let m = Mount::new(&emu, BUCKET, "part_size=1M,multipart_threshold=2M");
+    let files: Vec<(String, Vec<u8>)> = (0..6)
+        .map(|i| {
+            (
+                format!("f{i}.bin"),
+                pattern((i * 700 + 1) << 10, 30 + i as u64),
+            )
+        })
+        .collect();
+    for (name, data) in &files {
+        fs::write(m.p(name), data).unwrap();
+    }
+    m.unmount();
+    for (name, data) in &files {
+        assert!(
+            emu.get_retrying(BUCKET, name) == *data,
+            "{name} differs in COS"
+        );
+    }
+    let m2 = Mount::new(&emu, BUCKET, "");
+    for (name, data) in &files {
+        assert!(
+            fs::read(m2.p(name)).unwrap() == *data,
+            "{name} differs through the mount"
+        );
+    }
+}

@@ -148,6 +148,33 @@ impl Emulator {
         );
     }
 
+    /// GET an object directly, retrying the emulator's injected faults (bounded: 20 tries).
+    pub fn get_retrying(&self, bucket: &str, key: &str) -> Vec<u8> {
+        for _ in 0..20 {
+            if let Some(r) = self.try_request("GET", bucket, key) {
+                let complete = r
+                    .header("content-length")
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .is_none_or(|n| n == r.body.len());
+                // A dropped connection mid-body shows as a short body.
+                if r.status == 200 && complete {
+                    return r.body;
+                }
+                if r.status == 200 {
+                    continue;
+                }
+                assert!(r.status >= 500, "GET {key}: {}", r.status);
+            }
+        }
+        panic!("GET {key}: still failing after 20 tries");
+    }
+
+    /// One signed request that tolerates a dropped connection (None).
+    fn try_request(&self, method: &str, bucket: &str, key: &str) -> Option<Response> {
+        let this = std::panic::AssertUnwindSafe(self);
+        std::panic::catch_unwind(move || this.request(method, bucket, key, &[], &[], b"")).ok()
+    }
+
     /// HEAD an object directly; returns the response.
     pub fn head(&self, bucket: &str, key: &str) -> Response {
         self.request("HEAD", bucket, key, &[], &[], b"")
