@@ -173,6 +173,7 @@ where
             let _ = ended_tx.send(r);
         })
         .map_err(|e| format!("cannot start the FUSE session thread: {e}"))?;
+    super::readahead::raise(&cfg.mountpoint);
     log::info!(
         "mounted {}:/{} on {}",
         cfg.bucket.as_str(),

@@ -14,6 +14,7 @@ pub mod adapters;
 pub mod daemon;
 pub mod lifecycle;
 pub mod logging;
+pub mod readahead;
 pub mod wire;
 
 /// Runs `cosfuse` with `args` (including argv[0]); returns the process exit code.
