@@ -28,9 +28,9 @@ pub fn device_of(mountinfo: &str, mountpoint: &Path) -> Option<String> {
         .collect();
     mountinfo
         .lines()
+        .rev()
         .filter(|l| l.split(' ').nth(4) == Some(want.as_str()))
-        .filter_map(|l| l.split(' ').nth(2).map(str::to_string))
-        .last()
+        .find_map(|l| l.split(' ').nth(2).map(str::to_string))
 }
 
 /// Sets the window of the mount on `mountpoint` (best effort: logged, never fatal).
