@@ -1,0 +1,150 @@
+//! Directories, symlinks, refusals, chmod/chown/utimes persistence and the mount prefix.
+
+use super::*;
+
+#[tokio::test]
+async fn dirs_symlinks_and_refusals() {
+    let e = env();
+    let d = e.fs.mkdir(ROOT_INO, os("d"), 0o40750, 1, 2).await.unwrap();
+    assert_eq!(
+        e.store.meta("d/").unwrap().headers.user_meta["mode"],
+        (libc::S_IFDIR | 0o750).to_string()
+    );
+    assert_eq!(
+        e.fs.mkdir(ROOT_INO, os("d"), 0o755, 1, 2)
+            .await
+            .unwrap_err(),
+        FsError::Exists
+    );
+    write_file(&e.fs, d.attr.ino, "f", b"1").await;
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(
+        e.fs.rmdir(ROOT_INO, os("d")).await.unwrap_err().errno(),
+        libc::ENOTEMPTY
+    );
+    e.fs.unlink(d.attr.ino, os("f")).await.unwrap();
+    e.fs.rmdir(ROOT_INO, os("d")).await.unwrap();
+    e.fs.flush_deletes().await;
+    assert!(e.store.keys().is_empty());
+    let l =
+        e.fs.symlink(ROOT_INO, os("l"), std::path::Path::new("../t a"), 1, 2)
+            .await
+            .unwrap();
+    assert_eq!(l.attr.kind, FileKind::Symlink);
+    assert_eq!(e.fs.readlink(l.attr.ino).await.unwrap(), b"../t a");
+    assert_eq!(
+        e.store.meta("l").unwrap().headers.user_meta["mode"],
+        (libc::S_IFLNK | 0o777).to_string()
+    );
+    // A fresh mount sees the symlink from its metadata.
+    let e2 = env_with(e.store.clone(), |_| {});
+    assert_eq!(
+        e2.fs.lookup(ROOT_INO, os("l")).await.unwrap().attr.kind,
+        FileKind::Symlink
+    );
+    assert_eq!(
+        e.fs.link(l.attr.ino, ROOT_INO, os("h"))
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EPERM
+    );
+    let fifo =
+        e.fs.mknod(ROOT_INO, os("p"), libc::S_IFIFO | 0o644, 1, 2)
+            .await
+            .unwrap_err();
+    assert_eq!(fifo.errno(), libc::ENOTSUP);
+    let long = "n".repeat(256);
+    assert_eq!(
+        e.fs.lookup(ROOT_INO, os(&long)).await.unwrap_err().errno(),
+        libc::ENAMETOOLONG
+    );
+    let deep = "n".repeat(250);
+    let mut parent = ROOT_INO;
+    for _ in 0..3 {
+        parent =
+            e.fs.mkdir(parent, os(&deep), 0o755, 1, 2)
+                .await
+                .unwrap()
+                .attr
+                .ino;
+    }
+    let err =
+        e.fs.create(parent, os(&deep), 0o644, libc::O_WRONLY, 1, 2)
+            .await
+            .unwrap_err();
+    assert_eq!(err.errno(), libc::ENAMETOOLONG);
+    let bad = OsString::from("tab\tname");
+    assert_eq!(
+        e.fs.create(ROOT_INO, &bad, 0o644, 0, 1, 2)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL
+    );
+    assert!(e.fs.statfs(ROOT_INO).await.unwrap().bavail > 1 << 30);
+}
+
+#[tokio::test]
+async fn chmod_chown_utimes_persist_pending_or_by_copy() {
+    let e = env();
+    let ino = write_file(&e.fs, ROOT_INO, "f", b"abc").await;
+    // Pending: folded into the upload, no copy.
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let set = SetAttr {
+        mode: Some(0o600),
+        mtime: Some(SetTime::At(t)),
+        ..Default::default()
+    };
+    let a = e.fs.setattr(ino, set, None).await.unwrap();
+    assert_eq!((a.perm, a.mtime), (0o600, t));
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(e.store.count("PutObjectCopy"), 0);
+    assert_eq!(
+        e.store.meta("f").unwrap().headers.user_meta["mtime"],
+        "1500000000"
+    );
+    // In COS: copy in place with Replaced.
+    let a =
+        e.fs.setattr(
+            ino,
+            SetAttr {
+                uid: Some(42),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.uid, 42);
+    assert_eq!(e.store.count("PutObjectCopy"), 1);
+    let m = e.store.meta("f").unwrap();
+    assert_eq!(m.headers.user_meta["uid"], "42");
+    assert_eq!(
+        m.headers.user_meta["mode"],
+        (libc::S_IFREG | 0o600).to_string()
+    );
+    // A listing afterwards keeps the attributes (no HEAD).
+    e.store.reset_counts();
+    names(&e.fs, ROOT_INO).await;
+    let a = e.fs.lookup(ROOT_INO, os("f")).await.unwrap().attr;
+    assert_eq!((a.uid, a.perm, a.mtime), (42, 0o600, t));
+    assert_eq!(e.store.count("HeadObject"), 0);
+    // Defaults for objects without metadata.
+    e.store
+        .insert("plain", b"x".to_vec(), &PutOptions::default());
+    let a = e.fs.lookup(ROOT_INO, os("plain")).await.unwrap().attr;
+    assert_eq!((a.perm, a.uid, a.gid), (0o644, 1000, 1000));
+}
+
+#[tokio::test]
+async fn mount_prefix_confines_keys() {
+    let store = MemoryStore::new();
+    store.insert("other", b"x".to_vec(), &PutOptions::default());
+    store.insert("p/q/in", b"y".to_vec(), &PutOptions::default());
+    let e = env_with(store, |c| c.prefix = "p/q/".into());
+    assert_eq!(names(&e.fs, ROOT_INO).await, ["in"]);
+    write_file(&e.fs, ROOT_INO, "new", b"z").await;
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(e.store.get("p/q/new").unwrap(), &b"z"[..]);
+}
