@@ -1,0 +1,91 @@
+//! Single PUT and multipart uploads, superseding and wait_key.
+
+use super::*;
+
+#[tokio::test]
+async fn single_put_uploads_and_frees_the_staging_file() {
+    let fx = fixture(cfg());
+    let body = data(1000, 1);
+    let (id, path) = fx.put("dir/a.txt", &body);
+    wait_key(&fx.q, "dir/a.txt").await.unwrap();
+    assert_eq!(fx.store.get("dir/a.txt").unwrap().as_ref(), &body[..]);
+    let got = fx.store.get_object("dir/a.txt", None).await.unwrap();
+    assert_eq!(got.data.as_ref(), &body[..]);
+    assert_eq!(fx.store.count("PutObject"), 1);
+    assert_eq!(fx.store.count("InitiateMultipartUpload"), 0);
+    let info = fx.info(id).unwrap();
+    assert_eq!(info.state, TaskState::Done);
+    assert_eq!(info.loaded, 1000);
+    assert_eq!(info.percent, 100.0);
+    assert!(
+        until(|| !path.exists()).await,
+        "staging file kept after upload"
+    );
+    assert_eq!(fx.journaled(), 0);
+    assert!(fx.q.pending("dir/a.txt").is_none());
+}
+
+#[tokio::test]
+async fn multipart_sends_parts_in_parallel_and_reports_progress() {
+    let fx = fixture(cfg());
+    let body = data(5 * PART as usize - 100, 2);
+    let gate = fx.store.gate("UploadPart");
+    let (id, _) = fx.put("big", &body);
+    assert!(gate.wait_for_arrivals(3).await);
+    // part_parallelism = 3: three parts wait at the gate at once, the fourth is not sent yet.
+    assert!(until(|| gate.waiting() == 3).await);
+    assert_eq!(fx.store.count("UploadPart"), 3);
+    assert_eq!(fx.info(id).unwrap().state, TaskState::Running);
+    gate.release();
+    wait_key(&fx.q, "big").await.unwrap();
+    let got = fx.store.get_object("big", None).await.unwrap();
+    assert_eq!(got.data.as_ref(), &body[..]);
+    assert!(got.etag.ends_with("-5"), "{}", got.etag);
+    assert_eq!(fx.store.count("InitiateMultipartUpload"), 1);
+    assert_eq!(fx.store.count("UploadPart"), 5);
+    assert_eq!(fx.store.count("CompleteMultipartUpload"), 1);
+    assert_eq!(fx.store.open_uploads(), 0);
+    let info = fx.info(id).unwrap();
+    assert_eq!(info.loaded, body.len() as u64);
+    assert_eq!(info.percent, 100.0);
+}
+
+#[tokio::test]
+async fn newer_enqueue_supersedes_queued_and_waits_for_running() {
+    let fx = fixture(cfg());
+    let gate = fx.store.gate("PutObject");
+    let (first, _) = fx.put("k", b"v1");
+    assert!(gate.wait_for_arrivals(1).await);
+    let (_second, second_path) = fx.put("k", b"v2");
+    let (third, _) = fx.put("k", b"v3");
+    // v2 never started: superseded by v3, its file gone. v1 is running and finishes first.
+    assert!(!second_path.exists());
+    let ids: Vec<TaskId> = fx.q.list().iter().map(|t| t.id).collect();
+    assert_eq!(ids, vec![first, third]);
+    assert_eq!(fx.info(third).unwrap().state, TaskState::Queued);
+    assert_eq!(fx.q.pending("k").unwrap().id, third);
+    gate.release();
+    wait_key(&fx.q, "k").await.unwrap();
+    assert_eq!(fx.store.get("k").unwrap().as_ref(), b"v3");
+    assert_eq!(fx.store.count("PutObject"), 2);
+}
+
+#[tokio::test]
+async fn wait_key_follows_a_superseded_task() {
+    let fx = fixture(cfg());
+    let gate = fx.store.gate("PutObject");
+    fx.put("blocker", b"x");
+    fx.put("blocker2", b"x");
+    assert!(gate.wait_for_arrivals(2).await);
+    fx.put("k", b"old");
+    let q = fx.q.clone();
+    let waiter = tokio::spawn(async move { wait_key(&q, "k").await });
+    // The waiter looks at "old"; "new" supersedes it; the wait ends when "new" is in COS.
+    assert!(until(|| fx.q.list().len() == 3).await);
+    fx.put("k", b"new");
+    gate.release();
+    waiter.await.unwrap().unwrap();
+    assert_eq!(fx.store.get("k").unwrap().as_ref(), b"new");
+    // Nothing pending at all: returns at once.
+    wait_key(&fx.q, "nothing/here").await.unwrap();
+}
