@@ -2,11 +2,13 @@
 //!
 //! - [`staging`]: `CacheDir`, the cache directory (lock, staging files, recovery dir);
 //! - [`journal`]: the crash journal of pending uploads (fsync'd, replayed at startup);
+//! - [`intents`]: the namespace journal of deletes and renames under way;
 //! - [`upload`]: `UploadQueue`, the write-back upload queue (enqueue, wait, pending views,
 //!   list/pause/restart/cancel, drain), with the per-key operations of the fs core in `keys`,
 //!   its workers in `worker`/`multipart` and crash recovery in `recover`;
 //! - [`task`]: the queue's value types (`TaskInfo`, `TaskState`, `UploadConfig`, ...).
 
+pub mod intents;
 pub mod journal;
 mod keys;
 mod multipart;

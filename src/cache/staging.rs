@@ -44,6 +44,8 @@ pub struct CacheDir {
     /// The crash journal. Lock order: the upload queue's task table first, then this; never
     /// held across `.await`.
     journal: Mutex<Journal>,
+    /// The namespace journal (deletes and renames under way). Leaf lock.
+    intents: Mutex<super::intents::IntentLog>,
 }
 
 /// Locks a std mutex, recovering from poisoning (a panic elsewhere must not wedge the queue).
@@ -88,6 +90,7 @@ impl CacheDir {
             return Err(err);
         }
         let journal = Journal::open(&root)?;
+        let intents = super::intents::IntentLog::open(&root)?;
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -98,6 +101,7 @@ impl CacheDir {
             counter: AtomicU64::new(0),
             _lock: lock_file,
             journal: Mutex::new(journal),
+            intents: Mutex::new(intents),
         }))
     }
 
@@ -184,6 +188,11 @@ impl CacheDir {
         }
         #[allow(clippy::unnecessary_cast)] // the field types differ between libc targets
         Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    }
+
+    /// The namespace journal (deletes and renames under way).
+    pub fn intents(&self) -> MutexGuard<'_, super::intents::IntentLog> {
+        lock(&self.intents)
     }
 
     /// The journal (see the lock order on the field).

@@ -34,17 +34,11 @@ impl Fs {
         if let Some(size) = req.size {
             self.truncate(ino, fh, size).await?;
         }
-        let rel = match self.table.path(ino) {
-            Ok(rel) => rel,
-            // A file unlinked while open: only its size can change (above); its attributes
-            // come from the open handle.
-            Err(e) => return self.unlinked_attr(ino).await.ok_or(e),
-        };
         let meta_change =
             req.mode.is_some() || req.uid.is_some() || req.gid.is_some() || req.mtime.is_some();
-        if meta_change && !rel.is_empty() {
+        if meta_change && ino != super::types::ROOT_INO {
             self.check_writable()?;
-            let old = self.stat_path(&rel).await?;
+            let old = self.stat_ino(ino).await?;
             let mut s = old.clone();
             if let Some(m) = req.mode {
                 s.perm = m & 0o7777;
@@ -60,22 +54,30 @@ impl Fs {
                 Some(SetTime::At(t)) => s.mtime = t,
                 None => {}
             }
-            self.persist_attrs(&rel, s).await?;
+            self.persist_attrs(ino, s).await?;
         }
         self.getattr(ino).await
     }
 
     /// Stores changed attributes where they will reach COS (see module doc).
-    async fn persist_attrs(&self, rel: &str, s: Stat) -> FsResult<()> {
-        let new = s.clone();
-        if self.attrs.update_local(rel, move |l| {
-            l.perm = new.perm;
-            l.uid = new.uid;
-            l.gid = new.gid;
-            l.mtime = new.mtime;
-        }) {
-            return Ok(());
+    async fn persist_attrs(&self, ino: InodeNo, s: Stat) -> FsResult<()> {
+        let node = self.table.node(ino)?;
+        {
+            // A staged file carries them in its next upload.
+            let mut c = node.content.lock().await;
+            if let Some(st) = c.staged_mut() {
+                st.stat.perm = s.perm;
+                st.stat.uid = s.uid;
+                st.stat.gid = s.gid;
+                st.stat.mtime = s.mtime;
+                st.dirty = true;
+                node.changed(&c);
+                return Ok(());
+            }
         }
+        // Unlinked while open and not staged: nothing left to change.
+        let rel = self.table.path(ino)?;
+        let rel = rel.as_str();
         let key = self.key_of(rel, s.kind)?;
         if s.kind != FileKind::Dir
             && self

@@ -8,22 +8,25 @@
 //!
 //! While a key waits, the fs treats it as gone (lookups and listings hide it); creating the same
 //! key again takes it out of the batch first, so a late delete never removes new data.
-//! Trade-off: an unlink acknowledged less than `delete_delay` before a daemon crash is lost.
+//! Every waiting key is journaled (`cache::intents`) until its DELETE is answered, so a daemon
+//! crash does not bring deleted files back: the next mount sends the deletes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use super::uploads::{Intent, Uploads};
 use super::Fs;
 
 /// Most keys in one DELETE Multiple Objects request (COS limit).
 pub const DELETE_BATCH_MAX: usize = 1000;
 
 /// Keys waiting for deletion. Leaf lock.
-#[derive(Default)]
 pub struct DeleteBatch {
-    /// The keys, ordered.
-    keys: Mutex<BTreeSet<String>>,
+    /// The keys, ordered, with their journal intent ids.
+    keys: Mutex<BTreeMap<String, u64>>,
+    /// Where the intents are journaled.
+    journal: Arc<dyn Uploads>,
     /// Bumped by each unlink; a debounce timer fires only if it is unchanged.
     generation: AtomicU64,
     /// Marker keys (`dir/`) of directories removed while their keys wait here: hidden from
@@ -32,18 +35,44 @@ pub struct DeleteBatch {
 }
 
 impl DeleteBatch {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+    /// An empty batch journaling through `journal`.
+    pub fn new(journal: Arc<dyn Uploads>) -> DeleteBatch {
+        DeleteBatch {
+            keys: Mutex::default(),
+            journal,
+            generation: AtomicU64::new(0),
+            removed_dirs: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// True while `key` waits for deletion.
     pub fn contains(&self, key: &str) -> bool {
-        self.lock().contains(key)
+        self.lock().contains_key(key)
     }
 
     /// Takes `key` out of the batch (it is being written again).
     pub fn cancel(&self, key: &str) {
-        self.lock().remove(key);
+        let id = self.lock().remove(key);
+        if let Some(id) = id {
+            self.journal.intent_end(id);
+        }
+    }
+
+    /// Adds `key` (journaled); returns the number waiting.
+    fn add(&self, key: String) -> usize {
+        if self.contains(&key) {
+            return self.lock().len();
+        }
+        let id = self
+            .journal
+            .intent_begin(Intent::Delete { key: key.clone() });
+        let mut g = self.lock();
+        g.insert(key, id);
+        g.len()
     }
 
     fn dirs(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
@@ -78,7 +107,7 @@ impl DeleteBatch {
         self.dirs().retain(|k| !k.starts_with(key));
     }
 
-    fn take(&self, prefix: Option<&str>) -> Vec<String> {
+    fn take(&self, prefix: Option<&str>) -> Vec<(String, u64)> {
         {
             let mut d = self.dirs();
             match prefix {
@@ -90,12 +119,12 @@ impl DeleteBatch {
         match prefix {
             None => std::mem::take(&mut *g).into_iter().collect(),
             Some(p) => {
-                let taken: Vec<String> = g
+                let taken: Vec<(String, u64)> = g
                     .range(p.to_string()..)
-                    .take_while(|k| k.starts_with(p))
-                    .cloned()
+                    .take_while(|(k, _)| k.starts_with(p))
+                    .map(|(k, id)| (k.clone(), *id))
                     .collect();
-                for k in &taken {
+                for (k, _) in &taken {
                     g.remove(k);
                 }
                 taken
@@ -107,11 +136,7 @@ impl DeleteBatch {
 impl Fs {
     /// Queues `key` for a batched delete (see module doc).
     pub(crate) async fn queue_delete(&self, key: String) {
-        let full = {
-            let mut g = self.deletes.lock();
-            g.insert(key);
-            g.len() >= DELETE_BATCH_MAX
-        };
+        let full = self.deletes.add(key) >= DELETE_BATCH_MAX;
         let generation = self.deletes.generation.fetch_add(1, Ordering::SeqCst) + 1;
         if full {
             self.flush_deletes().await;
@@ -130,18 +155,33 @@ impl Fs {
     /// Sends every waiting delete now.
     pub async fn flush_deletes(&self) {
         let keys = self.deletes.take(None);
-        self.send_deletes(keys).await;
+        self.send_journaled(keys).await;
+    }
+
+    /// Sends taken keys, then ends their intents (a failed batch stays journaled for the next
+    /// mount).
+    async fn send_journaled(&self, keys: Vec<(String, u64)>) {
+        if keys.is_empty() {
+            return;
+        }
+        let (names, ids): (Vec<String>, Vec<u64>) = keys.into_iter().unzip();
+        if self.send_deletes(names).await {
+            for id in ids {
+                self.deletes.journal.intent_end(id);
+            }
+        }
     }
 
     /// Sends the waiting deletes of keys under `prefix` now.
     pub(crate) async fn flush_deletes_under(&self, prefix: &str) {
         let keys = self.deletes.take(Some(prefix));
-        self.send_deletes(keys).await;
+        self.send_journaled(keys).await;
     }
 
     /// DELETE Multiple in batches of ≤ 1000; failures are logged (the unlink already
-    /// succeeded for the caller), transient ones retried once.
-    pub(crate) async fn send_deletes(&self, keys: Vec<String>) {
+    /// succeeded for the caller), transient ones retried. True when every batch was answered.
+    pub(crate) async fn send_deletes(&self, keys: Vec<String>) -> bool {
+        let mut all = true;
         for chunk in keys.chunks(DELETE_BATCH_MAX) {
             let mut attempt = 0;
             loop {
@@ -162,10 +202,12 @@ impl Fs {
                             chunk.len(),
                             chunk.first()
                         );
+                        all = false;
                         break;
                     }
                 }
             }
         }
+        all
     }
 }

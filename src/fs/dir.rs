@@ -180,8 +180,8 @@ impl Fs {
                 None => {}
             }
         }
-        for (name, s) in self.attrs.locals_in(&rel) {
-            add(&mut names, &name, s.kind);
+        for (name, _, node) in self.table.staged_children(ino) {
+            add(&mut names, &name, node.kind);
         }
         Ok(names
             .into_iter()

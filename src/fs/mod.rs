@@ -7,14 +7,15 @@
 //!   mkdir, unlink, rmdir, symlink/readlink, link/mknod refusals, statfs;
 //! - `attr.rs`: setattr (chmod/chown/utimes into `x-cos-meta-*`, truncate);
 //! - `dir.rs`: readdir over paged delimited listings; `read.rs`: ranged GETs + read-ahead;
-//! - `write.rs`: handles, staging files, hand-off to the upload queue; `rename.rs`;
+//! - `node.rs`: the one shared state per inode (file-state diagram, lock order);
+//! - `handle.rs`: create/open/read/flush/release/fsync; `write.rs`: the staging copy and its
+//!   hand-off to the upload queue; `rename.rs`;
 //! - `delete.rs`: batched DELETE Multiple; `xattr.rs` + `xattr_acl.rs`: `user.cos.*`;
 //! - `path.rs` (key rules), `meta.rs` (cosfs metadata formats), `attrcache.rs`, `table.rs`,
 //!   `error.rs` (errnos), `uploads.rs` (the upload-queue boundary), `types.rs`.
 //!
-//! Lock order (all std mutexes are leaf locks, never held across `.await`): `handles` →
-//! `Table` → `AttrCache` → `DeleteBatch`; a per-handle `tokio::sync::Mutex` may be held across
-//! `.await` and is always taken before any of those.
+//! Lock order: see `node.rs` (namespace lock → node gate → node content → handle reader →
+//! std leaf locks).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +29,9 @@ pub mod attrcache;
 mod delete;
 mod dir;
 pub mod error;
+mod handle;
 pub mod meta;
+pub mod node;
 mod ops;
 pub mod path;
 mod read;
@@ -50,9 +53,9 @@ pub use uploads::{ManualUploads, PendingUpload, Uploads};
 use attrcache::AttrCache;
 use delete::DeleteBatch;
 use dir::DirHandle;
+use handle::{FileHandle, OpenCounts};
 use meta::Defaults;
 use table::Table;
-use write::FileHandle;
 
 /// Configuration of the fs core (built by `config`/`run` from the mount options).
 #[derive(Debug, Clone)]
@@ -157,6 +160,11 @@ pub struct Fs {
     me: Weak<Fs>,
     /// Mount time: the mtime of the root and of implicit directories (COS has none for them).
     started: std::time::SystemTime,
+    /// The namespace lock (lock order 1 in `node.rs`): a directory rename holds it for writing
+    /// so no hand-off names a key under the moving tree meanwhile.
+    ns: tokio::sync::RwLock<()>,
+    /// Open handles per node.
+    opens: OpenCounts,
 }
 
 impl Fs {
@@ -167,14 +175,16 @@ impl Fs {
             store,
             attrs: AttrCache::new(cfg.meta_ttl, cfg.negative_ttl, cfg.meta_capacity),
             cfg,
-            uploads,
+            uploads: uploads.clone(),
             table: Table::new(),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
-            deletes: DeleteBatch::default(),
+            deletes: DeleteBatch::new(uploads.clone()),
             readahead: Arc::new(tokio::sync::Semaphore::new(parts)),
             me: me.clone(),
             started: std::time::SystemTime::now(),
+            ns: tokio::sync::RwLock::new(()),
+            opens: OpenCounts::default(),
         })
     }
 

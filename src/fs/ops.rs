@@ -70,6 +70,12 @@ impl Fs {
         if rel.is_empty() {
             return Ok(Stat::dir(&self.defaults(), self.started));
         }
+        // The merged view: what this mount holds locally wins over what COS has.
+        if let Some((_, node)) = self.table.lookup_path(rel) {
+            if let Some(s) = self.staged_stat(&node).await {
+                return Ok(s);
+            }
+        }
         match self.attrs.get(rel) {
             Cached::Present(s) => return Ok(s),
             Cached::Absent => return Err(FsError::NotFound),
@@ -161,15 +167,14 @@ impl Fs {
         self.table.path(ino)
     }
 
-    /// getattr.
+    /// getattr (also fstat of a file unlinked while open: its staged copy, link count 0).
     pub async fn getattr(&self, ino: InodeNo) -> FsResult<Attr> {
-        let rel = match self.table.path(ino) {
-            Ok(rel) => rel,
-            // fstat of a file unlinked while still open.
-            Err(e) => return self.unlinked_attr(ino).await.ok_or(e),
-        };
-        let s = self.stat_path(&rel).await?;
-        Ok(self.attr_of(ino, &s))
+        let s = self.stat_ino(ino).await?;
+        let mut a = self.attr_of(ino, &s);
+        if self.table.path(ino).is_err() {
+            a.nlink = 0;
+        }
+        Ok(a)
     }
 
     /// forget: drops `n` kernel references.
@@ -237,10 +242,19 @@ impl Fs {
             return Err(FsError::IsDir);
         }
         let key = self.key_of(&rel, FileKind::File)?;
-        self.uploads.discard(key.as_str());
-        self.attrs.drop_local(&rel);
-        self.attrs.put_absent(&rel);
-        self.table.remove(parent, name.as_str());
+        let node = self.table.child_node(parent, name.as_str()).map(|(_, n)| n);
+        {
+            // Serialized with a hand-off of the same inode: it either enqueued before (and is
+            // discarded here) or sees the inode detached and uploads nothing.
+            let _ns = self.ns.read().await;
+            let _gate = match &node {
+                Some(n) => Some(n.gate.lock().await),
+                None => None,
+            };
+            self.uploads.discard(key.as_str());
+            self.attrs.put_absent(&rel);
+            self.table.remove(parent, name.as_str());
+        }
         // Always delete in COS too: an upload may have finished a moment ago.
         self.queue_delete(key.to_string()).await;
         Ok(())
@@ -256,9 +270,11 @@ impl Fs {
             return Err(FsError::NotDir);
         }
         let key = self.key_of(&rel, FileKind::Dir)?;
-        if !self.attrs.locals_in(&rel).is_empty()
-            || !self.uploads.pending_under(key.as_str()).is_empty()
-        {
+        let staged_inside = self
+            .table
+            .child_node(parent, name.as_str())
+            .is_some_and(|(ino, _)| self.table.has_staged_under(ino));
+        if staged_inside || !self.uploads.pending_under(key.as_str()).is_empty() {
             return Err(FsError::NotEmpty);
         }
         // Empty = every key under it is its marker or waits for deletion (rm -r unlinked them).

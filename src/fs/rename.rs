@@ -15,6 +15,7 @@ use super::error::{FsError, FsResult};
 use super::meta::Stat;
 use super::path::{join, ValidName};
 use super::types::{FileKind, InodeNo};
+use super::uploads::Intent;
 use super::Fs;
 use crate::store::{CompletedPart, CopyOptions, ListRequest, StorageClass};
 
@@ -70,26 +71,36 @@ impl Fs {
             _ => {}
         }
         if src.kind == FileKind::Dir {
+            // Nothing may hand off a key under the moving tree meanwhile (lock order 1).
+            let _ns = self.ns.write().await;
             self.rename_dir(&from, &to).await?;
+            self.table
+                .rename(parent, name.as_str(), newparent, newname.as_str());
         } else {
-            self.rename_file(&from, &to, &src).await?;
+            let _ns = self.ns.read().await;
+            let names = Names {
+                parent,
+                name: name.as_str(),
+                newparent,
+                newname: newname.as_str(),
+            };
+            self.rename_file(&names, &from, &to, &src).await?;
         }
-        self.attrs.rename_locals(&from, &to);
         self.attrs.rename_head(&from, &to);
         self.attrs.invalidate_tree(&from);
         self.attrs.invalidate_tree(&to);
         self.attrs.put_absent(&from);
-        self.table
-            .rename(parent, name.as_str(), newparent, newname.as_str());
         Ok(())
     }
 
     async fn ensure_empty_dir(&self, rel: &str) -> FsResult<()> {
         let key = self.key_of(rel, FileKind::Dir)?;
         self.flush_deletes_under(key.as_str()).await;
-        if !self.attrs.locals_in(rel).is_empty()
-            || !self.uploads.pending_under(key.as_str()).is_empty()
-        {
+        let staged = self
+            .table
+            .lookup_path(rel)
+            .is_some_and(|(ino, _)| self.table.has_staged_under(ino));
+        if staged || !self.uploads.pending_under(key.as_str()).is_empty() {
             return Err(FsError::NotEmpty);
         }
         let req = ListRequest {
@@ -99,36 +110,64 @@ impl Fs {
             max_keys: Some(2),
         };
         let page = self.store.list_objects(&req).await?;
-        if page.objects.iter().any(|o| o.key != key.as_str()) {
+        if page
+            .objects
+            .iter()
+            .any(|o| o.key != key.as_str() && !self.deletes.contains(&o.key))
+        {
             return Err(FsError::NotEmpty);
         }
         Ok(())
     }
 
-    async fn rename_file(&self, from: &str, to: &str, src: &Stat) -> FsResult<()> {
-        let fk = self.key_of(from, src.kind)?;
-        let tk = self.key_of(to, src.kind)?;
-        if self.attrs.local(from).is_some() {
-            // Open and unflushed: the data follows the inode; it uploads under the new name.
-            return Ok(());
-        }
+    /// A file (or symlink) rename, under the namespace read lock and the source's gate: the
+    /// name moves first, so any hand-off from then on names the new key; then COS follows
+    /// (staged data handed off, queued uploads re-targeted, else copy), and the old key goes
+    /// through the journaled delete batch. The journal holds the intent in between, so a crash
+    /// leaves the old or the new name, never neither, and the next mount finishes the job.
+    async fn rename_file(&self, n: &Names<'_>, from: &str, to: &str, src: &Stat) -> FsResult<()> {
+        let fk = self.key_of(from, src.kind)?.to_string();
+        let tk = self.key_of(to, src.kind)?.to_string();
+        let node = self.table.child_node(n.parent, n.name);
+        let _gate = match &node {
+            Some((_, nd)) => Some(nd.gate.lock().await),
+            None => None,
+        };
         // The replaced file's own pending upload must not land after ours.
-        self.uploads.discard(tk.as_str());
-        self.uploads.wait_key(tk.as_str()).await?;
-        self.deletes.cancel(tk.as_str());
-        if self.uploads.pending(fk.as_str()).is_some()
-            && self.uploads.retarget(fk.as_str(), tk.as_str())
-        {
-            // Queued data now uploads under the new name: no copy. An upload of the old name
-            // already running, or an older object, must still go.
-            self.uploads.wait_key(fk.as_str()).await?;
-            self.store.delete_object(fk.as_str()).await?;
-            return Ok(());
+        self.uploads.discard(&tk);
+        self.uploads.wait_key(&tk).await?;
+        self.deletes.cancel(&tk);
+        self.table.rename(n.parent, n.name, n.newparent, n.newname);
+        let handed = match &node {
+            Some((ino, nd)) => match self.hand_off_locked(*ino, nd, true).await {
+                Ok(h) => h.is_some(),
+                Err(e) => {
+                    self.table.rename(n.newparent, n.newname, n.parent, n.name);
+                    return Err(e);
+                }
+            },
+            None => false,
+        };
+        let retargeted = self.uploads.retarget(&fk, &tk);
+        // An upload of the old name already running must land before the copy reads it.
+        self.uploads.wait_key(&fk).await?;
+        let copy = !handed && !retargeted;
+        let id = self.uploads.intent_begin(Intent::Rename {
+            from: fk.clone(),
+            to: tk.clone(),
+            copy,
+        });
+        if copy {
+            if let Err(e) = self.copy_key(&fk, &tk, src.size, &src.storage_class).await {
+                self.uploads.intent_end(id);
+                self.table.rename(n.newparent, n.newname, n.parent, n.name);
+                log::warn!("rename {fk} -> {tk}: copy failed: {e}");
+                return Err(e);
+            }
         }
-        self.uploads.wait_key(fk.as_str()).await?;
-        self.copy_key(fk.as_str(), tk.as_str(), src.size, &src.storage_class)
-            .await?;
-        self.store.delete_object(fk.as_str()).await?;
+        // The delete batch journals the old key itself, so the intent can end.
+        self.queue_delete(fk).await;
+        self.uploads.intent_end(id);
         Ok(())
     }
 
@@ -183,11 +222,19 @@ impl Fs {
         Ok(())
     }
 
-    /// Copies every key under `from/` to `to/` in parallel, then batch-deletes the old keys.
+    /// Copies every key under `from/` to `to/` in parallel, then batch-deletes the old keys
+    /// (under the namespace write lock, so no hand-off names a key of the tree meanwhile).
+    /// Queued uploads under it are re-targeted (their keys need no copy), running ones waited
+    /// for; the journal holds the intent until the old keys are gone.
     async fn rename_dir(&self, from: &str, to: &str) -> FsResult<()> {
         let fk = self.key_of(from, FileKind::Dir)?.to_string();
         let tk = self.key_of(to, FileKind::Dir)?.to_string();
+        let mut fresh = std::collections::HashSet::new();
         for (key, _) in self.uploads.pending_under(&fk) {
+            let dst = format!("{tk}{}", &key[fk.len()..]);
+            if self.uploads.retarget(&key, &dst) {
+                fresh.insert(dst);
+            }
             self.uploads.wait_key(&key).await?;
         }
         self.flush_deletes_under(&fk).await;
@@ -217,23 +264,47 @@ impl Fs {
         for (k, _, _) in &keys {
             super::path::ObjectKey::file("", &format!("{tk}{}", &k[fk.len()..]))?;
         }
-        stream::iter(keys.iter().map(Ok::<_, FsError>))
+        let id = self.uploads.intent_begin(Intent::RenameDir {
+            from: fk.clone(),
+            to: tk.clone(),
+        });
+        let copied = stream::iter(keys.iter().map(Ok::<_, FsError>))
             .try_for_each_concurrent(self.cfg.copy_parallelism.max(1), |(k, size, class)| {
                 let dst = format!("{tk}{}", &k[fk.len()..]);
+                let skip = fresh.contains(&dst);
                 async move {
                     self.deletes.cancel(&dst);
+                    if skip {
+                        // A re-targeted upload brings newer bytes: a copy could land after it.
+                        return Ok(());
+                    }
                     self.copy_key(k, &dst, *size, class).await
                 }
             })
-            .await?;
+            .await;
+        if let Err(e) = copied {
+            // The intent stays journaled: the next mount finishes the move.
+            log::warn!("rename of {fk} -> {tk} stopped half-way: {e}; both names may exist");
+            return Err(e);
+        }
         // Names removed earlier under the destination are live again.
         self.deletes.unmark_tree(&tk);
-        if keys.is_empty() {
-            // An implicit directory with only unflushed local files: nothing to move in COS.
-            return Ok(());
-        }
         let old: Vec<String> = keys.into_iter().map(|k| k.0).collect();
-        self.send_deletes(old).await;
+        if self.send_deletes(old).await {
+            self.uploads.intent_end(id);
+        }
         Ok(())
     }
+}
+
+/// The four names of a rename.
+struct Names<'a> {
+    /// Source directory.
+    parent: InodeNo,
+    /// Source name.
+    name: &'a str,
+    /// Destination directory.
+    newparent: InodeNo,
+    /// Destination name.
+    newname: &'a str,
 }

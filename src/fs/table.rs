@@ -3,19 +3,23 @@
 //! Paths are not stored: an inode's relative path is computed by walking parents, so renaming a
 //! directory moves its whole subtree by changing one entry. Inode numbers are never reused.
 //!
-//! Locking: one std mutex, a leaf lock (never held with another lock, never across `.await`).
-//! Lock order across the fs core: `Fs::handles` → `Table` → `AttrCache`; in practice every
-//! method takes one of them at a time and releases it before the next.
+//! Each inode owns one shared [`Node`] (its file state, `node.rs`); handles and the namespace
+//! reach the state through the inode, never through a path or key.
+//!
+//! Locking: one std mutex, a leaf lock (never held with another lock, never across `.await`);
+//! see the lock order in `node.rs`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use super::node::Node;
 
 use super::error::{FsError, FsResult};
 use super::path::join;
 use super::types::{FileKind, InodeNo, ROOT_INO};
 
 /// One inode.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Inode {
     /// Parent directory's inode.
     parent: InodeNo,
@@ -27,6 +31,8 @@ struct Inode {
     lookups: u64,
     /// True once unlinked/replaced: no longer reachable by name.
     detached: bool,
+    /// The shared file state.
+    node: Arc<Node>,
 }
 
 /// Everything behind the mutex.
@@ -63,6 +69,7 @@ impl Table {
                 kind: FileKind::Dir,
                 lookups: 1,
                 detached: false,
+                node: Node::new(FileKind::Dir),
             },
         );
         Table {
@@ -143,6 +150,7 @@ impl Table {
                 kind,
                 lookups: u64::from(count),
                 detached: false,
+                node: Node::new(kind),
             },
         );
         g.children.insert(k, ino);
@@ -158,7 +166,8 @@ impl Table {
         let gone = match g.inodes.get_mut(&ino) {
             Some(i) => {
                 i.lookups = i.lookups.saturating_sub(n);
-                i.lookups == 0
+                // A node still holding local data stays until it is handed off.
+                i.lookups == 0 && !i.node.is_staged()
             }
             None => false,
         };
@@ -197,6 +206,72 @@ impl Table {
             }
             g.children.insert((newparent, newname.to_string()), ino);
         }
+    }
+
+    /// The shared state of an inode (also of a detached one: its open handles still use it).
+    pub fn node(&self, ino: InodeNo) -> FsResult<Arc<Node>> {
+        self.lock()
+            .inodes
+            .get(&ino)
+            .map(|i| i.node.clone())
+            .ok_or(FsError::BadHandle)
+    }
+
+    /// The node of `parent/name`, if that name is known.
+    pub fn child_node(&self, parent: InodeNo, name: &str) -> Option<(InodeNo, Arc<Node>)> {
+        let g = self.lock();
+        let ino = *g.children.get(&(parent, name.to_string()))?;
+        g.inodes.get(&ino).map(|i| (ino, i.node.clone()))
+    }
+
+    /// The inode and node a relative path names, walking known children from the root.
+    pub fn lookup_path(&self, rel: &str) -> Option<(InodeNo, Arc<Node>)> {
+        let g = self.lock();
+        let mut cur = ROOT_INO;
+        for c in rel.split('/').filter(|c| !c.is_empty()) {
+            cur = *g.children.get(&(cur, c.to_string()))?;
+        }
+        g.inodes.get(&cur).map(|i| (cur, i.node.clone()))
+    }
+
+    /// Children of `parent` whose content is staged locally (created or being written here):
+    /// the names a listing must show even though COS does not have them yet.
+    pub fn staged_children(&self, parent: InodeNo) -> Vec<(String, InodeNo, Arc<Node>)> {
+        let g = self.lock();
+        g.children
+            .iter()
+            .filter(|((p, _), _)| *p == parent)
+            .filter_map(|((_, name), ino)| {
+                let i = g.inodes.get(ino)?;
+                i.node
+                    .is_staged()
+                    .then(|| (name.clone(), *ino, i.node.clone()))
+            })
+            .collect()
+    }
+
+    /// True when any inode under directory `dir` (at any depth) holds staged content.
+    pub fn has_staged_under(&self, dir: InodeNo) -> bool {
+        let g = self.lock();
+        g.inodes.iter().any(|(&ino, i)| {
+            if !i.node.is_staged() || i.detached {
+                return false;
+            }
+            let mut cur = ino;
+            for _ in 0..4096 {
+                let Some(n) = g.inodes.get(&cur) else {
+                    return false;
+                };
+                if n.parent == dir && cur != ROOT_INO {
+                    return true;
+                }
+                if cur == ROOT_INO || n.detached {
+                    return false;
+                }
+                cur = n.parent;
+            }
+            false
+        })
     }
 
     /// Number of live inodes (root included), for tests and statistics.

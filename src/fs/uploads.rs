@@ -25,6 +25,35 @@ pub struct PendingUpload {
     pub opts: PutOptions,
 }
 
+/// A namespace change journaled until COS has carried it out (`cache::intents`), so a crash
+/// neither resurrects a deleted name nor loses a renamed one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Intent {
+    /// `key` is to be deleted.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// `from` is to become `to` (copy when `copy`, else the upload journal has `to`'s
+    /// bytes), then `from` is deleted.
+    Rename {
+        /// Old key.
+        from: String,
+        /// New key.
+        to: String,
+        /// Whether COS must copy `from` to `to`.
+        copy: bool,
+    },
+    /// Every key under prefix `from` is to move under prefix `to`.
+    RenameDir {
+        /// Old prefix (`a/`).
+        from: String,
+        /// New prefix (`b/`).
+        to: String,
+    },
+}
+
 /// Staging files and the upload queue, as the fs core uses them.
 #[async_trait::async_trait]
 pub trait Uploads: Send + Sync + 'static {
@@ -54,6 +83,13 @@ pub trait Uploads: Send + Sync + 'static {
     fn retarget(&self, _from: &str, _to: &str) -> bool {
         false
     }
+    /// Journals a namespace change; returns its id for [`Uploads::intent_end`]. The default
+    /// journals nothing (id 0).
+    fn intent_begin(&self, _intent: Intent) -> u64 {
+        0
+    }
+    /// Ends a journaled namespace change.
+    fn intent_end(&self, _id: u64) {}
 }
 
 /// Test implementation: `enqueue` only records; `wait_key`/[`ManualUploads::upload_all`] PUT.
@@ -251,5 +287,23 @@ impl Uploads for crate::cache::upload::UploadQueue {
 
     fn retarget(&self, from: &str, to: &str) -> bool {
         crate::cache::upload::UploadQueue::retarget(self, from, to)
+    }
+
+    fn intent_begin(&self, intent: Intent) -> u64 {
+        match self.cache_dir().intents().begin(intent) {
+            Ok(id) => id,
+            Err(e) => {
+                log::error!("namespace journal: could not record a change: {e}");
+                0
+            }
+        }
+    }
+
+    fn intent_end(&self, id: u64) {
+        if id != 0 {
+            if let Err(e) = self.cache_dir().intents().end(id) {
+                log::warn!("namespace journal: could not record the end of a change: {e}");
+            }
+        }
     }
 }

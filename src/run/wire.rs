@@ -27,6 +27,8 @@ pub async fn assemble(
         .map_err(|e| format!("cache directory {}: {e}", cfg.cache_dir.display()))?;
     let store: Arc<dyn ObjectStore> = client.clone();
     let queue = UploadQueue::new(store.clone(), cache.clone(), upload_config(cfg));
+    // Names first: a rename or delete left half-done is finished before its uploads re-run.
+    queue.recover_intents().await;
     match queue.recover().await {
         Ok(r) if r == Default::default() => {}
         Ok(r) => log::warn!(

@@ -196,6 +196,9 @@ async fn rename_file_replaces_and_follows_pending_upload() {
         0,
         "queued upload re-targeted, not copied"
     );
+    // The old key leaves COS with the (journaled) delete batch; the mount hides it at once.
+    assert_eq!(resolve(&e.fs, "a").await.unwrap_err(), FsError::NotFound);
+    e.fs.flush_deletes().await;
     assert_eq!(e.store.get("a"), None);
     let b = resolve(&e.fs, "b").await.unwrap();
     assert_eq!(read_all(&e.fs, b).await.unwrap(), b"newer");

@@ -1,0 +1,275 @@
+//! Open file handles: create, open, read, flush, release, fsync. A handle holds only per-open
+//! data (flags, its own read-ahead state); the file's bytes and attributes live in the inode's
+//! shared [`Node`] (`node.rs`), so every handle of one file sees one file.
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::error::{FsError, FsResult};
+use super::meta::Stat;
+use super::node::{Content, Node, Staged};
+use super::path::{join, ValidName};
+use super::read::{read_at_full, Source};
+use super::types::{Entry, Fh, FileKind, InodeNo};
+use super::{Fs, Handle};
+
+/// An open file.
+pub struct FileHandle {
+    /// Its inode (the path is looked up at each use, so renames while open are followed).
+    pub(crate) ino: InodeNo,
+    /// The inode's shared state.
+    pub(crate) node: Arc<Node>,
+    /// Opened for writing.
+    pub(crate) writable: bool,
+    /// `O_APPEND`: every write goes to the end.
+    pub(crate) append: bool,
+    /// This handle's reader of the Remote content, with the node version it was made for.
+    /// Lock order 4 (`node.rs`): held across this handle's GETs only.
+    reader: tokio::sync::Mutex<Option<(u64, Source)>>,
+}
+
+/// Open handles per node: the last release drops a clean staging copy.
+#[derive(Default)]
+pub(crate) struct OpenCounts {
+    /// Node address → open handles.
+    counts: std::sync::Mutex<std::collections::HashMap<usize, usize>>,
+}
+
+impl OpenCounts {
+    fn id(node: &Arc<Node>) -> usize {
+        Arc::as_ptr(node) as usize
+    }
+
+    fn open(&self, node: &Arc<Node>) {
+        let mut g = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *g.entry(Self::id(node)).or_default() += 1;
+    }
+
+    /// Returns the handles still open after this close.
+    fn close(&self, node: &Arc<Node>) -> usize {
+        let mut g = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let id = Self::id(node);
+        let left = g.get(&id).copied().unwrap_or(1).saturating_sub(1);
+        if left == 0 {
+            g.remove(&id);
+        } else {
+            g.insert(id, left);
+        }
+        left
+    }
+}
+
+impl Fs {
+    fn new_file_handle(&self, ino: InodeNo, node: Arc<Node>, flags: i32) -> Fh {
+        self.opens.open(&node);
+        let acc = flags & libc::O_ACCMODE;
+        let h = FileHandle {
+            ino,
+            node,
+            writable: acc != libc::O_RDONLY,
+            append: flags & libc::O_APPEND != 0,
+            reader: tokio::sync::Mutex::new(None),
+        };
+        self.add_handle(Handle::File(Arc::new(h)))
+    }
+
+    /// create: a new empty file, staged locally; nothing is sent until flush/close. An existing
+    /// file (a stale negative dentry) is opened instead, as `open(O_CREAT)` does.
+    pub async fn create(
+        &self,
+        parent: InodeNo,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<(Entry, Fh)> {
+        self.check_writable()?;
+        let name = ValidName::new(name)?;
+        let rel = join(&self.dir_path(parent)?, name.as_str());
+        let key = self.key_of(&rel, FileKind::File)?;
+        match self.stat_path(&rel).await {
+            Ok(_) if flags & libc::O_EXCL != 0 => return Err(FsError::Exists),
+            Ok(s) if s.kind == FileKind::Dir => return Err(FsError::IsDir),
+            Ok(s) => {
+                let ino = self.table.upsert(parent, name.as_str(), s.kind, true);
+                let fh = self.open(ino, flags).await?;
+                let s = self.stat_ino(ino).await?;
+                return Ok((self.entry_of(ino, &s), fh));
+            }
+            Err(FsError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let (path, file) = self.uploads.new_staging_file()?;
+        let s = Stat::new_local(FileKind::File, mode, uid, gid);
+        let mut base_opts = self.new_object_opts(&s);
+        base_opts.headers.user_meta.clear();
+        let ino = self
+            .table
+            .upsert(parent, name.as_str(), FileKind::File, true);
+        let node = self.table.node(ino)?;
+        {
+            let mut c = node.content.lock().await;
+            *c = Content::Staged(Staged {
+                path,
+                file: Arc::new(file),
+                size: 0,
+                stat: s.clone(),
+                dirty: true,
+                wrote: false,
+                base_etag: None,
+                base_opts,
+            });
+            node.changed(&c);
+        }
+        self.deletes.cancel(key.as_str());
+        self.attrs.invalidate(&rel);
+        let fh = self.new_file_handle(ino, node, flags);
+        Ok((self.entry_of(ino, &s), fh))
+    }
+
+    /// open: read-only handles read the shared state or COS; `O_TRUNC` stages an empty copy.
+    pub async fn open(&self, ino: InodeNo, flags: i32) -> FsResult<Fh> {
+        let s = self.stat_ino(ino).await?;
+        if s.kind == FileKind::Dir {
+            return Err(FsError::IsDir);
+        }
+        let node = self.table.node(ino)?;
+        if flags & libc::O_ACCMODE != libc::O_RDONLY {
+            self.check_writable()?;
+            if flags & libc::O_TRUNC != 0 {
+                self.resize(ino, &node, 0, false).await?;
+            }
+        }
+        Ok(self.new_file_handle(ino, node, flags))
+    }
+
+    /// read: from the shared staging copy, else through this handle's reader.
+    pub async fn read(&self, ino: InodeNo, fh: Fh, offset: i64, size: u32) -> FsResult<Bytes> {
+        let h = self.file_handle(fh)?;
+        let offset =
+            u64::try_from(offset).map_err(|_| FsError::InvalidArgument("offset".into()))?;
+        let version = {
+            let c = h.node.content.lock().await;
+            if let Some(st) = c.staged() {
+                let mut buf = vec![0u8; size as usize];
+                let n = read_at_full(&st.file, &mut buf, offset)?;
+                buf.truncate(n);
+                return Ok(Bytes::from(buf));
+            }
+            h.node.version()
+        };
+        let rel = self.table.path(h.ino).or_else(|_| self.table.path(ino))?;
+        let mut r = h.reader.lock().await;
+        if r.as_ref().map(|(v, _)| *v) != Some(version) {
+            let s = self.stat_path(&rel).await?;
+            let key = self.key_of(&rel, FileKind::File)?;
+            *r = Some((version, self.open_source(key.as_str(), s.size)));
+        }
+        match r.as_mut() {
+            Some((_, src)) => self.read_source(src, &rel, offset, size).await,
+            None => Err(FsError::BadHandle),
+        }
+    }
+
+    /// flush (each close): hands written data to the upload queue.
+    ///
+    /// A small file (≤ `close_wait_max_size`) is then waited for, up to `close_wait`, so that
+    /// after `close` other COS clients see it, as with s3fs/cosfs; larger files upload in the
+    /// background. A slow or failed upload never fails close: the data is journaled and the
+    /// task stays visible in `cosfuse tasks`.
+    pub async fn flush(&self, _ino: InodeNo, fh: Fh) -> FsResult<()> {
+        let h = self.file_handle(fh)?;
+        if !h.writable {
+            return Ok(());
+        }
+        if let Some((key, size)) = self.hand_off(h.ino, &h.node, false).await? {
+            self.close_wait(&key, size).await;
+        }
+        Ok(())
+    }
+
+    async fn close_wait(&self, key: &str, size: u64) {
+        if size <= self.cfg.close_wait_max_size && !self.cfg.close_wait.is_zero() {
+            match tokio::time::timeout(self.cfg.close_wait, self.uploads.wait_key(key)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::warn!("{key}: upload after close failed for now: {e}"),
+                Err(_) => log::info!("{key}: upload continues in the background after close"),
+            }
+        }
+    }
+
+    /// release (last close of a descriptor): hands off what is left, then drops the handle;
+    /// the last handle of a node drops a staging copy nobody needs (clean, or unlinked).
+    pub async fn release(&self, _ino: InodeNo, fh: Fh) -> FsResult<()> {
+        let Handle::File(h) = self.take_handle(fh)? else {
+            return Err(FsError::IsDir);
+        };
+        let left = self.opens.close(&h.node);
+        let res = if h.writable || left == 0 {
+            self.hand_off(h.ino, &h.node, true).await.map(|_| ())
+        } else {
+            Ok(())
+        };
+        if left == 0 {
+            let _g = h.node.gate.lock().await;
+            let mut c = h.node.content.lock().await;
+            let drop_it = match c.staged() {
+                Some(st) => !st.dirty || self.table.path(h.ino).is_err(),
+                None => false,
+            };
+            if drop_it {
+                if let Content::Staged(st) = std::mem::replace(&mut *c, Content::Remote) {
+                    let _ = std::fs::remove_file(&st.path);
+                }
+                h.node.changed(&c);
+            }
+        }
+        res
+    }
+
+    /// fsync: hand off, then wait until COS has the file.
+    pub async fn fsync(&self, ino: InodeNo, fh: Fh, _datasync: bool) -> FsResult<()> {
+        let h = self.file_handle(fh)?;
+        self.hand_off(h.ino, &h.node, true).await?;
+        let Ok(rel) = self.table.path(h.ino).or_else(|_| self.table.path(ino)) else {
+            // Unlinked while open: its data is never uploaded, so there is nothing to wait for.
+            return Ok(());
+        };
+        let key = self.key_of(&rel, FileKind::File)?;
+        self.uploads.wait_key(key.as_str()).await?;
+        Ok(())
+    }
+
+    /// The attributes of an inode from its shared state when staged (None otherwise).
+    pub(crate) async fn staged_stat(&self, node: &Node) -> Option<Stat> {
+        let c = node.content.lock().await;
+        c.staged().map(|st| {
+            let mut s = st.stat.clone();
+            s.size = st.size;
+            s
+        })
+    }
+
+    /// What an inode is now: its staged state, else what its path resolves to.
+    pub(crate) async fn stat_ino(&self, ino: InodeNo) -> FsResult<Stat> {
+        let node = self.table.node(ino)?;
+        if let Some(s) = self.staged_stat(&node).await {
+            return Ok(s);
+        }
+        let rel = self.table.path(ino)?;
+        self.stat_path(&rel).await
+    }
+}
+
+/// Runs blocking local file work on tokio's blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> FsResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(FsError::Io(format!("blocking task: {e}"))),
+    }
+}
