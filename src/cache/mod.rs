@@ -3,6 +3,7 @@
 //! - [`staging`]: `CacheDir`, the cache directory (lock, staging files, recovery dir);
 //! - [`journal`]: the crash journal of pending uploads (fsync'd, replayed at startup);
 //! - [`intents`]: the namespace journal of deletes and renames under way;
+//! - [`metadb`]: the persistent metadata cache (POSIX metadata by key + ETag);
 //! - [`upload`]: `UploadQueue`, the write-back upload queue (enqueue, wait, pending views,
 //!   list/pause/restart/cancel, drain), with the per-key operations of the fs core in `keys`,
 //!   its workers in `worker`/`multipart` and crash recovery in `recover`;
@@ -10,6 +11,7 @@
 
 pub mod intents;
 pub mod journal;
+pub mod metadb;
 mod keys;
 mod multipart;
 mod recover;

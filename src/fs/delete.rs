@@ -29,6 +29,9 @@ pub struct DeleteBatch {
     journal: Arc<dyn Uploads>,
     /// Bumped by each unlink; a debounce timer fires only if it is unchanged.
     generation: AtomicU64,
+    /// Bumped by listings while keys wait (`rm -r` reading the next directory it empties):
+    /// the timer waits another round.
+    touches: AtomicU64,
     /// Marker keys (`dir/`) of directories removed while their keys wait here: hidden from
     /// listings, and an rmdir above one of them flushes the batch (see `Fs::rmdir`).
     removed_dirs: Mutex<BTreeSet<String>>,
@@ -41,12 +44,21 @@ impl DeleteBatch {
             keys: Mutex::default(),
             journal,
             generation: AtomicU64::new(0),
+            touches: AtomicU64::new(0),
             removed_dirs: Mutex::default(),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps the batch open a little longer while keys wait (a listing: `rm -r` is reading the
+    /// next directory it will empty), so one `rm -r` stays one or two requests.
+    pub fn touch(&self) {
+        if !self.lock().is_empty() {
+            self.touches.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// True while `key` waits for deletion.
@@ -145,10 +157,20 @@ impl Fs {
         let Some(me) = self.me.upgrade() else { return };
         let delay = self.cfg.delete_delay;
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            if me.deletes.generation.load(Ordering::SeqCst) == generation {
-                me.flush_deletes().await;
+            // Debounced, but bounded: keys never wait more than about ten delays.
+            let mut touches = me.deletes.touches.load(Ordering::SeqCst);
+            for _ in 0..10 {
+                tokio::time::sleep(delay).await;
+                if me.deletes.generation.load(Ordering::SeqCst) != generation {
+                    return; // a later unlink's timer takes over
+                }
+                let now = me.deletes.touches.load(Ordering::SeqCst);
+                if now == touches {
+                    break;
+                }
+                touches = now;
             }
+            me.flush_deletes().await;
         });
     }
 

@@ -1,7 +1,10 @@
 //! readdir over GET Bucket with `delimiter=/`, paged to the end: entries from Contents and
 //! CommonPrefixes (a `dir/` marker and an implicit directory both count), plus files this mount
-//! has pending uploads for or is writing. Each listing entry fills the metadata cache, so `ls -l`
-//! costs list pages only, no HEAD per entry.
+//! has pending uploads for or is writing. Each listing entry fills the metadata cache. GET Bucket
+//! carries no user metadata, so an entry whose `x-cos-meta-*` is not known for its ETag (from
+//! this mount's memory or the persistent cache `cache::metadb`) is HEADed, in parallel, before
+//! the kernel sees it: a listing never shows a symlink as a file or a 0600 file as 0644. A
+//! warm `ls -l` (same ETags) costs list pages only.
 //!
 //! Offsets are stable: the first readdir (offset 0) takes a snapshot of the whole directory;
 //! entry `i` of the snapshot has offset `i + 1` (`.` and `..` first), so a reader resuming at any
@@ -20,7 +23,10 @@ use super::meta::Stat;
 use super::path::{join, ValidName};
 use super::types::{DirEntry, DirSink, Fh, FileKind, InodeNo, ROOT_INO};
 use super::{Fs, Handle};
-use crate::store::ListRequest;
+use futures::stream::{self, StreamExt};
+
+use super::meta::{apply_user_meta, store_user_meta};
+use crate::store::{ListRequest, StoreError};
 
 /// Most pages one listing may take (10 million keys): a bound on a request loop.
 const MAX_PAGES: usize = 10_000;
@@ -96,6 +102,46 @@ impl Fs {
         Ok(())
     }
 
+    /// HEADs (bounded concurrency) the listed entries whose metadata is not known for their
+    /// ETag, so no attribute reaches the kernel from a guess; remembers the answers in the
+    /// persistent cache. Entries are (name, key, path, ETag; None for a `dir/` prefix).
+    /// Returns each entry's name and kind (one deleted meanwhile is left out).
+    async fn learn_metadata(
+        &self,
+        unknown: Vec<(String, String, String, Option<String>)>,
+    ) -> FsResult<Vec<(String, FileKind)>> {
+        let d = self.defaults();
+        let heads: Vec<_> = stream::iter(unknown)
+            .map(|(name, key, path, etag)| async move {
+                let r = self.store.head_object(&key).await;
+                (name, key, path, etag, r)
+            })
+            .buffer_unordered(self.cfg.head_parallelism.max(1))
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for (name, key, path, etag, r) in heads {
+            let is_dir = etag.is_none();
+            let s = match r {
+                Ok(meta) => {
+                    self.metadb
+                        .put(&key, &meta.etag, meta.headers.user_meta.clone());
+                    Stat::from_head(&meta, is_dir, &d)
+                }
+                // An implicit directory (no marker) keeps the documented defaults, as a fact.
+                Err(StoreError::NotFound(_)) if is_dir => {
+                    self.metadb.put(&key, "", Default::default());
+                    Stat::dir(&d, self.started)
+                }
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            out.push((name, s.kind));
+            self.attrs.put(&path, s);
+        }
+        Ok(out)
+    }
+
     /// Lists directory `ino` completely (see module doc).
     pub(crate) async fn list_dir(
         &self,
@@ -118,6 +164,7 @@ impl Fs {
             }
         };
         let mut marker: Option<String> = None;
+        self.deletes.touch();
         for _ in 0..MAX_PAGES {
             let req = ListRequest {
                 prefix: prefix.clone(),
@@ -126,6 +173,7 @@ impl Fs {
                 max_keys: Some(1000),
             };
             let page = self.store.list_objects(&req).await?;
+            let mut unknown = Vec::new();
             for cp in &page.common_prefixes {
                 if self.deletes.dir_removed(cp) {
                     continue;
@@ -137,7 +185,14 @@ impl Fs {
                 }
                 let path = join(&rel, name);
                 if self.attrs.get(&path) == Cached::Unknown {
-                    self.attrs.put(&path, Stat::dir(&d, self.started));
+                    match self.metadb.get_any(cp) {
+                        Some(m) => {
+                            let mut s = Stat::dir(&d, self.started);
+                            apply_user_meta(&mut s, &m, true);
+                            self.attrs.put(&path, s);
+                        }
+                        None => unknown.push((name.to_string(), cp.clone(), path, None)),
+                    }
                 }
                 add(&mut names, name, FileKind::Dir);
             }
@@ -150,10 +205,25 @@ impl Fs {
                     log::debug!("skipping unrepresentable key {:?}", o.key);
                     continue;
                 }
-                let s = self
-                    .attrs
-                    .put_listed(&join(&rel, name), Stat::from_list(o, false, &d));
+                let path = join(&rel, name);
+                let mut s = self.attrs.put_listed(&path, Stat::from_list(o, false, &d));
+                if s.from_head {
+                    // Known (this mount wrote it, or a HEAD told): keep it for later mounts.
+                    let mut m = std::collections::BTreeMap::new();
+                    store_user_meta(&s, &mut m);
+                    self.metadb.put(&o.key, &o.etag, m);
+                } else if let Some(m) = self.metadb.get(&o.key, &o.etag) {
+                    apply_user_meta(&mut s, &m, false);
+                    s.from_head = true;
+                    self.attrs.put(&path, s.clone());
+                } else {
+                    unknown.push((name.to_string(), o.key.clone(), path, Some(o.etag.clone())));
+                    continue;
+                }
                 add(&mut names, name, s.kind);
+            }
+            for (name, kind) in self.learn_metadata(unknown).await? {
+                add(&mut names, &name, kind);
             }
             if !page.is_truncated {
                 break;

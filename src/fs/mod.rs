@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use crate::cache::metadb::MetaDb;
 use crate::store::{ObjectStore, StorageClass};
 
 mod attr;
@@ -98,6 +99,10 @@ pub struct FsConfig {
     pub close_wait: Duration,
     /// Files up to this size are waited for on close; larger ones upload in the background.
     pub close_wait_max_size: u64,
+    /// Directory of the persistent metadata cache (None: in memory only).
+    pub meta_dir: Option<std::path::PathBuf>,
+    /// HEAD requests in flight while a listing learns unknown metadata.
+    pub head_parallelism: usize,
 }
 
 impl Default for FsConfig {
@@ -123,6 +128,8 @@ impl Default for FsConfig {
             read_only: false,
             close_wait: Duration::from_secs(5),
             close_wait_max_size: 8 * 1024 * 1024,
+            meta_dir: None,
+            head_parallelism: 32,
         }
     }
 }
@@ -165,12 +172,18 @@ pub struct Fs {
     ns: tokio::sync::RwLock<()>,
     /// Open handles per node.
     opens: OpenCounts,
+    /// POSIX metadata by key + ETag, kept across mounts (`cache::metadb`).
+    metadb: MetaDb,
 }
 
 impl Fs {
     /// Builds the filesystem over `store`, writing through `uploads`.
     pub fn new(store: Arc<dyn ObjectStore>, cfg: FsConfig, uploads: Arc<dyn Uploads>) -> Arc<Fs> {
         let parts = (cfg.readahead_budget / cfg.read_part_size.max(1)).max(1) as usize;
+        let metadb = match &cfg.meta_dir {
+            Some(dir) => MetaDb::open(dir, cfg.meta_capacity),
+            None => MetaDb::memory(cfg.meta_capacity),
+        };
         Arc::new_cyclic(|me| Fs {
             store,
             attrs: AttrCache::new(cfg.meta_ttl, cfg.negative_ttl, cfg.meta_capacity),
@@ -185,6 +198,7 @@ impl Fs {
             started: std::time::SystemTime::now(),
             ns: tokio::sync::RwLock::new(()),
             opens: OpenCounts::default(),
+            metadb,
         })
     }
 

@@ -134,7 +134,11 @@ impl Fs {
             if let Some(m) = marker {
                 // The marker carries the directory's mode/owner; one more HEAD, only here.
                 match self.store.head_object(&m.key).await {
-                    Ok(meta) => s = Stat::from_head(&meta, true, &d),
+                    Ok(meta) => {
+                        self.metadb
+                            .put(&m.key, &meta.etag, meta.headers.user_meta.clone());
+                        s = Stat::from_head(&meta, true, &d)
+                    }
                     Err(StoreError::NotFound(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -143,6 +147,8 @@ impl Fs {
         }
         match head {
             Ok(meta) if !self.deletes.contains(&meta.key) => {
+                self.metadb
+                    .put(&meta.key, &meta.etag, meta.headers.user_meta.clone());
                 Ok(Some(Stat::from_head(&meta, false, &d)))
             }
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),

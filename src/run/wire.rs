@@ -127,6 +127,7 @@ fn fs_config(cfg: &Config) -> FsConfig {
         acl: cfg.acl.clone(),
         presign_expiry: cfg.presign_expires,
         read_only: cfg.fuse.read_only,
+        meta_dir: Some(cfg.cache_dir.clone()),
         ..FsConfig::default()
     }
 }

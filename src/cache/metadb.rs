@@ -1,0 +1,264 @@
+//! The persistent metadata cache: for each object key, the POSIX metadata (`x-cos-meta-mode`,
+//! `-uid`, `-gid`, `-mtime`, ...) it carried at a given ETag. GET Bucket does not return user
+//! metadata, so without this a fresh mount would either HEAD every listed object or guess
+//! (a symlink shown as a file, a 0600 file as 0644). With it, a listing whose ETags are
+//! unchanged costs no HEAD at all, across remounts.
+//!
+//! File: `CACHE/meta`, one JSON object a line (`{"k":KEY,"e":ETAG,"m":{...}}`), appended on
+//! change, last line of a key wins; rewritten with only the live entries when dead lines
+//! dominate. Bounded: at most `capacity` keys (least recently used dropped). A changed ETag
+//! invalidates the entry (the caller compares it). Losing the file costs HEADs, nothing else.
+//!
+//! Locking: one std mutex, a leaf lock (never across `.await`).
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use lru::LruCache;
+use serde::{Deserialize, Serialize};
+
+/// File name inside the cache directory.
+pub const META_FILE: &str = "meta";
+
+/// One line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Line {
+    /// Object key.
+    k: String,
+    /// ETag the metadata belongs to (quotes stripped).
+    e: String,
+    /// The metadata (names without `x-cos-meta-`).
+    m: BTreeMap<String, String>,
+}
+
+/// What is cached for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rec {
+    /// ETag.
+    etag: String,
+    /// Metadata.
+    meta: BTreeMap<String, String>,
+}
+
+/// Everything behind the mutex.
+struct Inner {
+    /// Key → record.
+    map: LruCache<String, Rec>,
+    /// Append handle (None: memory only).
+    file: Option<File>,
+    /// Lines in the file.
+    lines: usize,
+}
+
+/// The persistent metadata cache (see module doc).
+pub struct MetaDb {
+    /// The file (None: memory only).
+    path: Option<PathBuf>,
+    /// State; leaf lock.
+    inner: Mutex<Inner>,
+}
+
+fn norm(etag: &str) -> &str {
+    etag.trim_matches('"')
+}
+
+impl MetaDb {
+    /// A cache in memory only.
+    pub fn memory(capacity: usize) -> MetaDb {
+        MetaDb {
+            path: None,
+            inner: Mutex::new(Inner {
+                map: LruCache::new(NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN)),
+                file: None,
+                lines: 0,
+            }),
+        }
+    }
+
+    /// Opens (or creates) the cache file in `dir`. An unreadable file is started afresh
+    /// (it only saves requests).
+    pub fn open(dir: &Path, capacity: usize) -> MetaDb {
+        let path = dir.join(META_FILE);
+        let db = MetaDb::memory(capacity);
+        {
+            let mut g = db.lock();
+            if let Ok(f) = File::open(&path) {
+                for line in BufReader::new(f).split(b'\n').map_while(Result::ok) {
+                    if let Ok(l) = serde_json::from_slice::<Line>(&line) {
+                        g.map.put(
+                            l.k,
+                            Rec {
+                                etag: l.e,
+                                meta: l.m,
+                            },
+                        );
+                    }
+                }
+            }
+            match rewrite(&path, &g.map) {
+                Ok(f) => {
+                    g.lines = g.map.len();
+                    g.file = Some(f);
+                }
+                Err(e) => log::warn!(
+                    "metadata cache {}: {e}; keeping it in memory only",
+                    path.display()
+                ),
+            }
+        }
+        MetaDb {
+            path: Some(path),
+            inner: db.inner,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The metadata `key` carried at `etag`, if known.
+    pub fn get(&self, key: &str, etag: &str) -> Option<BTreeMap<String, String>> {
+        let mut g = self.lock();
+        match g.map.get(key) {
+            Some(r) if r.etag == norm(etag) => Some(r.meta.clone()),
+            _ => None,
+        }
+    }
+
+    /// The metadata last known for `key`, whatever its ETag (directory markers, whose ETag a
+    /// delimited listing does not show).
+    pub fn get_any(&self, key: &str) -> Option<BTreeMap<String, String>> {
+        self.lock().map.get(key).map(|r| r.meta.clone())
+    }
+
+    /// Records the metadata of `key` at `etag` (no write when nothing changed).
+    pub fn put(&self, key: &str, etag: &str, meta: BTreeMap<String, String>) {
+        let rec = Rec {
+            etag: norm(etag).to_string(),
+            meta,
+        };
+        let mut g = self.lock();
+        if g.map.get(key) == Some(&rec) {
+            return;
+        }
+        let line = Line {
+            k: key.to_string(),
+            e: rec.etag.clone(),
+            m: rec.meta.clone(),
+        };
+        g.map.put(key.to_string(), rec);
+        self.append(&mut g, &line);
+    }
+
+    /// Forgets `key` (deleted).
+    pub fn remove(&self, key: &str) {
+        self.lock().map.pop(key);
+    }
+
+    fn append(&self, g: &mut Inner, line: &Line) {
+        let Some(f) = g.file.as_mut() else { return };
+        let mut buf = match serde_json::to_vec(line) {
+            Ok(b) => b,
+            Err(_) => return,
+        };
+        buf.push(b'\n');
+        if let Err(e) = f.write_all(&buf) {
+            log::warn!("metadata cache: {e}; keeping it in memory only");
+            g.file = None;
+            return;
+        }
+        g.lines += 1;
+        if g.lines > 2 * g.map.len() + 1024 {
+            if let Some(p) = &self.path {
+                match rewrite(p, &g.map) {
+                    Ok(f) => {
+                        g.file = Some(f);
+                        g.lines = g.map.len();
+                    }
+                    Err(e) => log::warn!("metadata cache {}: {e}", p.display()),
+                }
+            }
+        }
+    }
+
+    /// Number of keys cached.
+    pub fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Writes the live entries (least recently used first, so a reload keeps the order) to a new
+/// file and returns its append handle.
+fn rewrite(path: &Path, map: &LruCache<String, Rec>) -> io::Result<File> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let mut buf = Vec::new();
+        for (k, r) in map.iter().rev() {
+            let line = Line {
+                k: k.clone(),
+                e: r.etag.clone(),
+                m: r.meta.clone(),
+            };
+            buf.extend(serde_json::to_vec(&line).map_err(io::Error::other)?);
+            buf.push(b'\n');
+        }
+        f.write_all(&buf)?;
+    }
+    std::fs::rename(&tmp, path)?;
+    OpenOptions::new().append(true).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(mode: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("mode".to_string(), mode.to_string())])
+    }
+
+    #[test]
+    fn survives_reopen_and_a_changed_etag_invalidates() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = MetaDb::open(dir.path(), 10);
+            db.put("a", "\"e1\"", meta("33152"));
+            db.put("b", "e2", meta("41471"));
+            db.put("a", "e3", meta("33188"));
+        }
+        let db = MetaDb::open(dir.path(), 10);
+        assert_eq!(db.get("a", "e1"), None, "older ETag");
+        assert_eq!(db.get("a", "\"e3\""), Some(meta("33188")));
+        assert_eq!(db.get("b", "e2"), Some(meta("41471")));
+        assert_eq!(db.get_any("b"), Some(meta("41471")));
+        db.remove("b");
+        assert_eq!(db.get("b", "e2"), None);
+    }
+
+    #[test]
+    fn bounded_by_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = MetaDb::open(dir.path(), 3);
+        for i in 0..10 {
+            db.put(&format!("k{i}"), "e", meta("1"));
+        }
+        assert_eq!(db.len(), 3);
+        drop(db);
+        let db = MetaDb::open(dir.path(), 3);
+        assert_eq!(db.len(), 3);
+        assert!(db.get("k9", "e").is_some() && db.get("k0", "e").is_none());
+    }
+}
