@@ -127,7 +127,11 @@ fn ls_l_of_5000_objects_costs_5_pages_cold_with_heads_warm_without() {
     let after = emu.stats();
     assert_eq!(out.lines().filter(|l| l.starts_with('-')).count(), 5000);
     assert_eq!(delta(&before, &after, "GetBucket"), 5, "listing pages");
-    assert_eq!(delta(&before, &after, "HeadObject"), 0, "HEAD per entry, warm");
+    assert_eq!(
+        delta(&before, &after, "HeadObject"),
+        0,
+        "HEAD per entry, warm"
+    );
 }
 
 #[test]

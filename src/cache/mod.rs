@@ -11,8 +11,8 @@
 
 pub mod intents;
 pub mod journal;
-pub mod metadb;
 mod keys;
+pub mod metadb;
 mod multipart;
 mod recover;
 pub mod staging;

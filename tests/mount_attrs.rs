@@ -1,0 +1,133 @@
+//! Listings never invent a type or a mode: after an unmount and a mount with an empty cache,
+//! and again with the kept cache, `ls -l` first and then `stat`/`readlink` show symlinks as
+//! symlinks with their targets, and modes, owners and mtimes as chmod/chown/touch set them;
+//! `cp -a` and `rsync -a` out of the mount reproduce them; with `allow_other`, another user
+//! cannot read a 0600 file. Request counts: cold = list pages + at most one HEAD per entry,
+//! warm (kept cache) = list pages and no HEAD.
+
+mod common;
+use common::*;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+const BUCKET: &str = "attrs-1250000000";
+
+/// What `stat` must show for the tree the test makes.
+fn check_tree(root: &Path, when: &str) {
+    let l1 = fs::symlink_metadata(root.join("t/l1")).unwrap();
+    assert!(l1.file_type().is_symlink(), "{when}: l1 is a symlink");
+    assert_eq!(
+        fs::read_link(root.join("t/l1")).unwrap().to_str(),
+        Some("target-a"),
+        "{when}: readlink"
+    );
+    let f = fs::symlink_metadata(root.join("t/f")).unwrap();
+    assert!(f.file_type().is_file(), "{when}: f is a file");
+    assert_eq!(f.mode() & 0o7777, 0o600, "{when}: f's mode");
+    assert_eq!((f.uid(), f.gid()), (1234, 5678), "{when}: f's owner");
+    assert_eq!(f.mtime(), 1_500_000_000, "{when}: f's mtime");
+    let g = fs::symlink_metadata(root.join("t/g")).unwrap();
+    assert_eq!(g.mode() & 0o7777, 0o751, "{when}: g's mode");
+    let d = fs::symlink_metadata(root.join("t/d")).unwrap();
+    assert!(d.is_dir(), "{when}: d is a directory");
+    assert_eq!(d.mode() & 0o7777, 0o710, "{when}: d's mode");
+}
+
+#[test]
+fn symlinks_modes_owners_and_mtimes_survive_remounts_with_empty_and_kept_cache() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let m = Mount::new(&emu, BUCKET, "allow_other");
+    sh(
+        m.path(),
+        "mkdir t && cd t && ln -s target-a l1 && echo x > f && chmod 600 f && chown 1234:5678 f \
+         && touch -m -d @1500000000 f && echo y > g && chmod 751 g && mkdir d && chmod 710 d \
+         && echo z > pub && chmod 644 pub",
+    );
+    check_tree(m.path(), "same mount");
+    let kept = m.unmount();
+
+    for (label, cache) in [
+        ("empty cache", tempfile::tempdir().unwrap().keep()),
+        ("kept cache", kept),
+    ] {
+        let m = Mount::with_cache(&emu, BUCKET, "allow_other", cache);
+        let before = emu.stats();
+        let ls = sh(m.path(), "ls -l t");
+        let after = emu.stats();
+        let line = ls.lines().find(|l| l.ends_with("l1 -> target-a"));
+        assert!(line.is_some_and(|l| l.starts_with('l')), "{label}: {ls}");
+        assert!(
+            ls.lines()
+                .any(|l| l.starts_with("-rw------- ") && l.ends_with(" f")),
+            "{label}: {ls}"
+        );
+        let heads = delta(&before, &after, "HeadObject");
+        let pages = delta(&before, &after, "GetBucket");
+        if label == "kept cache" {
+            assert_eq!(heads, 0, "{label}: no HEAD with the kept cache");
+        } else {
+            // five entries, plus the lookup of `t` itself
+            assert!(heads <= 6, "{label}: {heads} HEADs");
+        }
+        assert!(pages <= 3, "{label}: {pages} list pages");
+        check_tree(m.path(), label);
+
+        // Out of the mount with cp -a and rsync -a.
+        let out = tempfile::tempdir().unwrap();
+        sh(
+            m.path(),
+            &format!(
+                "cp -a t {o}/cp && rsync -a t/ {o}/rs/",
+                o = out.path().display()
+            ),
+        );
+        for copy in ["cp", "rs"] {
+            let c = out.path().join(copy);
+            assert_eq!(
+                fs::read_link(c.join("l1")).unwrap().to_str(),
+                Some("target-a"),
+                "{label} {copy}"
+            );
+            let f = fs::metadata(c.join("f")).unwrap();
+            assert_eq!(f.permissions().mode() & 0o7777, 0o600, "{label} {copy}");
+            assert_eq!(f.mtime(), 1_500_000_000, "{label} {copy}");
+            assert_eq!(
+                fs::metadata(c.join("d")).unwrap().permissions().mode() & 0o7777,
+                0o710
+            );
+        }
+
+        // Another user: the kernel enforces the modes (allow_other + default_permissions).
+        let denied = std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--", "cat"])
+            .arg(m.p("t/f"))
+            .output()
+            .unwrap();
+        assert!(!denied.status.success(), "{label}: nobody read a 0600 file");
+        let allowed = std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--", "cat"])
+            .arg(m.p("t/pub"))
+            .output()
+            .unwrap();
+        assert_eq!(allowed.stdout, b"z\n", "{label}: nobody reads a 0644 file");
+        m.unmount();
+    }
+}
+
+#[test]
+fn objects_without_metadata_keep_the_documented_defaults() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    emu.put(BUCKET, "plain/file", b"abc");
+    emu.put(BUCKET, "plain/sub/inner", b"x");
+    let m = Mount::new(&emu, BUCKET, "");
+    let ls = sh(m.path(), "ls -l plain");
+    assert!(ls.lines().any(|l| l.starts_with("-rw-r--r-- ")), "{ls}");
+    assert!(ls.lines().any(|l| l.starts_with("drwxr-xr-x ")), "{ls}");
+    let cache = m.unmount();
+    // The defaults are cached as facts: the next listing asks nothing.
+    let m = Mount::with_cache(&emu, BUCKET, "", cache);
+    let before = emu.stats();
+    sh(m.path(), "ls -l plain");
+    assert_eq!(delta(&before, &emu.stats(), "HeadObject"), 0);
+}
