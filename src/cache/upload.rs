@@ -39,6 +39,9 @@ pub(crate) struct Inner {
     pub changes: watch::Sender<u64>,
     /// Runtime for background cleanups started from sync methods.
     pub rt: Option<tokio::runtime::Handle>,
+    /// Where a finished upload's metadata is remembered by its new ETag (set by the fs core),
+    /// so later listings know it without a HEAD. Leaf lock.
+    pub metadb: Mutex<Option<Arc<super::metadb::MetaDb>>>,
 }
 
 impl Inner {
@@ -174,6 +177,7 @@ impl UploadQueue {
             table: Mutex::new(Table::default()),
             changes,
             rt: rt.clone(),
+            metadb: Mutex::new(None),
         });
         let workers = match &rt {
             Some(rt) => (0..n)

@@ -287,6 +287,10 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
         if let Err(e) = inner.cache.journal().complete(job.id, &put.etag) {
             log::error!("journal: could not record upload of {}: {e}", job.key);
         }
+        let db = super::staging::lock(&inner.metadb).clone();
+        if let Some(db) = db {
+            db.put(&job.key, &put.etag, job.opts.headers.user_meta.clone());
+        }
     }
     let mut delete_file = None;
     let mut obsolete = false;

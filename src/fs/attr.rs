@@ -95,13 +95,15 @@ impl Fs {
             Ok(meta) => {
                 let mut headers = meta.headers.clone();
                 store_user_meta(&s, &mut headers.user_meta);
+                let user_meta = headers.user_meta.clone();
                 let opts = CopyOptions {
                     directive: MetadataDirective::Replaced(headers),
                     storage_class: Some(meta.storage_class.clone()),
                     acl: self.cfg.acl.clone(),
                     if_match: Some(meta.etag.clone()),
                 };
-                self.copy_in_place_keeping_acl(key.as_str(), opts).await?;
+                let r = self.copy_in_place_keeping_acl(key.as_str(), opts).await?;
+                self.metadb.put(key.as_str(), &r.etag, user_meta);
                 // The new ETag/Last-Modified are pinned by the next listing (matched by size
                 // until then: ETag spellings of copy answers and listings need not agree).
                 let mut after = s;
@@ -114,9 +116,12 @@ impl Fs {
                 // Implicit directory: give it a marker carrying the attributes.
                 let mut opts = self.new_object_opts(&s);
                 opts.storage_class = None;
-                self.store
+                let r = self
+                    .store
                     .put_object(key.as_str(), Bytes::new(), &opts)
                     .await?;
+                self.metadb
+                    .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
                 self.attrs.put(rel, s);
                 Ok(())
             }

@@ -173,17 +173,18 @@ pub struct Fs {
     /// Open handles per node.
     opens: OpenCounts,
     /// POSIX metadata by key + ETag, kept across mounts (`cache::metadb`).
-    metadb: MetaDb,
+    metadb: Arc<MetaDb>,
 }
 
 impl Fs {
     /// Builds the filesystem over `store`, writing through `uploads`.
     pub fn new(store: Arc<dyn ObjectStore>, cfg: FsConfig, uploads: Arc<dyn Uploads>) -> Arc<Fs> {
         let parts = (cfg.readahead_budget / cfg.read_part_size.max(1)).max(1) as usize;
-        let metadb = match &cfg.meta_dir {
+        let metadb = Arc::new(match &cfg.meta_dir {
             Some(dir) => MetaDb::open(dir, cfg.meta_capacity),
             None => MetaDb::memory(cfg.meta_capacity),
-        };
+        });
+        uploads.attach_metadb(metadb.clone());
         Arc::new_cyclic(|me| Fs {
             store,
             attrs: AttrCache::new(cfg.meta_ttl, cfg.negative_ttl, cfg.meta_capacity),

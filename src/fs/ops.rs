@@ -226,10 +226,13 @@ impl Fs {
         let mut s = Stat::new_local(FileKind::Dir, mode, uid, gid);
         self.deletes.cancel(key.as_str());
         self.deletes.unmark_dir(key.as_str());
+        let opts = self.new_object_opts(&s);
         let r = self
             .store
-            .put_object(key.as_str(), Bytes::new(), &self.new_object_opts(&s))
+            .put_object(key.as_str(), Bytes::new(), &opts)
             .await?;
+        self.metadb
+            .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
         let ino = self
@@ -343,10 +346,13 @@ impl Fs {
         let mut s = Stat::new_local(FileKind::Symlink, 0o777, uid, gid);
         s.size = target.len() as u64;
         self.deletes.cancel(key.as_str());
+        let opts = self.new_object_opts(&s);
         let r = self
             .store
-            .put_object(key.as_str(), Bytes::from(target), &self.new_object_opts(&s))
+            .put_object(key.as_str(), Bytes::from(target), &opts)
             .await?;
+        self.metadb
+            .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
         let ino = self

@@ -90,6 +90,9 @@ pub trait Uploads: Send + Sync + 'static {
     }
     /// Ends a journaled namespace change.
     fn intent_end(&self, _id: u64) {}
+    /// Gives the queue the persistent metadata cache, so a finished upload is remembered by
+    /// its ETag (the default forgets).
+    fn attach_metadb(&self, _db: Arc<crate::cache::metadb::MetaDb>) {}
 }
 
 /// Test implementation: `enqueue` only records; `wait_key`/[`ManualUploads::upload_all`] PUT.
@@ -297,6 +300,10 @@ impl Uploads for crate::cache::upload::UploadQueue {
                 0
             }
         }
+    }
+
+    fn attach_metadb(&self, db: Arc<crate::cache::metadb::MetaDb>) {
+        *crate::cache::staging::lock(&self.inner.metadb) = Some(db);
     }
 
     fn intent_end(&self, id: u64) {
