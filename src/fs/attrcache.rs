@@ -1,12 +1,11 @@
 //! The metadata cache: positive entries (`Stat` by relative path) and negative entries with
 //! TTLs, bounded by entry count (LRU), plus the HEAD-only metadata (mode/uid/gid/mtime) kept by
 //! ETag + Last-Modified so a later listing showing the same pair reuses it without a HEAD
-//! (ARCHITECTURE.md §3). Files created or being written by this mount live in a separate,
-//! unevicted `locals` map until their data has been handed to the upload queue.
+//! (ARCHITECTURE.md §3). Files created or being written by this mount are not here: their
+//! state is the inode's (`node.rs`), which lookups consult first.
 //!
 //! Locking: one std mutex, a leaf lock (never held with another lock, never across `.await`).
 
-use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -52,8 +51,6 @@ struct Inner {
     entries: LruCache<String, Slot>,
     /// Path → HEAD-only metadata by identity.
     head: LruCache<String, HeadMeta>,
-    /// Paths created/written locally and not yet handed to the upload queue.
-    locals: HashMap<String, Stat>,
 }
 
 /// Attribute + negative cache (see module doc).
@@ -87,7 +84,6 @@ impl AttrCache {
             inner: Mutex::new(Inner {
                 entries: LruCache::new(cap),
                 head: LruCache::new(cap),
-                locals: HashMap::new(),
             }),
         }
     }
@@ -99,9 +95,6 @@ impl AttrCache {
     /// Looks a path up.
     pub fn get(&self, path: &str) -> Cached {
         let mut g = self.lock();
-        if let Some(s) = g.locals.get(path) {
-            return Cached::Present(s.clone());
-        }
         match g.entries.get(path) {
             Some(Slot::Present(s, at)) if at.elapsed() < self.ttl => Cached::Present(s.clone()),
             Some(Slot::Absent(at)) if at.elapsed() < self.neg_ttl => Cached::Absent,
@@ -135,9 +128,6 @@ impl AttrCache {
     /// Last-Modified is applied; otherwise the listing's defaults stand. Returns the result.
     pub fn put_listed(&self, path: &str, mut s: Stat) -> Stat {
         let mut g = self.lock();
-        if let Some(local) = g.locals.get(path) {
-            return local.clone();
-        }
         if let Some(hm) = g.head.get_mut(path) {
             // Our own writes are remembered before COS names their ETag/Last-Modified: match
             // on what is known, then pin the identity so a later outside change is noticed.
@@ -166,9 +156,8 @@ impl AttrCache {
 
     /// Records that a path does not exist.
     pub fn put_absent(&self, path: &str) {
-        let mut g = self.lock();
-        g.locals.remove(path);
-        g.entries
+        self.lock()
+            .entries
             .put(path.to_string(), Slot::Absent(Instant::now()));
     }
 
@@ -192,59 +181,6 @@ impl AttrCache {
         }
     }
 
-    /// Marks a path as created/written locally with these attributes (never evicted until
-    /// [`Self::end_local`]).
-    pub fn set_local(&self, path: &str, s: Stat) {
-        let mut g = self.lock();
-        g.entries.pop(path);
-        g.locals.insert(path.to_string(), s);
-    }
-
-    /// Changes a local entry in place; false when the path is not local.
-    pub fn update_local(&self, path: &str, f: impl FnOnce(&mut Stat)) -> bool {
-        match self.lock().locals.get_mut(path) {
-            Some(s) => {
-                f(s);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The local entry of a path, if any.
-    pub fn local(&self, path: &str) -> Option<Stat> {
-        self.lock().locals.get(path).cloned()
-    }
-
-    /// Ends the local state of a path: its stat becomes an ordinary (fresh) cache entry.
-    pub fn end_local(&self, path: &str) -> Option<Stat> {
-        let s = self.lock().locals.remove(path)?;
-        self.put(path, s.clone());
-        Some(s)
-    }
-
-    /// Drops a local entry without keeping anything (unlink of an unflushed file).
-    pub fn drop_local(&self, path: &str) {
-        self.lock().locals.remove(path);
-    }
-
-    /// Local entries directly inside directory `dir` (name, stat).
-    pub fn locals_in(&self, dir: &str) -> Vec<(String, Stat)> {
-        let g = self.lock();
-        g.locals
-            .iter()
-            .filter_map(|(p, s)| {
-                let rest = if dir.is_empty() {
-                    Some(p.as_str())
-                } else {
-                    p.strip_prefix(dir)?.strip_prefix('/')
-                };
-                rest.filter(|r| !r.contains('/'))
-                    .map(|r| (r.to_string(), s.clone()))
-            })
-            .collect()
-    }
-
     /// Moves the HEAD-only metadata of `from` (and of every path under it) to `to`. A copy
     /// keeps x-cos-meta-* but may change the ETag (multipart sources) and always changes
     /// Last-Modified, so the moved entries match by size until a listing pins them again.
@@ -262,24 +198,6 @@ impl AttrCache {
             hm.etag = None;
             hm.last_modified = None;
             g.head.put(format!("{to}{}", &k[from.len()..]), hm);
-        }
-    }
-
-    /// Moves local entries from `from` to `to` (file rename, or every path under a dir).
-    pub fn rename_locals(&self, from: &str, to: &str) {
-        let mut g = self.lock();
-        let under = format!("{from}/");
-        let moved: Vec<String> = g
-            .locals
-            .keys()
-            .filter(|k| *k == from || k.starts_with(&under))
-            .cloned()
-            .collect();
-        for k in moved {
-            if let Some(s) = g.locals.remove(&k) {
-                let nk = format!("{to}{}", &k[from.len()..]);
-                g.locals.insert(nk, s);
-            }
         }
     }
 }
@@ -325,20 +243,14 @@ mod tests {
     }
 
     #[test]
-    fn negative_expiry_and_locals() {
+    fn negative_expiry() {
         let c = AttrCache::new(Duration::from_secs(60), Duration::ZERO, 100);
         c.put_absent("x");
         assert_eq!(c.get("x"), Cached::Unknown); // zero negative TTL
         let c = AttrCache::new(Duration::from_secs(60), Duration::from_secs(60), 100);
         c.put_absent("x");
         assert_eq!(c.get("x"), Cached::Absent);
-        c.set_local("d/x", Stat::new_local(FileKind::File, 0o644, 0, 0));
-        assert!(c.update_local("d/x", |s| s.size = 9));
-        assert_eq!(c.locals_in("d").len(), 1);
-        assert!(c.locals_in("").is_empty());
-        c.rename_locals("d", "e");
-        assert_eq!(c.local("e/x").map(|s| s.size), Some(9));
-        assert_eq!(c.end_local("e/x").map(|s| s.size), Some(9));
+        c.put("e/x", Stat::new_local(FileKind::File, 0o644, 0, 0));
         assert!(matches!(c.get("e/x"), Cached::Present(_)));
         c.invalidate_tree("e");
         assert_eq!(c.get("e/x"), Cached::Unknown);
