@@ -63,6 +63,8 @@ pub struct Staged {
 }
 
 /// What the bytes of a file are now.
+// One per inode behind its own mutex: boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Content {
     /// The object in COS, or the newest pending upload copy of its key.
     Remote,
