@@ -54,6 +54,12 @@ pub struct MountArgs {
     /// COS region, e.g. ap-guangzhou (same as -o region=).
     #[arg(long, value_name = "REGION", help_heading = "Endpoint and credentials")]
     pub region: Option<String>,
+    /// Extra PEM CA bundle trusted besides the system roots, repeatable (same as -o cafile=).
+    #[arg(long, value_name = "FILE", help_heading = "Endpoint and credentials")]
+    pub cafile: Vec<PathBuf>,
+    /// Put the bucket into the --url host name: https://BUCKET.HOST (same as -o vhost).
+    #[arg(long, help_heading = "Endpoint and credentials")]
+    pub vhost: bool,
     /// Credentials file in cosfs's formats (same as -o passwd_file=).
     #[arg(
         long = "passwd-file",
@@ -164,6 +170,12 @@ impl MountArgs {
         kv("presign_expires", &self.presign_expires);
         kv("loglevel", &self.loglevel);
         kv("logfile", &path_text(&self.logfile));
+        for f in &self.cafile {
+            items.push(format!("cafile={}", f.display()));
+        }
+        if self.vhost {
+            items.push("vhost".into());
+        }
         if self.allow_other {
             items.push("allow_other".into());
         }
@@ -387,6 +399,9 @@ mod tests {
             "debug",
             "--logfile",
             "/l",
+            "--cafile",
+            "/ca.pem",
+            "--vhost",
         ]);
         let items = m.option_items();
         for want in [
@@ -407,6 +422,8 @@ mod tests {
             "presign_expires=60",
             "loglevel=debug",
             "logfile=/l",
+            "cafile=/ca.pem",
+            "vhost",
             "allow_other",
             "ro",
         ] {

@@ -1,7 +1,8 @@
 //! `cosfuse-emulator`: a local, file-backed COS-compatible endpoint.
 //!
 //! Contract (scripts rely on it): the first stdout line is exactly
-//! `listening on http://127.0.0.1:PORT`, flushed before any request is served.
+//! `listening on http://127.0.0.1:PORT` (`https://...` with `--tls-cert`/`--tls-key`), flushed
+//! before any request is served.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -53,6 +54,12 @@ struct Args {
     /// Fault: stop injecting after this many faults in total.
     #[arg(long, help_heading = "Fault injection")]
     fault_limit: Option<u64>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -71,6 +78,15 @@ async fn main() {
         error_in_200_every: args.error_in_200_every,
         limit: args.fault_limit,
     };
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        match cosfuse::emulator::tls::server_config(cert, key) {
+            Ok(t) => config.tls = Some(t),
+            Err(e) => {
+                eprintln!("cosfuse-emulator: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     match (&args.secret_id, &args.secret_key) {
         (Some(id), Some(key)) => config.credentials.push(Credential::new(id, key)),
         (None, None) => eprintln!(
@@ -106,7 +122,12 @@ async fn main() {
         }
     };
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "listening on http://{addr}");
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let _ = writeln!(out, "listening on {scheme}://{addr}");
     let _ = out.flush();
     let shutdown = async {
         let mut term =
@@ -122,5 +143,8 @@ async fn main() {
             _ = term.recv() => {},
         }
     };
-    server::serve(listener, state, shutdown).await;
+    match config.tls {
+        Some(tls) => server::serve_tls(listener, state, tls, shutdown).await,
+        None => server::serve(listener, state, shutdown).await,
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! The command line (`cli`) is turned into a [`Config`] exactly once, here; past this point
 //! nothing re-checks strings. Sub-modules: `options` (the `-o` language), `credentials` and
-//! `passwd` (where keys come from).
+//! `passwd` (where keys come from), `tls` (trusted CAs, name overrides, vhost addressing).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,12 +10,14 @@ use std::time::Duration;
 pub mod credentials;
 pub mod options;
 pub mod passwd;
+pub mod tls;
 
 pub use credentials::{
     CredentialSources, Credentials, CredentialsError, CredentialsProvider, PasswdFileProvider,
     Secret, StaticCredentials,
 };
 pub use options::{KernelFlag, MountOptions};
+pub use tls::TlsOptions;
 
 /// A validated bucket name, `NAME-APPID` (`[a-z0-9-]`, APPID numeric, at most 50 characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +221,8 @@ pub struct Config {
     pub mountpoint: PathBuf,
     /// Where requests go.
     pub endpoint: Endpoint,
+    /// Extra trusted CAs and name overrides for the endpoint.
+    pub tls: TlsOptions,
     /// `passwd_file=`, absolute.
     pub passwd_file: Option<PathBuf>,
     /// Kernel-facing options.
@@ -338,7 +342,11 @@ impl Config {
         host: &HostDefaults,
     ) -> Result<Config, String> {
         let (bucket, prefix) = split_source(source)?;
-        let endpoint = Endpoint::resolve(&bucket, o.url.as_deref(), o.region.as_deref())?;
+        let endpoint = Endpoint::resolve(&bucket, o.url.as_deref(), o.region.as_deref())?.restyle(
+            &bucket,
+            o.url.is_some(),
+            o.vhost,
+        )?;
         let mp = absolute(mountpoint, &host.cwd);
         let mountpoint = mp
             .canonicalize()
@@ -371,6 +379,10 @@ impl Config {
             prefix,
             mountpoint,
             endpoint,
+            tls: TlsOptions {
+                ca_files: o.ca_files.iter().map(|p| absolute(p, &host.cwd)).collect(),
+                resolve: o.resolve,
+            },
             passwd_file: o.passwd_file.as_deref().map(|p| absolute(p, &host.cwd)),
             fuse: FuseOptions {
                 allow_other: o.allow_other,

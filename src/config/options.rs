@@ -12,6 +12,12 @@ use std::time::Duration;
 pub struct MountOptions {
     /// `url=`: custom endpoint (path style), as cosfs spells it.
     pub url: Option<String>,
+    /// `cafile=`: PEM CA bundles trusted on top of the system roots (repeatable).
+    pub ca_files: Vec<PathBuf>,
+    /// `vhost` (Some(true): bucket in the host name) or `use_path_request_style` (Some(false)).
+    pub vhost: Option<bool>,
+    /// `resolve=HOST:ADDR` name overrides (repeatable).
+    pub resolve: Vec<(String, std::net::IpAddr)>,
     /// `region=`: COS region for the default endpoint.
     pub region: Option<String>,
     /// `passwd_file=`: credentials file.
@@ -165,6 +171,12 @@ fn parse_one(o: &mut MountOptions, item: &str) -> Result<(), String> {
             o.read_only = false;
             Ok(())
         }
+        // s3fs/cosfs know only the opposite switch; both are accepted, the last one wins.
+        "vhost" | "use_path_request_style" => {
+            no_value(name, value)?;
+            o.vhost = Some(name == "vhost");
+            Ok(())
+        }
         _ => {
             let v =
                 value.ok_or_else(|| format!("mount option '{name}' needs a value ({name}=...)"))?;
@@ -181,6 +193,10 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
     match name {
         "url" => o.url = Some(v.to_string()),
         "region" => o.region = Some(v.to_string()),
+        "cafile" => o.ca_files.push(PathBuf::from(v)),
+        "resolve" => o
+            .resolve
+            .push(super::tls::parse_resolve(v).map_err(|e| bad(&e))?),
         "passwd_file" => o.passwd_file = Some(PathBuf::from(v)),
         "uid" => o.uid = Some(v.parse().map_err(|_| bad("expected a numeric uid"))?),
         "gid" => o.gid = Some(v.parse().map_err(|_| bad("expected a numeric gid"))?),
@@ -358,7 +374,15 @@ mod tests {
             "presign_expires=600",
             "fsname=mine",
             "subtype=cosfuse",
+            "cafile=/etc/ca.pem",
+            "cafile=ca2.pem",
+            "resolve=b-1.localhost:127.0.0.1",
         ]);
+        assert_eq!(
+            o.ca_files,
+            [PathBuf::from("/etc/ca.pem"), PathBuf::from("ca2.pem")]
+        );
+        assert_eq!(o.resolve[0].0, "b-1.localhost");
         assert_eq!(o.url.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(o.region.as_deref(), Some("ap-guangzhou"));
         assert_eq!(o.passwd_file, Some(PathBuf::from("/etc/pw")));
@@ -418,6 +442,9 @@ mod tests {
             ]
         );
         assert!(!p(&["ro", "rw"]).read_only, "the last of ro/rw wins");
+        assert_eq!(p(&["vhost"]).vhost, Some(true));
+        assert_eq!(p(&["vhost", "use_path_request_style"]).vhost, Some(false));
+        assert_eq!(p(&[]).vhost, None);
     }
 
     #[test]
@@ -442,6 +469,8 @@ mod tests {
         assert!(err(&["url="]).contains("empty"));
         assert!(err(&["ro=1"]).contains("takes no value"));
         assert!(err(&["nodev=yes"]).contains("nodev"));
+        assert!(err(&["vhost=1"]).contains("takes no value"));
+        assert!(err(&["resolve=h"]).contains("resolve=h"));
     }
 
     #[test]

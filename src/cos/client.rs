@@ -62,11 +62,12 @@ impl CosClient {
             &cfg.region,
         )
         .map_err(|m| CosError::client(0, CODE_PROTOCOL, m))?;
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.read_timeout)
             .user_agent(cfg.user_agent.clone())
-            .use_rustls_tls()
+            .use_rustls_tls();
+        let http = super::tls::configure(builder, &cfg.ca_files, &cfg.resolve)?
             .build()
             .map_err(|e| CosError::client(0, CODE_PROTOCOL, format!("HTTP client setup: {e}")))?;
         Ok(CosClient {
@@ -308,8 +309,11 @@ impl CosClient {
 }
 
 /// A reqwest failure as a `CosError`: connect failures are distinguished because resending
-/// them is always safe.
+/// them is always safe; a refused certificate gets `CODE_TLS` because resending never helps.
 fn transport_error(e: reqwest::Error) -> CosError {
+    if let Some(refused) = super::tls::certificate_error(&e) {
+        return refused;
+    }
     let code = if e.is_connect() {
         CODE_CONNECT
     } else {

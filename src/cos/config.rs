@@ -3,6 +3,8 @@
 //! deployments), credentials with a redacting `Debug`, timeouts, retry policy, signing scheme.
 
 use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,6 +95,10 @@ pub struct CosConfig {
     pub user_agent: String,
     /// How long a request signature stays valid after "now" (the window starts at now − 60 s).
     pub sign_validity: Duration,
+    /// PEM CA bundles trusted on top of the system roots (`cafile=`; private deployments).
+    pub ca_files: Vec<PathBuf>,
+    /// Host names resolved to fixed addresses instead of DNS (`resolve=HOST:ADDR`).
+    pub resolve: Vec<(String, IpAddr)>,
 }
 
 impl CosConfig {
@@ -116,6 +122,8 @@ impl CosConfig {
             signing: SigningScheme::CosV5,
             user_agent: format!("cosfuse/{}", env!("CARGO_PKG_VERSION")),
             sign_validity: Duration::from_secs(600),
+            ca_files: Vec::new(),
+            resolve: Vec::new(),
         }
     }
 
@@ -146,6 +154,8 @@ impl CosConfig {
             out.endpoint_style = cfg.endpoint.style;
         }
         out.credentials_provider = Some(provider);
+        out.ca_files = cfg.tls.ca_files.clone();
+        out.resolve = cfg.tls.resolve.clone();
         Ok(out)
     }
 

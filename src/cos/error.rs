@@ -17,6 +17,9 @@ use crate::store::StoreError;
 pub const CODE_NETWORK: &str = "ClientNetworkError";
 /// Synthetic code: the connection could not even be established (safe to retry anything).
 pub const CODE_CONNECT: &str = "ClientConnectError";
+/// Synthetic code: the TLS handshake failed (certificate not trusted, wrong host name, ...);
+/// never retried, since sending again meets the same certificate.
+pub const CODE_TLS: &str = "ClientTlsError";
 /// Synthetic code: an answer we could not understand (bad XML, missing header).
 pub const CODE_PROTOCOL: &str = "ClientProtocolError";
 /// Synthetic code: the returned Content-MD5/ETag or CRC64 does not match what we sent.
@@ -199,7 +202,7 @@ impl From<CosError> for StoreError {
         };
         match e.code.as_str() {
             // Our own failures.
-            CODE_NETWORK | CODE_CONNECT => StoreError::Network(e.message),
+            CODE_NETWORK | CODE_CONNECT | CODE_TLS => StoreError::Network(e.message),
             CODE_PROTOCOL | CODE_CHECKSUM => StoreError::Protocol(format!("{e}")),
             CODE_LOCAL_IO => StoreError::Io(e.message),
             // No credentials to sign with → EACCES, with the provider's reason.

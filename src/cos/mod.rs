@@ -6,6 +6,7 @@
 //! - `objects`, `multipart`, `transfer`, `presign`: the operations, as `impl CosClient` blocks.
 //! - `store_impl`: `impl ObjectStore for CosClient`.
 //! - `xml`, `error`, `retry`, `config`: bodies, errors, retry policy, configuration.
+//! - `tls`: trusted CAs (system roots plus `cafile=`), name overrides, certificate errors.
 
 // CosError carries everything COS said (ids, resource, server date); it travels once per failed
 // network request, so its size is irrelevant next to the request itself.
@@ -24,6 +25,7 @@ pub mod retry;
 pub mod sign;
 pub mod sigv4;
 pub mod store_impl;
+pub mod tls;
 pub mod transfer;
 pub mod types;
 pub mod xml;

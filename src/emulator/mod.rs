@@ -10,13 +10,14 @@
 //! Command line (`src/bin/cosfuse-emulator.rs`): `cosfuse-emulator --data DIR [--listen ADDR]
 //! [--bucket NAME-APPID]... [--secret-id ID --secret-key KEY] [--region R] [--restore-delay SECS]
 //! [--latency-ms N] [--slowdown-every N] [--drop-every N] [--error-in-200-every N]
-//! [--fault-limit N]`. The first stdout line is `listening on http://127.0.0.1:PORT`.
+//! [--fault-limit N] [--tls-cert FILE --tls-key FILE]`. The first stdout line is
+//! `listening on http://127.0.0.1:PORT` (`https://` with `--tls-cert`, see [`tls`]).
 //! Credentials also come from `COS_SECRET_ID` / `COS_SECRET_KEY`; with none at all the
 //! [`DEFAULT_SECRET_ID`] / [`DEFAULT_SECRET_KEY`] pair is accepted (and printed to stderr).
 //!
 //! Layout: [`server`] (accept loop, addressing, auth, dispatch, common headers), [`auth`] (pure
 //! verifier), `ops/` (one file per operation family), [`storage`] (data directory + index),
-//! [`xml`] (the emulator's own XML), [`faults`], [`stats`].
+//! [`xml`] (the emulator's own XML), [`faults`], [`stats`], [`tls`] (certificate loading).
 //!
 //! In-process use (tests):
 //! ```no_run
@@ -43,6 +44,7 @@ mod ops;
 pub mod server;
 pub mod stats;
 pub mod storage;
+pub mod tls;
 pub mod xml;
 
 use std::net::SocketAddr;
@@ -113,6 +115,8 @@ pub struct EmulatorConfig {
     pub restore_delay: Duration,
     /// Initial fault injection (off by default).
     pub faults: FaultConfig,
+    /// Serve HTTPS with this configuration (see [`tls::server_config`]); None = plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl EmulatorConfig {
@@ -127,6 +131,7 @@ impl EmulatorConfig {
             region: "ap-guangzhou".to_string(),
             restore_delay: Duration::from_secs(3),
             faults: FaultConfig::default(),
+            tls: None,
         }
     }
 
@@ -245,6 +250,8 @@ pub struct Emulator {
     stop: Option<oneshot::Sender<()>>,
     /// The accept loop task.
     task: Option<JoinHandle<()>>,
+    /// True when serving HTTPS (the endpoint's scheme).
+    tls: bool,
 }
 
 impl Emulator {
@@ -255,17 +262,23 @@ impl Emulator {
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let st = state.clone();
+        let tls = config.tls.clone();
+        let https = tls.is_some();
         let task = tokio::spawn(async move {
-            server::serve(listener, st, async {
+            let stop = async {
                 let _ = rx.await;
-            })
-            .await;
+            };
+            match tls {
+                Some(t) => server::serve_tls(listener, st, t, stop).await,
+                None => server::serve(listener, st, stop).await,
+            }
         });
         Ok(Emulator {
             addr,
             state,
             stop: Some(tx),
             task: Some(task),
+            tls: https,
         })
     }
 
@@ -274,9 +287,10 @@ impl Emulator {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Shared state: storage, clock (`set_now`), restore delay, faults and stats.

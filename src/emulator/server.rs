@@ -30,6 +30,29 @@ type RespBody = BoxBody<Bytes, std::io::Error>;
 
 /// Accepts connections until `shutdown` completes; each connection is served on its own task.
 pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// Like [`serve`], over TLS: every connection first completes a rustls handshake with `tls`.
+pub async fn serve_tls(
+    listener: TcpListener,
+    state: Arc<State>,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    serve_with(listener, state, Some(acceptor), shutdown).await
+}
+
+/// A client that connects and never finishes the handshake must not hold a task forever.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn serve_with(
+    listener: TcpListener,
+    state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let spelling = Arc::new(super::header_case::template().await);
     loop {
@@ -46,28 +69,45 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                 };
                 let st = state.clone();
                 let spelling = spelling.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let spelling = spelling.clone();
-                        let fut = handle(st.clone(), req);
-                        async move {
-                            let mut resp = fut.await?;
-                            if let Some(ext) = spelling.as_ref() {
-                                *resp.extensions_mut() = ext.clone();
-                            }
-                            Ok::<_, std::io::Error>(resp)
-                        }
-                    });
-                    if let Err(e) = hyper::server::conn::http1::Builder::new()
-                        .preserve_header_case(true)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await
-                    {
-                        log::debug!("connection ended: {e}");
+                    let Some(acceptor) = tls else {
+                        return connection(stream, st, spelling).await;
+                    };
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => connection(s, st, spelling).await,
+                        // A client refusing our certificate shows up here (alert: unknown CA).
+                        Ok(Err(e)) => log::info!("TLS handshake failed: {e}"),
+                        Err(_) => log::info!("TLS handshake timed out"),
                     }
                 });
             }
         }
+    }
+}
+
+/// Serves HTTP/1.1 on one accepted connection (plain TCP or TLS) until it closes.
+async fn connection<I>(io: I, st: Arc<State>, spelling: Arc<Option<hyper::http::Extensions>>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let spelling = spelling.clone();
+        let fut = handle(st.clone(), req);
+        async move {
+            let mut resp = fut.await?;
+            if let Some(ext) = spelling.as_ref() {
+                *resp.extensions_mut() = ext.clone();
+            }
+            Ok::<_, std::io::Error>(resp)
+        }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .preserve_header_case(true)
+        .serve_connection(TokioIo::new(io), svc)
+        .await
+    {
+        log::debug!("connection ended: {e}");
     }
 }
 
@@ -79,12 +119,15 @@ struct Target {
     raw_key: String,
 }
 
-/// Resolves the bucket from the Host's first label (`^[a-z0-9-]+-\d+\.cos\.`), else the first
-/// path segment when it names a bucket, else the single configured bucket (§2 option b).
+/// Resolves the bucket from the Host's first label (`^[a-z0-9-]+-\d+\.cos\.`, or any host
+/// whose first label is an existing bucket: virtual-hosted clients of a custom endpoint such
+/// as `BUCKET.localhost`), else the first path segment when it names a bucket, else the
+/// single configured bucket (§2 option b).
 fn resolve(state: &State, host: &str, path: &str) -> Target {
     let rest = path.strip_prefix('/').unwrap_or(path);
     if let Some((label, tail)) = host.split_once('.') {
-        if tail.starts_with("cos.") && valid_bucket_name(label) {
+        let cos_host = tail.starts_with("cos.") && valid_bucket_name(label);
+        if cos_host || state.storage.bucket_names().iter().any(|n| n == label) {
             return Target {
                 bucket: Some(label.to_string()),
                 raw_key: rest.to_string(),

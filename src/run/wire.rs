@@ -79,7 +79,10 @@ async fn prove_access(cfg: &Config, client: &CosClient) -> Result<(), String> {
 
 /// The one-line reason a mount fails when the first request does.
 pub fn access_error(cfg: &Config, e: &CosError) -> String {
-    if e.status == 0 {
+    if e.code == crate::cos::error::CODE_TLS {
+        // The message already names the host and what is wrong with its certificate.
+        format!("cannot connect to {}: {}", cfg.endpoint.base_url, e.message)
+    } else if e.status == 0 {
         format!(
             "cannot connect to {} ({}: {})",
             cfg.endpoint.base_url, e.code, e.message
@@ -166,6 +169,15 @@ mod tests {
         assert!(
             msg.starts_with("cannot connect to http://127.0.0.1:9"),
             "{msg}"
+        );
+        let e = CosError::client(
+            0,
+            crate::cos::error::CODE_TLS,
+            "TLS with 127.0.0.1 failed: certificate has expired",
+        );
+        assert_eq!(
+            access_error(&c, &e),
+            "cannot connect to http://127.0.0.1:9: TLS with 127.0.0.1 failed: certificate has expired"
         );
     }
 

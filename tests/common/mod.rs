@@ -21,7 +21,7 @@ pub const SECRET_KEY: &str = "cosfuseTESTsecretKEY000000000000";
 /// A running `cosfuse-emulator` process.
 pub struct Emulator {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when started with `--tls-cert`).
     pub endpoint: String,
     /// `127.0.0.1:PORT`.
     pub addr: String,
@@ -72,7 +72,10 @@ impl Emulator {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        let addr = endpoint.trim_start_matches("http://").to_string();
+        let addr = endpoint
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_string();
         Emulator {
             child,
             endpoint,
