@@ -1,4 +1,4 @@
-//! The multipart family of `CosClient` (cos-protocol.md §4.12): initiate, upload part, upload
+//! The multipart family of `CosClient` (docs/protocol.md §4.12): initiate, upload part, upload
 //! part - copy, complete (200-with-`<Error>` and missing ETag are failures), abort, list parts,
 //! list multipart uploads. The high-level parallel upload and copy live in `transfer.rs`.
 

@@ -1,4 +1,4 @@
-//! Single-object and bucket-listing operations of `CosClient` (cos-protocol.md §4.1–§4.11):
+//! Single-object and bucket-listing operations of `CosClient` (docs/protocol.md §4.1–§4.11):
 //! GET Bucket (with paging to the end), PUT (Content-MD5 sent, CRC64 checked), HEAD and GET with
 //! conditionals, ranges and overrides, OPTIONS, copy with source conditions, DELETE, DELETE
 //! Multiple, restore, and object ACLs.
@@ -504,10 +504,7 @@ mod tests {
 
     #[test]
     fn crc64_matches_checksum_vectors() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/cos-vectors/checksums.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/checksums.json");
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(crc64_of(b"123456789"), 11051210869376104954);

@@ -1,7 +1,7 @@
 //! One COS request as plain data (`Request`), its answer (`Response`), and the pure glue that
 //! turns a request into a URL and signed headers for either scheme (COS q-sign or SigV4).
 //! The algorithms themselves live in `sign.rs` / `sigv4.rs`; this file only decides *what* is
-//! signed (cos-protocol.md §1.5) and where it goes.
+//! signed (docs/protocol.md §1.5) and where it goes.
 
 use bytes::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};

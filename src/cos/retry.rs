@@ -1,6 +1,6 @@
 //! Retry policy as data, and the pure decision of what to do after a failed attempt.
 //!
-//! Mirrors the SDKs (cos-protocol.md §5): retry 5xx, SlowDown and connection failures — the
+//! Mirrors the SDKs (docs/protocol.md §5): retry 5xx, SlowDown and connection failures — the
 //! latter two only for idempotent requests unless the connection was never established — plus
 //! the HTTP-200-with-`<Error>` answers of copy/complete whose code is InternalError, SlowDown or
 //! ServiceUnavailable; never other 4xx. A clock-skew refusal ("Request has expired",

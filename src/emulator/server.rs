@@ -1,7 +1,7 @@
 //! The HTTP front of the emulator: `serve(listener, state, shutdown)` (mini-redis style), bucket
 //! and key resolution (virtual-hosted Host, path style, or the single configured bucket),
 //! operation naming for the counters, faults, authentication, dispatch to `ops`, and the common
-//! response headers and `<Error>` documents of cos-protocol.md §3 and §5.1.
+//! response headers and `<Error>` documents of docs/protocol.md §3 and §5.1.
 
 use std::convert::Infallible;
 use std::future::Future;

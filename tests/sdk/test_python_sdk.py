@@ -3,7 +3,7 @@
 
 Owns: driving every object operation of issue 2 item 3 through the official SDK (and, where the
 SDK has no helper, through plain `requests` built the way a browser or `curl` would) and checking
-each answer against ../../../shared/cos-protocol.md.
+each answer against docs/protocol.md.
 
 Configuration comes from the environment (tests/sdk/run.sh sets it):
   EMULATOR_ADDR   127.0.0.1:PORT the emulator listens on (required)
@@ -13,7 +13,7 @@ Configuration comes from the environment (tests/sdk/run.sh sets it):
 
 Addressing: the SDK's "IP mode" (CosConfig(IP='127.0.0.1', Port=PORT)) connects to the emulator
 but keeps the real virtual-hosted Host header `<bucket>.cos.<region>.myqcloud.com` and signs it,
-exactly as against COS (cos-protocol.md §2 option (a); observed-requests.json "how_captured").
+exactly as against COS (docs/protocol.md §2 option (a); observed-requests.json "how_captured").
 
 Output: one line per failed check (with the last HTTP exchange, for the emulator's owner), then
 a closing line `N passed, M failed`; the exit status is non-zero when anything failed.
@@ -567,7 +567,7 @@ def test_list_objects():
 
 
 # Keys the SDK must carry byte-exactly: the signed path is the decoded key, '+' is not a space,
-# and './', '../' and '//' are never resolved or collapsed (cos-protocol.md §1.6, §2).
+# and './', '../' and '//' are never resolved or collapsed (docs/protocol.md §1.6, §2).
 ODD_NAMES = ["a+b c.txt", "pct%41.txt", "hash#q?amp&eq=.txt", "dot/./x.txt", "dotdot/../y.txt",
              "double//slash.txt", "trailing space ", "tilde~star*(1)!.txt", "日本語/ファイル.txt"]
 
@@ -594,7 +594,7 @@ def test_odd_keys():
 
 
 def post_policy_signature(secret_key, key_time, policy_text):
-    """cos-protocol.md §1.7: SignKey=HMAC(SecretKey, KeyTime); sign SHA1(policy) with the hex key."""
+    """docs/protocol.md §1.7: SignKey=HMAC(SecretKey, KeyTime); sign SHA1(policy) with the hex key."""
     sign_key = hmac.new(secret_key.encode(), key_time.encode(), hashlib.sha1).hexdigest()
     string_to_sign = hashlib.sha1(policy_text.encode()).hexdigest()
     return hmac.new(sign_key.encode(), string_to_sign.encode(), hashlib.sha1).hexdigest()
@@ -947,7 +947,7 @@ def test_acl_and_anonymous():
     r = anon("HEAD", key)
     H.eq("anonymous HEAD of a public-read object -> 200", r.status_code, 200)
     r = anon("GET", key, params={"response-content-type": "text/x-anon"})
-    H.check("anonymous GET with a response-* override is refused (cos-protocol.md §1.1)",
+    H.check("anonymous GET with a response-* override is refused (docs/protocol.md §1.1)",
             400 <= r.status_code < 500, "got %d %r" % (r.status_code, r.headers.get("Content-Type")))
     r = anon("PUT", key, {"Content-Type": "text/plain"})
     H.eq("anonymous PUT onto a public-read object -> 403", r.status_code, 403)
@@ -967,7 +967,7 @@ def test_acl_and_anonymous():
     H.check("grant headers replace the whole ACL (no AllUsers grant)",
             not any(g[0] == "uri" for g in grants), "%r" % grants)
 
-    # The SDK's dict form: grantee type as a <Type> child element (cos-protocol.md §4.11).
+    # The SDK's dict form: grantee type as a <Type> child element (docs/protocol.md §4.11).
     CLIENT.put_object_acl(Bucket=BUCKET, Key=key, AccessControlPolicy={
         "Owner": {"ID": OWNER_UIN},
         "AccessControlList": {"Grant": [
@@ -1158,7 +1158,7 @@ def test_presigned_urls():
          "application/x-presigned")
 
     # The IP-mode client's URL points straight at 127.0.0.1:PORT and signs host=127.0.0.1 without
-    # the port (the SDK quirk of cos-protocol.md §1.4); the emulator tolerates it (§1.6 step 8)
+    # the port (the SDK quirk of docs/protocol.md §1.4); the emulator tolerates it (§1.6 step 8)
     # and maps the non-bucket Host to its single configured bucket (§2 option (b)).
     ip_url = CLIENT.get_presigned_download_url(Bucket=BUCKET, Key=key, Expired=300)
     r = SESSION.get(ip_url)

@@ -1,4 +1,4 @@
-//! PUT / GET Object acl (cos-protocol.md §4.11): canned ACL and grant headers, or an
+//! PUT / GET Object acl (docs/protocol.md §4.11): canned ACL and grant headers, or an
 //! AccessControlPolicy body whose grantee type arrives as an `xsi:type` attribute, a `<Type>`
 //! element or not at all (inferred from `ID` vs `URI`).
 
@@ -162,10 +162,7 @@ mod tests {
 
     #[test]
     fn three_sdk_forms_parse() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/cos-vectors/xml-samples/"
-        );
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/xml-samples/");
         let read = |f: &str| std::fs::read(format!("{dir}{f}")).unwrap();
         let node = parse_policy(&read("request-acl-policy.nodejs-no-type.xml")).unwrap();
         assert_eq!(node.grants.len(), 1);

@@ -1,4 +1,4 @@
-//! DELETE Multiple Objects (`POST /?delete`, cos-protocol.md §4.9): order-independent body,
+//! DELETE Multiple Objects (`POST /?delete`, docs/protocol.md §4.9): order-independent body,
 //! Quiet mode, at most 1000 keys, Content-MD5 checked when sent.
 
 use hyper::body::Incoming;
@@ -78,10 +78,7 @@ mod tests {
 
     #[test]
     fn both_sdk_orders_parse_the_same() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/cos-vectors/xml-samples/"
-        );
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/xml-samples/");
         let a = parse(&std::fs::read(format!("{dir}request-delete-multiple.nodejs.xml")).unwrap())
             .unwrap();
         let b = parse(&std::fs::read(format!("{dir}request-delete-multiple.python.xml")).unwrap())

@@ -1,4 +1,4 @@
-//! GET Bucket (List Objects) and List Multipart Uploads (cos-protocol.md §4.1, §4.12): prefix,
+//! GET Bucket (List Objects) and List Multipart Uploads (docs/protocol.md §4.1, §4.12): prefix,
 //! one-character delimiter, marker strictly after in UTF-8 byte order, max-keys counting
 //! CommonPrefixes, NextMarker whenever truncated, `encoding-type=url`.
 

@@ -1,4 +1,4 @@
-//! Multipart upload (cos-protocol.md §4.12): initiate, upload part, upload part - copy,
+//! Multipart upload (docs/protocol.md §4.12): initiate, upload part, upload part - copy,
 //! complete (with COS's validation and the S3-convention ETag), abort and list parts.
 
 use bytes::Bytes;
@@ -343,7 +343,7 @@ mod tests {
             "request-complete-multipart.python.xml",
         ] {
             let p = format!(
-                "{}/../shared/cos-vectors/xml-samples/{f}",
+                "{}/tests/vectors/xml-samples/{f}",
                 env!("CARGO_MANIFEST_DIR")
             );
             let parts = parse_complete(&std::fs::read(p).unwrap()).unwrap();

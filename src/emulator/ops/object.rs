@@ -1,5 +1,5 @@
 //! Single-object operations: PUT, GET (ranges, overrides, conditionals), HEAD, DELETE and
-//! PUT Object - Copy (cos-protocol.md §4.2, §4.4, §4.5, §4.7, §4.8).
+//! PUT Object - Copy (docs/protocol.md §4.2, §4.4, §4.5, §4.7, §4.8).
 
 use std::path::Path;
 

@@ -1,4 +1,4 @@
-//! POST Object, the browser form upload (cos-protocol.md §4.3, §1.7): `multipart/form-data`
+//! POST Object, the browser form upload (docs/protocol.md §4.3, §1.7): `multipart/form-data`
 //! parsing, the policy signature and its conditions, `${filename}`, `success_action_status` and
 //! `success_action_redirect`.
 
