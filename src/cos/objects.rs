@@ -224,6 +224,9 @@ impl CosClient {
         let resp = match self.execute(&req).await {
             Ok(r) => r,
             Err(e) if e.code == CODE_NOT_MODIFIED => return Ok(Conditional::NotModified),
+            Err(e) if e.status == 403 && e.code == "InvalidObjectState" => {
+                return Err(self.with_restore_state(key, opts, e).await)
+            }
             Err(e) => return Err(e),
         };
         let mut meta = headers::object_meta(key, &resp);
@@ -244,6 +247,28 @@ impl CosClient {
             content_range,
             headers: resp.headers,
         }))
+    }
+
+    /// COS answers a GET of an unrestored archive with 403 InvalidObjectState whether or not a
+    /// restore is running; only HEAD's `x-cos-restore: ongoing-request="true"` tells (EAGAIN
+    /// rather than EACCES, docs/protocol.md §5.2). One HEAD, only on this rare path; if it
+    /// fails, the GET's error stands unchanged.
+    async fn with_restore_state(&self, key: &str, opts: &GetOptions, mut e: CosError) -> CosError {
+        if e.restore_ongoing {
+            return e;
+        }
+        let req = Request::new(Method::HEAD, Some(key))
+            .query_opt("versionId", opts.version_id.as_deref());
+        match self.execute(&req).await {
+            Ok(resp) => {
+                e.restore_ongoing = matches!(
+                    headers::object_meta(key, &resp).restore,
+                    Some(crate::store::RestoreState::InProgress)
+                );
+            }
+            Err(h) => log::debug!("HEAD {key:?} after InvalidObjectState failed: {h}"),
+        }
+        e
     }
 
     /// OPTIONS Object: a CORS preflight for `origin` wanting `method` with `request_headers`.
