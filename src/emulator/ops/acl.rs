@@ -4,7 +4,10 @@
 
 use hyper::body::Incoming;
 
-use super::{acl_from_headers, check_md5, need_object, read_body, Ctx, EmuError, OpResult, Resp};
+use super::{
+    acl_from_headers, check_md5, has_acl_headers, need_object, read_body, Ctx, EmuError, OpResult,
+    Resp, OBJECT_PERMISSIONS,
+};
 use crate::emulator::storage::{Acl, Grant, ALL_USERS};
 use crate::emulator::xml::{self, Writer};
 
@@ -61,10 +64,29 @@ pub fn anonymous_may_read(ctx: &Ctx, acl: &Acl) -> bool {
     acl.public_read() || (acl.is_default() && ctx.bucket.lock().config.acl.public_read())
 }
 
-/// The new ACL of a PUT ?acl request: the XML body when there is one, else the headers.
+/// The new ACL of a PUT ?acl request: the XML body when there is one, else the headers — one
+/// method only; an object ACL grants only READ or FULL_CONTROL.
 fn requested_acl(ctx: &Ctx, body: &[u8]) -> Result<Acl, EmuError> {
     if body.iter().any(|b| !b.is_ascii_whitespace()) {
-        parse_policy(body)
+        if has_acl_headers(ctx) {
+            return Err(EmuError::new(
+                400,
+                "InvalidRequest",
+                "Specify the ACL either by headers or by an AccessControlPolicy body, not both.",
+            ));
+        }
+        let acl = parse_policy(body)?;
+        if !ctx.key.is_empty()
+            && acl
+                .grants
+                .iter()
+                .any(|g| !OBJECT_PERMISSIONS.contains(&g.permission.as_str()))
+        {
+            return Err(EmuError::invalid_argument(
+                "an object ACL grants only READ or FULL_CONTROL",
+            ));
+        }
+        Ok(acl)
     } else {
         Ok(acl_from_headers(ctx)?.unwrap_or_default())
     }

@@ -82,6 +82,11 @@ fn page<T>(
     marker: &str,
 ) -> (Vec<Item<T>>, bool) {
     let mut out = Vec::new();
+    if p.max == 0 {
+        // An empty page cannot say where to resume, so it must not claim more follows (a
+        // client following IsTruncated would loop forever); S3 answers the same way.
+        return (out, false);
+    }
     let mut cursor = marker.to_string();
     loop {
         let Some((key, v)) = next(&cursor) else {

@@ -71,6 +71,7 @@ fn part_number(ctx: &Ctx) -> Result<u32, EmuError> {
 
 /// Upload Part (`PUT /key?partNumber=N&uploadId=ID`).
 pub async fn upload_part(ctx: &Ctx, body: Incoming, id: &str) -> OpResult {
+    super::require_length(ctx)?;
     let n = part_number(ctx)?;
     upload_of(ctx, id)?;
     let drop = ctx.state.faults.drop_now();
