@@ -971,14 +971,14 @@ def test_acl_and_anonymous():
     CLIENT.put_object_acl(Bucket=BUCKET, Key=key, AccessControlPolicy={
         "Owner": {"ID": OWNER_UIN},
         "AccessControlList": {"Grant": [
-            {"Grantee": {"Type": "CanonicalUser", "ID": SUB_UIN_B}, "Permission": "WRITE_ACP"},
+            {"Grantee": {"Type": "CanonicalUser", "ID": SUB_UIN_B}, "Permission": "FULL_CONTROL"},
             {"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "READ"},
         ]},
     })
     acl = CLIENT.get_object_acl(Bucket=BUCKET, Key=key)
     grants = grant_set(acl)
     H.eq("AccessControlPolicy body reads back", grants,
-         {("id", SUB_UIN_B, "WRITE_ACP"), ("uri", ALL_USERS, "READ")})
+         {("id", SUB_UIN_B, "FULL_CONTROL"), ("uri", ALL_USERS, "READ")})
     H.eq("AllUsers READ in a body is public-read", acl.get("CannedACL"), "public-read")
     r = anon("GET", key)
     H.eq("anonymous GET after a body ACL granting AllUsers READ -> 200", r.status_code, 200)
@@ -1202,6 +1202,99 @@ def test_wrong_credentials():
             lambda: unknown.list_objects(Bucket=BUCKET, Prefix=RUN), 403, "InvalidAccessKeyId")
 
 
+# --------------------------------------------------------------------------------------------
+# Issue 9: versions on an unversioned bucket, max-keys=0, anonymous access by bucket ACL,
+# sub-account grants, PUT without a length (docs/protocol.md §2-§4.11)
+# --------------------------------------------------------------------------------------------
+
+
+def raw_exchange(request_bytes):
+    """Send raw HTTP/1.1 bytes to the emulator (no client adds headers) and return the answer."""
+    import socket
+    host, port = ADDR.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request_bytes)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def test_issue9_fidelity():
+    key = RUN + "fid/live.txt"
+    put(key, b"live")
+    # 1. versionId other than "null" names no version of an unversioned bucket: 404, untouched.
+    H.error("GET with an unknown versionId -> 404 NoSuchVersion",
+            lambda: CLIENT.get_object(Bucket=BUCKET, Key=key, VersionId="MTg0NDUxNzc2ODQ0"), 404, "NoSuchVersion")
+    H.error("HEAD with an unknown versionId -> 404",
+            lambda: CLIENT.head_object(Bucket=BUCKET, Key=key, VersionId="MTg0NDUxNzc2ODQ0"), 404)
+    H.error("DELETE with an unknown versionId -> 404 NoSuchVersion",
+            lambda: CLIENT.delete_object(Bucket=BUCKET, Key=key, VersionId="MTg0NDUxNzc2ODQ0"), 404, "NoSuchVersion")
+    H.check("DELETE with an unknown versionId left the object", exists(key))
+    H.error("copy from an unknown source version -> 404 NoSuchVersion",
+            lambda: CLIENT.copy_object(Bucket=BUCKET, Key=RUN + "fid/copy.txt",
+                                       CopySource=dict(copy_source(key), VersionId="MTg0NDUxNzc2ODQ0")),
+            404, "NoSuchVersion")
+    res = CLIENT.delete_objects(Bucket=BUCKET, Delete={
+        "Quiet": "false", "Object": [{"Key": key, "VersionId": "MTg0NDUxNzc2ODQ0"}]})
+    errors = res.get("Error", [])
+    if isinstance(errors, dict):
+        errors = [errors]
+    H.eq("Delete Multiple: unknown VersionId reported as NoSuchVersion",
+         [e.get("Code") for e in errors], ["NoSuchVersion"])
+    H.eq("Delete Multiple: nothing deleted", res.get("Deleted", []), [])
+    H.check("Delete Multiple with an unknown VersionId left the object", exists(key))
+    r = CLIENT.get_object(Bucket=BUCKET, Key=key, VersionId="null")
+    H.eq("versionId=null is the live object", body_of(r), b"live")
+
+    # 2. max-keys=0: an empty page that does not claim more follows.
+    res = CLIENT.list_objects(Bucket=BUCKET, Prefix=RUN + "fid/", MaxKeys=0)
+    H.eq("max-keys=0 -> IsTruncated false", res.get("IsTruncated"), "false")
+    H.eq("max-keys=0 -> no Contents", res.get("Contents", []), [])
+
+    # 3. Anonymous access follows the bucket ACL.
+    missing = RUN + "fid/missing.txt"
+    try:
+        CLIENT.put_bucket_acl(Bucket=BUCKET, ACL="public-read")
+        r = anon("GET", missing)
+        H.eq("public-read bucket: anonymous GET of a missing key -> 404", r.status_code, 404)
+        H.eq("public-read bucket: missing key code", xml_code(r), "NoSuchKey")
+        H.eq("public-read bucket: anonymous HEAD of a missing key -> 404", anon("HEAD", missing).status_code, 404)
+        r = SESSION.put("http://%s/%s" % (ADDR, quote(RUN + "fid/anon.txt")), data=b"anon", headers={"Host": VHOST})
+        H.eq("public-read bucket: anonymous PUT -> 403", r.status_code, 403)
+        CLIENT.put_bucket_acl(Bucket=BUCKET, ACL="public-read-write")
+        r = SESSION.put("http://%s/%s" % (ADDR, quote(RUN + "fid/anon.txt")), data=b"anon", headers={"Host": VHOST})
+        H.eq("public-read-write bucket: anonymous PUT -> 200", r.status_code, 200)
+        H.eq("anonymous PUT stored the body", body_of(CLIENT.get_object(Bucket=BUCKET, Key=RUN + "fid/anon.txt")),
+             b"anon")
+    finally:
+        CLIENT.put_bucket_acl(Bucket=BUCKET, ACL="private")
+    H.eq("private bucket again: anonymous GET of a missing key -> 403", anon("GET", missing).status_code, 403)
+
+    # 4. A sub-account grant id="<owner>/<sub>" names the owner and the sub-account.
+    CLIENT.put_object_acl(Bucket=BUCKET, Key=key, GrantRead='id="100000000001/100000000011"')
+    grants = grant_set(CLIENT.get_object_acl(Bucket=BUCKET, Key=key))
+    H.check("sub-account grant reads back as qcs::cam::uin/owner:uin/sub",
+            ("id", SUB_UIN_A, "READ") in grants, "%r" % grants)
+
+    # 5. PUT with neither Content-Length nor chunked encoding: 411, nothing stored. Signed with
+    # the SDK's own signer; sent raw because every HTTP library adds a length.
+    nolen = RUN + "fid/no-length.txt"
+    prepared = requests.Request("PUT", "http://%s/%s" % (ADDR, quote(nolen)), headers={"Host": VHOST}).prepare()
+    prepared.headers.pop("Content-Length", None)
+    prepared = CosS3Auth(CLIENT.get_conf(), nolen)(prepared)
+    head_lines = ["PUT %s HTTP/1.1" % prepared.path_url, "Host: %s" % VHOST,
+                  "Authorization: %s" % prepared.headers["Authorization"], "Connection: close", "", ""]
+    answer = raw_exchange("\r\n".join(head_lines).encode())
+    H.check("PUT without Content-Length -> 411", answer.startswith(b"HTTP/1.1 411"), answer[:200].decode("latin-1"))
+    H.check("411 code MissingContentLength", b"<Code>MissingContentLength</Code>" in answer,
+            answer[-400:].decode("latin-1"))
+    H.check("PUT without Content-Length stored nothing", not exists(nolen))
+
+
 TESTS = [
     test_put_object_headers,
     test_head_object,
@@ -1218,6 +1311,7 @@ TESTS = [
     test_upload_file_parallel,
     test_presigned_urls,
     test_wrong_credentials,
+    test_issue9_fidelity,
 ]
 
 
