@@ -35,6 +35,7 @@ fn config(endpoint: &str, secret: &str) -> CosConfig {
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(100),
         full_jitter: true,
+        ..RetryPolicy::default()
     };
     cfg
 }

@@ -24,7 +24,7 @@ struct Recorded {
 fn recorded() -> Vec<Recorded> {
     let p = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/cos-vectors/observed-requests.json"
+        "/tests/vectors/observed-requests.json"
     );
     let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
     let mut out = Vec::new();

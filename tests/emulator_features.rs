@@ -110,10 +110,7 @@ async fn object_acl_round_trip_and_anonymous_access() {
     assert!(t.contains("<URI>http://cam.qcloud.com/groups/global/AllUsers</URI>"));
     assert!(t.contains("<DisplayName>qcs::cam::uin/100000000001:uin/100000000011</DisplayName>"));
     // XML body forms (each SDK's).
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/cos-vectors/xml-samples/"
-    );
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/xml-samples/");
     let node = std::fs::read(format!("{dir}request-acl-policy.nodejs-no-type.xml")).unwrap();
     let md5 = md5_b64(&node);
     let r = e

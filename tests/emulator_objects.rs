@@ -7,10 +7,7 @@ use emulator_support::*;
 use serde_json::Value;
 
 fn checksums() -> Value {
-    let p = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/cos-vectors/checksums.json"
-    );
+    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/checksums.json");
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 

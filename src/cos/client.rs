@@ -159,6 +159,7 @@ impl CosClient {
         let mut attempt: u32 = 0;
         let mut resynced = false;
         let mut refreshed = false;
+        let started = std::time::Instant::now();
         loop {
             attempt += 1;
             let err = match self.attempt(req, attempt > 1).await {
@@ -182,6 +183,7 @@ impl CosClient {
                     attempt,
                     req.idempotent,
                     resynced,
+                    started.elapsed(),
                     rand::random::<f64>(),
                 )
             };
@@ -385,6 +387,7 @@ mod tests {
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(20),
             full_jitter: false,
+            ..RetryPolicy::default()
         };
         CosClient::new(cfg).unwrap()
     }
@@ -415,16 +418,33 @@ mod tests {
         assert_ne!(header_of(&seen[0], "authorization"), Some(auth));
     }
 
+    const INTERNAL: &str = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: 63\r\n\r\n<Error><Code>InternalError</Code><Message>x</Message></Error>\r\n";
+
     #[tokio::test]
-    async fn non_idempotent_requests_are_not_resent_after_503() {
-        let (ep, seen) = scripted(vec![SLOWDOWN, OK]).await;
+    async fn non_idempotent_requests_are_not_resent_after_500() {
+        let (ep, seen) = scripted(vec![INTERNAL, OK]).await;
         let c = client(&ep);
         let req = Request::new(reqwest::Method::POST, Some("k"))
             .query("uploads", "")
             .non_idempotent();
         let err = c.send(&req).await.unwrap_err();
-        assert_eq!((err.status, err.code.as_str()), (503, "SlowDown"));
+        assert_eq!((err.status, err.code.as_str()), (500, "InternalError"));
         assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn throttled_non_idempotent_requests_are_resent() {
+        // A 503 SlowDown means COS never ran the request: Initiate is safe to resend.
+        let (ep, seen) = scripted(vec![SLOWDOWN, OK]).await;
+        let c = client(&ep);
+        let req = Request::new(reqwest::Method::POST, Some("k"))
+            .query("uploads", "")
+            .non_idempotent();
+        let resp = c.send(&req).await.unwrap();
+        assert_eq!(resp.status, 200);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(header_of(&seen[1], RETRY_HEADER), Some("true"));
     }
 
     #[tokio::test]

@@ -56,7 +56,7 @@ impl From<&crate::config::Credentials> for CosCredentials {
 /// Which request signature to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SigningScheme {
-    /// COS native `q-sign-algorithm=sha1` with `x-cos-*` headers (cos-protocol.md §1.3).
+    /// COS native `q-sign-algorithm=sha1` with `x-cos-*` headers (docs/protocol.md §1.3).
     #[default]
     CosV5,
     /// AWS Signature V4 with `x-amz-*` header names, for S3-compatible endpoints (§1.8).

@@ -4,7 +4,7 @@
 //! failures on our side (connection, unparsable answer, checksum mismatch).
 //!
 //! `From<CosError> for StoreError` is the one place COS codes become store errors; it follows
-//! cos-protocol.md §5.2 row by row, with the hard cases commented.
+//! docs/protocol.md §5.2 row by row, with the hard cases commented.
 
 use std::fmt;
 
@@ -179,7 +179,7 @@ impl CosError {
 }
 
 impl From<CosError> for StoreError {
-    /// COS code → store error, following cos-protocol.md §5.2 (errno noted per row, applied by
+    /// COS code → store error, following docs/protocol.md §5.2 (errno noted per row, applied by
     /// the fs core). Unknown codes fall back on the HTTP status class.
     fn from(e: CosError) -> StoreError {
         let denied = |e: CosError| StoreError::AccessDenied {
@@ -334,10 +334,7 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     fn sample(name: &str) -> Vec<u8> {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/cos-vectors/xml-samples/"
-        );
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/xml-samples/");
         std::fs::read(format!("{dir}{name}")).expect("sample readable")
     }
 

@@ -1,4 +1,4 @@
-//! The multipart family of `CosClient` (cos-protocol.md §4.12): initiate, upload part, upload
+//! The multipart family of `CosClient` (docs/protocol.md §4.12): initiate, upload part, upload
 //! part - copy, complete (200-with-`<Error>` and missing ETag are failures), abort, list parts,
 //! list multipart uploads. The high-level parallel upload and copy live in `transfer.rs`.
 
@@ -99,8 +99,9 @@ pub struct ListUploadsOutput {
 }
 
 impl CosClient {
-    /// Initiate Multipart Upload (headers as PUT Object): returns the upload id. Not retried
-    /// after it may have reached COS (a second upload id would be orphaned).
+    /// Initiate Multipart Upload (headers as PUT Object): returns the upload id. Resent only
+    /// after 503/SlowDown (COS did not run it); not after other failures that may have reached
+    /// COS (a second upload id would be orphaned).
     pub async fn initiate(&self, key: &str, opts: &PutOptions) -> Result<String, CosError> {
         let req = headers::with_put_options(
             Request::new(Method::POST, Some(key)).query("uploads", ""),

@@ -1,4 +1,4 @@
-//! Single-object and bucket-listing operations of `CosClient` (cos-protocol.md §4.1–§4.11):
+//! Single-object and bucket-listing operations of `CosClient` (docs/protocol.md §4.1–§4.11):
 //! GET Bucket (with paging to the end), PUT (Content-MD5 sent, CRC64 checked), HEAD and GET with
 //! conditionals, ranges and overrides, OPTIONS, copy with source conditions, DELETE, DELETE
 //! Multiple, restore, and object ACLs.
@@ -224,6 +224,9 @@ impl CosClient {
         let resp = match self.execute(&req).await {
             Ok(r) => r,
             Err(e) if e.code == CODE_NOT_MODIFIED => return Ok(Conditional::NotModified),
+            Err(e) if e.status == 403 && e.code == "InvalidObjectState" => {
+                return Err(self.with_restore_state(key, opts, e).await)
+            }
             Err(e) => return Err(e),
         };
         let mut meta = headers::object_meta(key, &resp);
@@ -244,6 +247,28 @@ impl CosClient {
             content_range,
             headers: resp.headers,
         }))
+    }
+
+    /// COS answers a GET of an unrestored archive with 403 InvalidObjectState whether or not a
+    /// restore is running; only HEAD's `x-cos-restore: ongoing-request="true"` tells (EAGAIN
+    /// rather than EACCES, docs/protocol.md §5.2). One HEAD, only on this rare path; if it
+    /// fails, the GET's error stands unchanged.
+    async fn with_restore_state(&self, key: &str, opts: &GetOptions, mut e: CosError) -> CosError {
+        if e.restore_ongoing {
+            return e;
+        }
+        let req = Request::new(Method::HEAD, Some(key))
+            .query_opt("versionId", opts.version_id.as_deref());
+        match self.execute(&req).await {
+            Ok(resp) => {
+                e.restore_ongoing = matches!(
+                    headers::object_meta(key, &resp).restore,
+                    Some(crate::store::RestoreState::InProgress)
+                );
+            }
+            Err(h) => log::debug!("HEAD {key:?} after InvalidObjectState failed: {h}"),
+        }
+        e
     }
 
     /// OPTIONS Object: a CORS preflight for `origin` wanting `method` with `request_headers`.
@@ -504,10 +529,7 @@ mod tests {
 
     #[test]
     fn crc64_matches_checksum_vectors() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/cos-vectors/checksums.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/checksums.json");
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(crc64_of(b"123456789"), 11051210869376104954);

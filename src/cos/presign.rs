@@ -1,4 +1,4 @@
-//! Presigned URLs (query-string signatures, cos-protocol.md §1.1) for GET and PUT, in either
+//! Presigned URLs (query-string signatures, docs/protocol.md §1.1) for GET and PUT, in either
 //! scheme, and POST Object (browser form upload, §1.7 / §4.3) with its policy signature.
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! One COS request as plain data (`Request`), its answer (`Response`), and the pure glue that
 //! turns a request into a URL and signed headers for either scheme (COS q-sign or SigV4).
 //! The algorithms themselves live in `sign.rs` / `sigv4.rs`; this file only decides *what* is
-//! signed (cos-protocol.md §1.5) and where it goes.
+//! signed (docs/protocol.md §1.5) and where it goes.
 
 use bytes::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -22,8 +22,29 @@ const PATH_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'/');
 
 /// Percent-encodes a key for the request path (and for `x-cos-copy-source`).
+///
+/// `.` and `..` segments (keys like `a/./b`, `a/../b`, which other tools create) would be
+/// removed by any URL parser (reqwest's included; WHATWG treats `%2E` as a dot too), sending
+/// the request to another key. As Tencent's Python SDK does (`a/./b` → `a/.%2Fb`), the `/`
+/// after such a segment — or before it, when it ends the key — is sent as `%2F`, so no path
+/// segment is a dot segment; COS decodes the path, so the object and the signed path stay the
+/// literal key (docs/protocol.md §2). A key that is only `.` or `..` cannot be addressed.
 pub fn encode_path(key: &str) -> String {
-    utf8_percent_encode(key, PATH_SET).to_string()
+    let is_dot = |s: &str| s == "." || s == "..";
+    let segs: Vec<&str> = key.split('/').collect();
+    let mut out = String::with_capacity(key.len() + 8);
+    for (i, seg) in segs.iter().enumerate() {
+        if i > 0 {
+            let next_ends_key = i == segs.len() - 1;
+            if is_dot(segs[i - 1]) || (next_ends_key && is_dot(seg)) {
+                out.push_str("%2F");
+            } else {
+                out.push('/');
+            }
+        }
+        out.extend(utf8_percent_encode(seg, PATH_SET));
+    }
+    out
 }
 
 /// A request to send: method, object key (None = the bucket itself), parameters, headers and
@@ -374,6 +395,42 @@ mod tests {
             "http://127.0.0.1:9000/b-1250000000/dir/a%20b%2Bc.txt?acl"
         );
         assert_eq!(t.signed_path(None), "/b-1250000000/");
+    }
+
+    #[test]
+    fn dot_segments_survive_url_parsing() {
+        for (key, enc) in [
+            ("a/./b", "a/.%2Fb"),
+            ("a/../b", "a/..%2Fb"),
+            ("a/..", "a%2F.."),
+            ("./x", ".%2Fx"),
+            ("a/../b/..", "a/..%2Fb%2F.."),
+            ("a/.b/..c/x.", "a/.b/..c/x."),
+            ("dir/", "dir/"),
+            ("a//b", "a//b"),
+        ] {
+            assert_eq!(encode_path(key), enc, "{key}");
+        }
+        let t = Target::new(
+            Some("http://127.0.0.1:9000"),
+            AddressStyle::PathStyle,
+            "b-1250000000",
+            "ap-x",
+        )
+        .unwrap();
+        for key in ["a/./b", "a/../b", "a/..", "x/./../y"] {
+            // What reqwest will actually send: the parsed URL keeps every segment.
+            let url = reqwest::Url::parse(&t.url(Some(key), &[])).unwrap();
+            let decoded = percent_encoding::percent_decode_str(url.path())
+                .decode_utf8()
+                .unwrap()
+                .into_owned();
+            assert_eq!(decoded, format!("/b-1250000000/{key}"));
+            assert_eq!(t.signed_path(Some(key)), format!("/b-1250000000/{key}"));
+        }
+        // Without the encoding the parser moves the request to another key.
+        let naive = reqwest::Url::parse("http://h/b/a/../b").unwrap();
+        assert_eq!(naive.path(), "/b/b");
     }
 
     #[test]

@@ -1,11 +1,22 @@
-//! Retry policy as data, and the pure decision of what to do after a failed attempt.
+//! The one retry policy of cosfuse's COS traffic, as data, and the pure decision of what to do
+//! after a failed attempt. Every COS request goes through `CosClient::execute`, which applies
+//! this policy; nothing above the client should retry transient COS errors again (that
+//! multiplies the attempts and stacks two backoffs).
 //!
-//! Mirrors the SDKs (cos-protocol.md §5): retry 5xx, SlowDown and connection failures — the
-//! latter two only for idempotent requests unless the connection was never established — plus
-//! the HTTP-200-with-`<Error>` answers of copy/complete whose code is InternalError, SlowDown or
-//! ServiceUnavailable; never other 4xx. A clock-skew refusal ("Request has expired",
-//! RequestTimeTooSkewed) is retried once after resyncing the clock. The sender re-signs every
-//! attempt and marks retries with `x-cos-sdk-retry: true`.
+//! Policy (docs/protocol.md §5.2, "Retries"):
+//! - **What:** 503 and `SlowDown` for every method — COS did not execute a request it answered
+//!   that way, so even Initiate/Complete Multipart and POSTs are safe to resend (Tencent's
+//!   Python SDK does the same). Other 5xx and dropped connections only for idempotent requests
+//!   (the request may have run); a connection never established, always. The
+//!   HTTP-200-with-`<Error>` answers of copy/complete whose code is InternalError, SlowDown or
+//!   ServiceUnavailable (the server says the work did not happen). Never other 4xx; a
+//!   clock-skew refusal ("Request has expired", RequestTimeTooSkewed) earns one resync.
+//! - **How often:** at most `max_attempts` attempts in all, and no retry that would start after
+//!   `max_elapsed` since the first attempt began.
+//! - **How long between:** exponential backoff (`base_delay · 2^(n-1)`, capped at `max_delay`)
+//!   with full jitter (a uniformly random fraction of it), so throttled clients spread out.
+//!
+//! The sender re-signs every attempt and marks retries with `x-cos-sdk-retry: true`.
 
 use std::time::Duration;
 
@@ -25,6 +36,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Full jitter: wait a uniformly random fraction of the computed delay (spreads bursts).
     pub full_jitter: bool,
+    /// Total time bound: no retry is started when the first attempt began longer ago than this
+    /// (or would after the backoff), so a caller's wait for one request stays bounded.
+    pub max_elapsed: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -34,6 +48,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
             full_jitter: true,
+            max_elapsed: Duration::from_secs(60),
         }
     }
 }
@@ -74,13 +89,15 @@ impl RetryPolicy {
     }
 
     /// Decides after attempt number `attempt` (1-based) failed with `err`. `idempotent`: the
-    /// request may safely run twice; `clock_resynced`: a clock resync was already spent.
+    /// request may safely run twice; `clock_resynced`: a clock resync was already spent;
+    /// `elapsed`: time since the first attempt began.
     pub fn decide(
         &self,
         err: &CosError,
         attempt: u32,
         idempotent: bool,
         clock_resynced: bool,
+        elapsed: Duration,
         unit: f64,
     ) -> Decision {
         if err.is_clock_skew() {
@@ -94,7 +111,11 @@ impl RetryPolicy {
         if attempt >= self.max_attempts || !is_retryable(err, idempotent) {
             return Decision::Fail;
         }
-        Decision::RetryAfter(self.delay(attempt, unit))
+        let delay = self.delay(attempt, unit);
+        if elapsed.saturating_add(delay) > self.max_elapsed {
+            return Decision::Fail;
+        }
+        Decision::RetryAfter(delay)
     }
 }
 
@@ -115,8 +136,11 @@ pub fn is_retryable(err: &CosError, idempotent: bool) -> bool {
             "InternalError" | "SlowDown" | "ServiceUnavailable"
         );
     }
-    let transient = err.status >= 500 || err.code == "SlowDown";
-    transient && idempotent
+    // Throttling: COS refused the request before running it, so any method may be resent.
+    if err.status == 503 || err.code == "SlowDown" {
+        return true;
+    }
+    err.status >= 500 && idempotent
 }
 
 #[cfg(test)]
@@ -134,6 +158,7 @@ mod tests {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(1000),
             full_jitter: false,
+            ..RetryPolicy::default()
         };
         let d: Vec<u128> = (1..=6).map(|n| p.delay(n, 0.5).as_millis()).collect();
         assert_eq!(d, [100, 200, 400, 800, 1000, 1000]);
@@ -157,7 +182,13 @@ mod tests {
         assert!(is_retryable(&e(503, "SlowDown"), true));
         assert!(is_retryable(&e(500, "InternalError"), true));
         assert!(is_retryable(&e(502, "BadGateway"), true));
-        assert!(!is_retryable(&e(503, "SlowDown"), false));
+        // Throttled: never executed, so resent whatever the method (Initiate/Complete too).
+        assert!(is_retryable(&e(503, "SlowDown"), false));
+        assert!(is_retryable(&e(503, "ServiceUnavailable"), false));
+        assert!(is_retryable(&e(429, "SlowDown"), false));
+        // Other server errors may have run the request: idempotent ones only.
+        assert!(!is_retryable(&e(500, "InternalError"), false));
+        assert!(!is_retryable(&e(502, "BadGateway"), false));
         assert!(is_retryable(&e(0, CODE_NETWORK), true));
         assert!(!is_retryable(&e(0, CODE_NETWORK), false));
         assert!(is_retryable(&e(0, CODE_CONNECT), false));
@@ -181,16 +212,40 @@ mod tests {
         };
         let err = e(503, "SlowDown");
         assert!(matches!(
-            p.decide(&err, 1, true, false, 0.5),
+            p.decide(&err, 1, true, false, Duration::ZERO, 0.5),
             Decision::RetryAfter(_)
         ));
         assert!(matches!(
-            p.decide(&err, 2, true, false, 0.5),
+            p.decide(&err, 2, true, false, Duration::ZERO, 0.5),
             Decision::RetryAfter(_)
         ));
-        assert_eq!(p.decide(&err, 3, true, false, 0.5), Decision::Fail);
         assert_eq!(
-            RetryPolicy::none().decide(&err, 1, true, false, 0.5),
+            p.decide(&err, 3, true, false, Duration::ZERO, 0.5),
+            Decision::Fail
+        );
+        assert_eq!(
+            RetryPolicy::none().decide(&err, 1, true, false, Duration::ZERO, 0.5),
+            Decision::Fail
+        );
+    }
+
+    #[test]
+    fn total_time_is_bounded() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            full_jitter: false,
+            max_elapsed: Duration::from_secs(2),
+        };
+        let err = e(503, "SlowDown");
+        assert_eq!(
+            p.decide(&err, 1, true, false, Duration::from_millis(500), 0.5),
+            Decision::RetryAfter(Duration::from_millis(100))
+        );
+        // 1.95 s spent + 100 ms backoff would end past the 2 s bound.
+        assert_eq!(
+            p.decide(&err, 1, true, false, Duration::from_millis(1950), 0.5),
             Decision::Fail
         );
     }
@@ -200,13 +255,22 @@ mod tests {
         let p = RetryPolicy::default();
         let mut err = CosError::client(403, "AccessDenied", "Request has expired");
         // Without a Date header there is nothing to resync from.
-        assert_eq!(p.decide(&err, 1, true, false, 0.5), Decision::Fail);
+        assert_eq!(
+            p.decide(&err, 1, true, false, Duration::ZERO, 0.5),
+            Decision::Fail
+        );
         err.server_date = Some(std::time::SystemTime::now());
-        assert_eq!(p.decide(&err, 1, true, false, 0.5), Decision::ResyncClock);
-        assert_eq!(p.decide(&err, 2, true, true, 0.5), Decision::Fail);
+        assert_eq!(
+            p.decide(&err, 1, true, false, Duration::ZERO, 0.5),
+            Decision::ResyncClock
+        );
+        assert_eq!(
+            p.decide(&err, 2, true, true, Duration::ZERO, 0.5),
+            Decision::Fail
+        );
         // Even a non-retrying policy resyncs: the failure was ours, not the server's.
         assert_eq!(
-            RetryPolicy::none().decide(&err, 1, false, false, 0.5),
+            RetryPolicy::none().decide(&err, 1, false, false, Duration::ZERO, 0.5),
             Decision::ResyncClock
         );
     }

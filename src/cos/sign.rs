@@ -1,5 +1,5 @@
 //! The COS `q-sign-algorithm=sha1` request signature: header form, presigned-URL form and the
-//! POST Object policy signature (cos-protocol.md §1). Pure functions; the time is passed in.
+//! POST Object policy signature (docs/protocol.md §1). Pure functions; the time is passed in.
 //!
 //! Both the client (signing) and the emulator (verifying) use these functions; both sides are
 //! pinned by the official SDK vectors in `cos-vectors/signature.json`.
@@ -9,7 +9,7 @@ use sha1::{Digest, Sha1};
 
 type HmacSha1 = Hmac<Sha1>;
 
-/// E() of cos-protocol.md §1.2: percent-encode every UTF-8 byte except `A-Z a-z 0-9 - _ . ~`,
+/// E() of docs/protocol.md §1.2: percent-encode every UTF-8 byte except `A-Z a-z 0-9 - _ . ~`,
 /// with upper-case hex (space is `%20`, `/` is `%2F`).
 pub fn cos_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
@@ -225,11 +225,8 @@ mod tests {
     use serde_json::Value;
 
     fn vectors() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/cos-vectors/signature.json"
-        );
-        let text = std::fs::read_to_string(path).expect("signature.json beside the repo");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/signature.json");
+        let text = std::fs::read_to_string(path).expect("tests/vectors/signature.json");
         serde_json::from_str(&text).expect("valid json")
     }
 

@@ -1,5 +1,5 @@
 //! Client-side quick-xml (serde) types for every COS request and response body
-//! (cos-protocol.md §4), plus the lenient helpers around them: body parsing that tolerates a
+//! (docs/protocol.md §4), plus the lenient helpers around them: body parsing that tolerates a
 //! BOM, leading whitespace (Complete streams spaces first) and a default namespace, the date
 //! forms of §6, and `encoding-type=url` decoding.
 //!

@@ -1,4 +1,4 @@
-//! quick-xml (serde) types of the multipart bodies (cos-protocol.md §4.12): initiate, complete
+//! quick-xml (serde) types of the multipart bodies (docs/protocol.md §4.12): initiate, complete
 //! (request and result), list parts, list multipart uploads. Part of `cos::xml`, re-exported
 //! there; same conventions (wire text kept as `String`, lenient `EncodingType`/`Encoding-Type`).
 

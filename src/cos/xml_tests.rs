@@ -5,10 +5,7 @@
 use super::*;
 use serde_json::Value;
 
-const DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/cos-vectors/xml-samples/"
-);
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/xml-samples/");
 
 fn sample(name: &str) -> String {
     std::fs::read_to_string(format!("{DIR}{name}")).expect("sample readable")

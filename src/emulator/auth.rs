@@ -1,4 +1,4 @@
-//! Request authentication as COS applies it (cos-protocol.md §1.6, §1.8): q-sign sha1 in the
+//! Request authentication as COS applies it (docs/protocol.md §1.6, §1.8): q-sign sha1 in the
 //! `Authorization` header or presigned query, AWS SigV4 (header or presigned), or anonymous.
 //!
 //! [`verify`] is pure: method, raw request target, headers, the credential list and "now" in,

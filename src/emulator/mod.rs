@@ -1,7 +1,7 @@
 //! `cosfuse-emulator`: a local, file-backed COS-compatible endpoint (issue 2 item 4).
 //!
 //! The emulator answers the COS XML object API the way the real service does (wire rules in
-//! `../shared/cos-protocol.md`): q-sign (header and presigned) and SigV4 verification with COS's
+//! `docs/protocol.md`): q-sign (header and presigned) and SigV4 verification with COS's
 //! error codes, path-style and virtual-hosted addressing, listing and paging, ranged and
 //! conditional reads, copy, multipart, ACLs enforced for anonymous callers, archive restore,
 //! CORS, POST Object; plus test-only extras: bounded fault injection and per-operation request

@@ -1,7 +1,7 @@
 //! The HTTP front of the emulator: `serve(listener, state, shutdown)` (mini-redis style), bucket
 //! and key resolution (virtual-hosted Host, path style, or the single configured bucket),
 //! operation naming for the counters, faults, authentication, dispatch to `ops`, and the common
-//! response headers and `<Error>` documents of cos-protocol.md §3 and §5.1.
+//! response headers and `<Error>` documents of docs/protocol.md §3 and §5.1.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,6 +13,7 @@ use futures::StreamExt;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
+use hyper::header::HeaderValue;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -334,10 +335,12 @@ async fn handle(
     };
     // Anonymous callers: object reads (checked against the ACLs in the handler), preflights,
     // form uploads (policy-signed), and listings of a public-read bucket.
+    // A public-read-write bucket also takes anonymous writes (PUT Bucket acl).
     let anonymous_ok = matches!(
         op,
         "GetObject" | "HeadObject" | "OptionsObject" | "PostObject"
-    ) || (op == "GetBucket" && bucket.lock().config.acl.public_read());
+    ) || (op == "GetBucket" && bucket.lock().config.acl.public_read())
+        || (matches!(op, "PutObject" | "DeleteObject") && bucket.lock().config.acl.public_write());
     if identity == Identity::Anonymous && !anonymous_ok {
         return err_resp(EmuError::code("AccessDenied"), sigv4);
     }
@@ -394,6 +397,17 @@ fn auth_error(e: auth::AuthError) -> EmuError {
 }
 
 async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
+    if matches!(
+        op,
+        "GetObject"
+            | "HeadObject"
+            | "DeleteObject"
+            | "PostObjectRestore"
+            | "GetObjectACL"
+            | "PutObjectACL"
+    ) {
+        ops::check_version(ctx.param("versionId"))?;
+    }
     let id = ctx.param("uploadId").unwrap_or("").to_string();
     let copy_source = ctx.header("x-cos-copy-source").unwrap_or("").to_string();
     match op {
@@ -535,13 +549,43 @@ fn render(r: Resp, request_id: &str, method: &str, sigv4: bool) -> Response<Resp
     match b.body(body) {
         Ok(resp) => resp,
         Err(e) => {
-            // A header value we produced was not valid HTTP; report it rather than panic.
+            // A header value we produced was not valid HTTP; report it rather than panic, as
+            // COS reports everything: an XML error with the request id (§5.1).
             log::error!("bad response header: {e}");
-            let mut resp = Response::new(Empty::new().map_err(|e: Infallible| match e {}).boxed());
-            *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-            resp
+            internal_error(request_id, method)
         }
     }
+}
+
+/// A 500 InternalError built only from values known to be valid HTTP (the fallback when a
+/// response could not be assembled).
+fn internal_error(request_id: &str, method: &str) -> Response<RespBody> {
+    let mut w = Writer::new();
+    w.start("Error")
+        .elem("Code", "InternalError")
+        .elem(
+            "Message",
+            "We encountered an internal error. Please try again.",
+        )
+        .elem("RequestId", request_id)
+        .end();
+    let body = if method == "HEAD" {
+        Bytes::new()
+    } else {
+        Bytes::from(w.finish())
+    };
+    let mut resp = Response::new(Full::new(body).map_err(|e: Infallible| match e {}).boxed());
+    *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/xml"));
+    h.insert("server", HeaderValue::from_static("tencent-cos"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-cos-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())) {
+        h.insert("date", v);
+    }
+    resp
 }
 
 /// The `<Error>` document of §5.1 (no body for HEAD).

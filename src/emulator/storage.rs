@@ -58,6 +58,19 @@ impl Acl {
     }
 }
 
+impl Acl {
+    /// True when anonymous users may write objects (a `public-read-write` bucket, or an
+    /// AllUsers WRITE / FULL_CONTROL grant).
+    pub fn public_write(&self) -> bool {
+        self.canned.as_deref() == Some("public-read-write")
+            || self.grants.iter().any(|g| {
+                g.group
+                    && g.grantee == ALL_USERS
+                    && matches!(g.permission.as_str(), "WRITE" | "FULL_CONTROL")
+            })
+    }
+}
+
 /// A restore request on an archived object; its state is derived from the clock.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Restore {

@@ -224,7 +224,7 @@ mod tests {
     fn parses_acl_sample_with_xsi_attribute() {
         let p = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/cos-vectors/xml-samples/request-acl-policy.python-xsi-attribute.xml"
+            "/tests/vectors/xml-samples/request-acl-policy.python-xsi-attribute.xml"
         );
         let body = std::fs::read(p).unwrap();
         let root = parse(&body).unwrap();
@@ -244,7 +244,7 @@ mod tests {
     fn parses_delete_sample_unicode_keys() {
         let p = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/cos-vectors/xml-samples/request-delete-multiple.nodejs.xml"
+            "/tests/vectors/xml-samples/request-delete-multiple.nodejs.xml"
         );
         let root = parse(&std::fs::read(p).unwrap()).unwrap();
         let keys: Vec<_> = root

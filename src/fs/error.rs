@@ -4,7 +4,7 @@
 //! Hard case, documented for users (README/man page): reading an ARCHIVE or DEEP_ARCHIVE object
 //! that is not restored fails with **EACCES** ("Permission denied") when no restore is running
 //! and **EAGAIN** ("Resource temporarily unavailable") while a restore is in progress — never a
-//! hang and never EIO (cos-protocol.md §5). The fs logs one `warn!` line naming the file and the
+//! hang and never EIO (docs/protocol.md §5). The fs logs one `warn!` line naming the file and the
 //! command that restores it: `setfattr -n user.cos.restore -v days=1 <file>`.
 
 use crate::store::StoreError;
@@ -163,7 +163,7 @@ impl FsError {
 }
 
 impl From<StoreError> for FsError {
-    /// Total mapping; the cases follow cos-protocol.md §5's table.
+    /// Total mapping; the cases follow docs/protocol.md §5's table.
     fn from(e: StoreError) -> FsError {
         match e {
             StoreError::NotFound(_) => FsError::NotFound,

@@ -1,7 +1,7 @@
 //! Names and keys: `ValidName` (one checked path component), `ObjectKey` (a checked COS key),
 //! the directory ⇄ `dir/` mapping and the mount prefix (`BUCKET:/prefix`).
 //!
-//! Rules (issue 3, cos-protocol.md §2): a component over 255 bytes or a key over 850 bytes is
+//! Rules (issue 3, docs/protocol.md §2): a component over 255 bytes or a key over 850 bytes is
 //! ENAMETOOLONG; a name COS cannot store (not UTF-8, control characters, `.`/`..`, `/`) is
 //! EINVAL. Names are never rewritten silently. Everything past this file takes these newtypes
 //! and does not re-check strings.
@@ -43,7 +43,7 @@ impl ValidName {
         if s.contains('/') {
             return Err(FsError::InvalidName(format!("{s:?} contains '/'")));
         }
-        // Control characters cannot travel in COS's XML listings reliably (cos-protocol.md §2).
+        // Control characters cannot travel in COS's XML listings reliably (docs/protocol.md §2).
         if s.chars().any(|c| c.is_control()) {
             return Err(FsError::InvalidName(format!(
                 "{s:?} contains a control character"

@@ -309,7 +309,7 @@ impl Fs {
                 self.uploads.wait_key(key.as_str()).await?;
                 match self.store.restore_object(key.as_str(), days, tier).await {
                     Ok(_) => Ok(()),
-                    // Not archived: nothing to restore, nothing to report (cos-protocol.md §5).
+                    // Not archived: nothing to restore, nothing to report (docs/protocol.md §5).
                     Err(StoreError::InvalidRequest { code, .. })
                         if code == "RestoreNonArchiveObject" =>
                     {

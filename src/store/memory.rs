@@ -1,7 +1,7 @@
 //! `MemoryStore`: an in-memory `ObjectStore` with COS semantics, operation counters and fault
 //! hooks, for unit tests of the fs core and the upload queue.
 //!
-//! Faithful where the fs core can observe it (cos-protocol.md §4): listing order by UTF-8 bytes,
+//! Faithful where the fs core can observe it (docs/protocol.md §4): listing order by UTF-8 bytes,
 //! `delimiter` rolling keys into CommonPrefixes, `max-keys` counting Contents plus prefixes,
 //! `NextMarker` = last key or prefix returned (also without a delimiter), ETag = MD5 hex for
 //! PUT/copy and `md5(concat(part md5s))-N` for multipart, CRC64 on every object, copy directives

@@ -189,6 +189,14 @@ impl Emu {
                 sign::authorization(id, secret, method, &path, query, &signed, t - 60, t + 600);
             req = req.header("authorization", auth);
         }
+        // Like every HTTP client COS sees, say the body length on uploads even when it is 0
+        // (reqwest omits it for an empty body; COS would answer 411 MissingContentLength).
+        let says_length = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+        if matches!(method, "PUT" | "POST") && !says_length {
+            req = req.header("content-length", body.len());
+        }
         let r = req.body(body).send().await.unwrap();
         Resp {
             status: r.status().as_u16(),

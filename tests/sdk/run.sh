@@ -13,7 +13,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SDK_VERSION="1.9.44" # the version cos-protocol.md and the vectors were taken from
+SDK_VERSION="1.9.44" # the version tests/vectors/ was captured with
 VENV="${SDK_VENV:-$REPO/target/sdk-venv}"
 PY="${PYTHON:-python3}"
 BUCKET="examplebucket-1250000000"

@@ -3,7 +3,7 @@
 
 Owns: driving every object operation of issue 2 item 3 through the official SDK (and, where the
 SDK has no helper, through plain `requests` built the way a browser or `curl` would) and checking
-each answer against ../../../shared/cos-protocol.md.
+each answer against docs/protocol.md.
 
 Configuration comes from the environment (tests/sdk/run.sh sets it):
   EMULATOR_ADDR   127.0.0.1:PORT the emulator listens on (required)
@@ -13,7 +13,7 @@ Configuration comes from the environment (tests/sdk/run.sh sets it):
 
 Addressing: the SDK's "IP mode" (CosConfig(IP='127.0.0.1', Port=PORT)) connects to the emulator
 but keeps the real virtual-hosted Host header `<bucket>.cos.<region>.myqcloud.com` and signs it,
-exactly as against COS (cos-protocol.md §2 option (a); observed-requests.json "how_captured").
+exactly as against COS (docs/protocol.md §2 option (a); observed-requests.json "how_captured").
 
 Output: one line per failed check (with the last HTTP exchange, for the emulator's owner), then
 a closing line `N passed, M failed`; the exit status is non-zero when anything failed.
@@ -567,7 +567,7 @@ def test_list_objects():
 
 
 # Keys the SDK must carry byte-exactly: the signed path is the decoded key, '+' is not a space,
-# and './', '../' and '//' are never resolved or collapsed (cos-protocol.md §1.6, §2).
+# and './', '../' and '//' are never resolved or collapsed (docs/protocol.md §1.6, §2).
 ODD_NAMES = ["a+b c.txt", "pct%41.txt", "hash#q?amp&eq=.txt", "dot/./x.txt", "dotdot/../y.txt",
              "double//slash.txt", "trailing space ", "tilde~star*(1)!.txt", "日本語/ファイル.txt"]
 
@@ -594,7 +594,7 @@ def test_odd_keys():
 
 
 def post_policy_signature(secret_key, key_time, policy_text):
-    """cos-protocol.md §1.7: SignKey=HMAC(SecretKey, KeyTime); sign SHA1(policy) with the hex key."""
+    """docs/protocol.md §1.7: SignKey=HMAC(SecretKey, KeyTime); sign SHA1(policy) with the hex key."""
     sign_key = hmac.new(secret_key.encode(), key_time.encode(), hashlib.sha1).hexdigest()
     string_to_sign = hashlib.sha1(policy_text.encode()).hexdigest()
     return hmac.new(sign_key.encode(), string_to_sign.encode(), hashlib.sha1).hexdigest()
@@ -947,7 +947,7 @@ def test_acl_and_anonymous():
     r = anon("HEAD", key)
     H.eq("anonymous HEAD of a public-read object -> 200", r.status_code, 200)
     r = anon("GET", key, params={"response-content-type": "text/x-anon"})
-    H.check("anonymous GET with a response-* override is refused (cos-protocol.md §1.1)",
+    H.check("anonymous GET with a response-* override is refused (docs/protocol.md §1.1)",
             400 <= r.status_code < 500, "got %d %r" % (r.status_code, r.headers.get("Content-Type")))
     r = anon("PUT", key, {"Content-Type": "text/plain"})
     H.eq("anonymous PUT onto a public-read object -> 403", r.status_code, 403)
@@ -967,18 +967,18 @@ def test_acl_and_anonymous():
     H.check("grant headers replace the whole ACL (no AllUsers grant)",
             not any(g[0] == "uri" for g in grants), "%r" % grants)
 
-    # The SDK's dict form: grantee type as a <Type> child element (cos-protocol.md §4.11).
+    # The SDK's dict form: grantee type as a <Type> child element (docs/protocol.md §4.11).
     CLIENT.put_object_acl(Bucket=BUCKET, Key=key, AccessControlPolicy={
         "Owner": {"ID": OWNER_UIN},
         "AccessControlList": {"Grant": [
-            {"Grantee": {"Type": "CanonicalUser", "ID": SUB_UIN_B}, "Permission": "WRITE_ACP"},
+            {"Grantee": {"Type": "CanonicalUser", "ID": SUB_UIN_B}, "Permission": "FULL_CONTROL"},
             {"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "READ"},
         ]},
     })
     acl = CLIENT.get_object_acl(Bucket=BUCKET, Key=key)
     grants = grant_set(acl)
     H.eq("AccessControlPolicy body reads back", grants,
-         {("id", SUB_UIN_B, "WRITE_ACP"), ("uri", ALL_USERS, "READ")})
+         {("id", SUB_UIN_B, "FULL_CONTROL"), ("uri", ALL_USERS, "READ")})
     H.eq("AllUsers READ in a body is public-read", acl.get("CannedACL"), "public-read")
     r = anon("GET", key)
     H.eq("anonymous GET after a body ACL granting AllUsers READ -> 200", r.status_code, 200)
@@ -1158,7 +1158,7 @@ def test_presigned_urls():
          "application/x-presigned")
 
     # The IP-mode client's URL points straight at 127.0.0.1:PORT and signs host=127.0.0.1 without
-    # the port (the SDK quirk of cos-protocol.md §1.4); the emulator tolerates it (§1.6 step 8)
+    # the port (the SDK quirk of docs/protocol.md §1.4); the emulator tolerates it (§1.6 step 8)
     # and maps the non-bucket Host to its single configured bucket (§2 option (b)).
     ip_url = CLIENT.get_presigned_download_url(Bucket=BUCKET, Key=key, Expired=300)
     r = SESSION.get(ip_url)
@@ -1202,6 +1202,99 @@ def test_wrong_credentials():
             lambda: unknown.list_objects(Bucket=BUCKET, Prefix=RUN), 403, "InvalidAccessKeyId")
 
 
+# --------------------------------------------------------------------------------------------
+# Issue 9: versions on an unversioned bucket, max-keys=0, anonymous access by bucket ACL,
+# sub-account grants, PUT without a length (docs/protocol.md §2-§4.11)
+# --------------------------------------------------------------------------------------------
+
+
+def raw_exchange(request_bytes):
+    """Send raw HTTP/1.1 bytes to the emulator (no client adds headers) and return the answer."""
+    import socket
+    host, port = ADDR.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request_bytes)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def test_issue9_fidelity():
+    key = RUN + "fid/live.txt"
+    put(key, b"live")
+    # 1. versionId other than "null" names no version of an unversioned bucket: 404, untouched.
+    H.error("GET with an unknown versionId -> 404 NoSuchVersion",
+            lambda: CLIENT.get_object(Bucket=BUCKET, Key=key, VersionId="MTg0NDUxNzc2ODQ0"), 404, "NoSuchVersion")
+    H.error("HEAD with an unknown versionId -> 404",
+            lambda: CLIENT.head_object(Bucket=BUCKET, Key=key, VersionId="MTg0NDUxNzc2ODQ0"), 404)
+    H.error("DELETE with an unknown versionId -> 404 NoSuchVersion",
+            lambda: CLIENT.delete_object(Bucket=BUCKET, Key=key, VersionId="MTg0NDUxNzc2ODQ0"), 404, "NoSuchVersion")
+    H.check("DELETE with an unknown versionId left the object", exists(key))
+    H.error("copy from an unknown source version -> 404 NoSuchVersion",
+            lambda: CLIENT.copy_object(Bucket=BUCKET, Key=RUN + "fid/copy.txt",
+                                       CopySource=dict(copy_source(key), VersionId="MTg0NDUxNzc2ODQ0")),
+            404, "NoSuchVersion")
+    res = CLIENT.delete_objects(Bucket=BUCKET, Delete={
+        "Quiet": "false", "Object": [{"Key": key, "VersionId": "MTg0NDUxNzc2ODQ0"}]})
+    errors = res.get("Error", [])
+    if isinstance(errors, dict):
+        errors = [errors]
+    H.eq("Delete Multiple: unknown VersionId reported as NoSuchVersion",
+         [e.get("Code") for e in errors], ["NoSuchVersion"])
+    H.eq("Delete Multiple: nothing deleted", res.get("Deleted", []), [])
+    H.check("Delete Multiple with an unknown VersionId left the object", exists(key))
+    r = CLIENT.get_object(Bucket=BUCKET, Key=key, VersionId="null")
+    H.eq("versionId=null is the live object", body_of(r), b"live")
+
+    # 2. max-keys=0: an empty page that does not claim more follows.
+    res = CLIENT.list_objects(Bucket=BUCKET, Prefix=RUN + "fid/", MaxKeys=0)
+    H.eq("max-keys=0 -> IsTruncated false", res.get("IsTruncated"), "false")
+    H.eq("max-keys=0 -> no Contents", res.get("Contents", []), [])
+
+    # 3. Anonymous access follows the bucket ACL.
+    missing = RUN + "fid/missing.txt"
+    try:
+        CLIENT.put_bucket_acl(Bucket=BUCKET, ACL="public-read")
+        r = anon("GET", missing)
+        H.eq("public-read bucket: anonymous GET of a missing key -> 404", r.status_code, 404)
+        H.eq("public-read bucket: missing key code", xml_code(r), "NoSuchKey")
+        H.eq("public-read bucket: anonymous HEAD of a missing key -> 404", anon("HEAD", missing).status_code, 404)
+        r = SESSION.put("http://%s/%s" % (ADDR, quote(RUN + "fid/anon.txt")), data=b"anon", headers={"Host": VHOST})
+        H.eq("public-read bucket: anonymous PUT -> 403", r.status_code, 403)
+        CLIENT.put_bucket_acl(Bucket=BUCKET, ACL="public-read-write")
+        r = SESSION.put("http://%s/%s" % (ADDR, quote(RUN + "fid/anon.txt")), data=b"anon", headers={"Host": VHOST})
+        H.eq("public-read-write bucket: anonymous PUT -> 200", r.status_code, 200)
+        H.eq("anonymous PUT stored the body", body_of(CLIENT.get_object(Bucket=BUCKET, Key=RUN + "fid/anon.txt")),
+             b"anon")
+    finally:
+        CLIENT.put_bucket_acl(Bucket=BUCKET, ACL="private")
+    H.eq("private bucket again: anonymous GET of a missing key -> 403", anon("GET", missing).status_code, 403)
+
+    # 4. A sub-account grant id="<owner>/<sub>" names the owner and the sub-account.
+    CLIENT.put_object_acl(Bucket=BUCKET, Key=key, GrantRead='id="100000000001/100000000011"')
+    grants = grant_set(CLIENT.get_object_acl(Bucket=BUCKET, Key=key))
+    H.check("sub-account grant reads back as qcs::cam::uin/owner:uin/sub",
+            ("id", SUB_UIN_A, "READ") in grants, "%r" % grants)
+
+    # 5. PUT with neither Content-Length nor chunked encoding: 411, nothing stored. Signed with
+    # the SDK's own signer; sent raw because every HTTP library adds a length.
+    nolen = RUN + "fid/no-length.txt"
+    prepared = requests.Request("PUT", "http://%s/%s" % (ADDR, quote(nolen)), headers={"Host": VHOST}).prepare()
+    prepared.headers.pop("Content-Length", None)
+    prepared = CosS3Auth(CLIENT.get_conf(), nolen)(prepared)
+    head_lines = ["PUT %s HTTP/1.1" % prepared.path_url, "Host: %s" % VHOST,
+                  "Authorization: %s" % prepared.headers["Authorization"], "Connection: close", "", ""]
+    answer = raw_exchange("\r\n".join(head_lines).encode())
+    H.check("PUT without Content-Length -> 411", answer.startswith(b"HTTP/1.1 411"), answer[:200].decode("latin-1"))
+    H.check("411 code MissingContentLength", b"<Code>MissingContentLength</Code>" in answer,
+            answer[-400:].decode("latin-1"))
+    H.check("PUT without Content-Length stored nothing", not exists(nolen))
+
+
 TESTS = [
     test_put_object_headers,
     test_head_object,
@@ -1218,6 +1311,7 @@ TESTS = [
     test_upload_file_parallel,
     test_presigned_urls,
     test_wrong_credentials,
+    test_issue9_fidelity,
 ]
 
 

@@ -1,10 +1,13 @@
-//! PUT / GET Object acl (cos-protocol.md §4.11): canned ACL and grant headers, or an
+//! PUT / GET Object acl (docs/protocol.md §4.11): canned ACL and grant headers, or an
 //! AccessControlPolicy body whose grantee type arrives as an `xsi:type` attribute, a `<Type>`
 //! element or not at all (inferred from `ID` vs `URI`).
 
 use hyper::body::Incoming;
 
-use super::{acl_from_headers, check_md5, need_object, read_body, Ctx, EmuError, OpResult, Resp};
+use super::{
+    acl_from_headers, check_md5, has_acl_headers, need_object, read_body, Ctx, EmuError, OpResult,
+    Resp, OBJECT_PERMISSIONS,
+};
 use crate::emulator::storage::{Acl, Grant, ALL_USERS};
 use crate::emulator::xml::{self, Writer};
 
@@ -61,10 +64,29 @@ pub fn anonymous_may_read(ctx: &Ctx, acl: &Acl) -> bool {
     acl.public_read() || (acl.is_default() && ctx.bucket.lock().config.acl.public_read())
 }
 
-/// The new ACL of a PUT ?acl request: the XML body when there is one, else the headers.
+/// The new ACL of a PUT ?acl request: the XML body when there is one, else the headers — one
+/// method only; an object ACL grants only READ or FULL_CONTROL.
 fn requested_acl(ctx: &Ctx, body: &[u8]) -> Result<Acl, EmuError> {
     if body.iter().any(|b| !b.is_ascii_whitespace()) {
-        parse_policy(body)
+        if has_acl_headers(ctx) {
+            return Err(EmuError::new(
+                400,
+                "InvalidRequest",
+                "Specify the ACL either by headers or by an AccessControlPolicy body, not both.",
+            ));
+        }
+        let acl = parse_policy(body)?;
+        if !ctx.key.is_empty()
+            && acl
+                .grants
+                .iter()
+                .any(|g| !OBJECT_PERMISSIONS.contains(&g.permission.as_str()))
+        {
+            return Err(EmuError::invalid_argument(
+                "an object ACL grants only READ or FULL_CONTROL",
+            ));
+        }
+        Ok(acl)
     } else {
         Ok(acl_from_headers(ctx)?.unwrap_or_default())
     }
@@ -162,10 +184,7 @@ mod tests {
 
     #[test]
     fn three_sdk_forms_parse() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/cos-vectors/xml-samples/"
-        );
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/xml-samples/");
         let read = |f: &str| std::fs::read(format!("{dir}{f}")).unwrap();
         let node = parse_policy(&read("request-acl-policy.nodejs-no-type.xml")).unwrap();
         assert_eq!(node.grants.len(), 1);

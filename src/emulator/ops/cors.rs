@@ -1,4 +1,4 @@
-//! Bucket CORS (`PUT/GET/DELETE /?cors`) and OPTIONS Object preflight (cos-protocol.md §4.6):
+//! Bucket CORS (`PUT/GET/DELETE /?cors`) and OPTIONS Object preflight (docs/protocol.md §4.6):
 //! the first matching rule answers; no configuration or no match is 403 AccessForbidden.
 
 use hyper::body::Incoming;

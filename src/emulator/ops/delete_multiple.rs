@@ -1,5 +1,7 @@
-//! DELETE Multiple Objects (`POST /?delete`, cos-protocol.md §4.9): order-independent body,
-//! Quiet mode, at most 1000 keys, Content-MD5 checked when sent.
+//! DELETE Multiple Objects (`POST /?delete`, docs/protocol.md §4.9): order-independent body,
+//! Quiet mode (`true`/`false` only), at most 1000 keys, unknown `VersionId`s reported per key.
+//! Content-MD5 is checked when sent but not required: both Tencent SDKs always send it, yet
+//! nothing in COS's documentation makes success depend on it (docs/protocol.md §4.9).
 
 use hyper::body::Incoming;
 
@@ -15,9 +17,12 @@ fn parse(body: &[u8]) -> Result<(Keys, bool), EmuError> {
     if root.name != "Delete" {
         return Err(EmuError::code("MalformedXML"));
     }
-    let quiet = root
-        .child_text("Quiet")
-        .is_some_and(|q| q.eq_ignore_ascii_case("true"));
+    let quiet = match root.child_text("Quiet").map(str::trim) {
+        None | Some("false") => false,
+        Some("true") => true,
+        // xs:boolean as COS documents it: anything else is not a valid request body.
+        Some(_) => return Err(EmuError::code("MalformedXML")),
+    };
     let mut keys = Vec::new();
     for o in root.all("Object") {
         let key = o
@@ -40,8 +45,15 @@ pub async fn delete_multiple(ctx: &Ctx, body: Incoming) -> OpResult {
     let mut w = Writer::new();
     w.start("DeleteResult");
     for (key, version) in keys {
-        let result = if key.is_empty() || key.len() > 850 {
-            Err(("InvalidArgument", "Invalid key."))
+        let result = if version.as_deref().is_some_and(|v| v != "null") {
+            // Unversioned bucket: that version does not exist; the live object stays.
+            Err(("NoSuchVersion", "The specified version does not exist."))
+        } else if key.is_empty() {
+            // No object has an empty key, so there is nothing to delete: COS reports it as
+            // deleted, without an error.
+            Ok(())
+        } else if key.len() > 850 {
+            Err(("KeyTooLong", "Your key is too long."))
         } else {
             ctx.bucket.delete(&key).map(|_| ()).map_err(|_| {
                 (
@@ -78,10 +90,7 @@ mod tests {
 
     #[test]
     fn both_sdk_orders_parse_the_same() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/cos-vectors/xml-samples/"
-        );
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/xml-samples/");
         let a = parse(&std::fs::read(format!("{dir}request-delete-multiple.nodejs.xml")).unwrap())
             .unwrap();
         let b = parse(&std::fs::read(format!("{dir}request-delete-multiple.python.xml")).unwrap())

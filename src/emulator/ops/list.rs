@@ -1,4 +1,4 @@
-//! GET Bucket (List Objects) and List Multipart Uploads (cos-protocol.md §4.1, §4.12): prefix,
+//! GET Bucket (List Objects) and List Multipart Uploads (docs/protocol.md §4.1, §4.12): prefix,
 //! one-character delimiter, marker strictly after in UTF-8 byte order, max-keys counting
 //! CommonPrefixes, NextMarker whenever truncated, `encoding-type=url`.
 
@@ -82,6 +82,11 @@ fn page<T>(
     marker: &str,
 ) -> (Vec<Item<T>>, bool) {
     let mut out = Vec::new();
+    if p.max == 0 {
+        // An empty page cannot say where to resume, so it must not claim more follows (a
+        // client following IsTruncated would loop forever); S3 answers the same way.
+        return (out, false);
+    }
     let mut cursor = marker.to_string();
     loop {
         let Some((key, v)) = next(&cursor) else {

@@ -171,6 +171,8 @@ impl EmuError {
             "NoSuchKey" => (404, "The specified key does not exist."),
             "NoSuchBucket" => (404, "The specified bucket does not exist."),
             "NoSuchUpload" => (404, "The specified multipart upload does not exist."),
+            "NoSuchVersion" => (404, "The specified version does not exist."),
+            "MissingContentLength" => (411, "You must provide the Content-Length HTTP header."),
             "AccessDenied" => (403, "Access Denied."),
             "PreconditionFailed" => (412, "At least one of the preconditions you specified did not hold."),
             "InvalidRange" => (416, "The requested range is not satisfiable"),
@@ -212,6 +214,27 @@ impl EmuError {
 
 /// Result of an operation handler.
 pub type OpResult = Result<Resp, EmuError>;
+
+/// Versions on an unversioned bucket (every emulator bucket): only `null` exists, so any other
+/// `versionId` names nothing and the request must touch nothing (docs/protocol.md §4.8).
+pub fn check_version(version_id: Option<&str>) -> Result<(), EmuError> {
+    match version_id {
+        Some(v) if v != "null" => Err(EmuError::code("NoSuchVersion")),
+        _ => Ok(()),
+    }
+}
+
+/// A body upload must say its length: `Content-Length`, or chunked transfer encoding. Without
+/// either, HTTP/1.1 says the body is empty, and COS refuses rather than store an empty object.
+pub fn require_length(ctx: &Ctx) -> Result<(), EmuError> {
+    let chunked = ctx
+        .header("transfer-encoding")
+        .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+    if ctx.header("content-length").is_none() && !chunked {
+        return Err(EmuError::code("MissingContentLength"));
+    }
+    Ok(())
+}
 
 /// Validates a key's length (1–850 bytes).
 pub fn check_key(key: &str) -> Result<(), EmuError> {
@@ -255,8 +278,19 @@ pub fn stored_headers(ctx: &Ctx) -> StoredHeaders {
     h
 }
 
-/// Refuses user metadata over COS's 2 KB limit (names without the prefix plus values).
+/// Refuses user metadata over COS's 2 KB limit (names without the prefix plus values), and
+/// names with anything but letters, digits and `-` (COS refuses `_`, docs/protocol.md §4.2).
 pub fn check_meta_size(ctx: &Ctx) -> Result<(), EmuError> {
+    for (n, _) in &ctx.headers {
+        let l = n.to_ascii_lowercase();
+        if let Some(name) = l.strip_prefix("x-cos-meta-") {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(EmuError::invalid_argument(&format!(
+                    "user metadata name {l:?} may contain only letters, digits and '-'"
+                )));
+            }
+        }
+    }
     let total: usize = ctx
         .headers
         .iter()
@@ -286,8 +320,12 @@ fn parse_grants(value: &str, permission: &str, out: &mut Vec<Grant>) {
             continue;
         }
         let group = kind.trim().eq_ignore_ascii_case("uri");
+        // `id="<uin>"` is a root account (the uin on both sides); `id="<owner>/<sub>"` is a
+        // sub-account of that owner (docs/protocol.md §4.11).
         let grantee = if group || v.starts_with("qcs::") {
             v
+        } else if let Some((owner, sub)) = v.split_once('/') {
+            format!("qcs::cam::uin/{owner}:uin/{sub}")
         } else {
             format!("qcs::cam::uin/{v}:uin/{v}")
         };
@@ -299,26 +337,47 @@ fn parse_grants(value: &str, permission: &str, out: &mut Vec<Grant>) {
     }
 }
 
-/// ACL from `x-cos-acl` / `x-cos-grant-*` headers; None when none was sent.
+/// Grant headers and the permission each grants.
+const GRANT_HEADERS: [(&str, &str); 5] = [
+    ("x-cos-grant-read", "READ"),
+    ("x-cos-grant-write", "WRITE"),
+    ("x-cos-grant-read-acp", "READ_ACP"),
+    ("x-cos-grant-write-acp", "WRITE_ACP"),
+    ("x-cos-grant-full-control", "FULL_CONTROL"),
+];
+
+/// Permissions an object ACL may grant (PUT Object acl): buckets have more.
+pub const OBJECT_PERMISSIONS: [&str; 2] = ["READ", "FULL_CONTROL"];
+
+/// True when the request carries any ACL header (`x-cos-acl`, `x-cos-grant-*`).
+pub fn has_acl_headers(ctx: &Ctx) -> bool {
+    ctx.header("x-cos-acl").is_some() || GRANT_HEADERS.iter().any(|(h, _)| ctx.header(h).is_some())
+}
+
+/// ACL from `x-cos-acl` / `x-cos-grant-*` headers; None when none was sent. Object requests
+/// (a key is named) accept only the object ACL values: canned `default`, `private`,
+/// `public-read`, and READ / FULL_CONTROL grants (docs/protocol.md §4.11).
 pub fn acl_from_headers(ctx: &Ctx) -> Result<Option<Acl>, EmuError> {
+    let object = !ctx.key.is_empty();
     let canned = ctx.header("x-cos-acl").map(|v| v.trim().to_string());
     if let Some(c) = &canned {
-        if !matches!(
-            c.as_str(),
-            "default" | "private" | "public-read" | "public-read-write" | "authenticated-read"
-        ) {
+        let ok = match c.as_str() {
+            "default" | "private" | "public-read" => true,
+            "public-read-write" | "authenticated-read" => !object,
+            _ => false,
+        };
+        if !ok {
             return Err(EmuError::invalid_argument("invalid x-cos-acl"));
         }
     }
     let mut grants = Vec::new();
-    for (h, p) in [
-        ("x-cos-grant-read", "READ"),
-        ("x-cos-grant-write", "WRITE"),
-        ("x-cos-grant-read-acp", "READ_ACP"),
-        ("x-cos-grant-write-acp", "WRITE_ACP"),
-        ("x-cos-grant-full-control", "FULL_CONTROL"),
-    ] {
+    for (h, p) in GRANT_HEADERS {
         if let Some(v) = ctx.header(h) {
+            if object && !OBJECT_PERMISSIONS.contains(&p) {
+                return Err(EmuError::invalid_argument(&format!(
+                    "{h} is not an object ACL header"
+                )));
+            }
             parse_grants(v, p, &mut grants);
         }
     }

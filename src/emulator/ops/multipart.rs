@@ -1,4 +1,4 @@
-//! Multipart upload (cos-protocol.md §4.12): initiate, upload part, upload part - copy,
+//! Multipart upload (docs/protocol.md §4.12): initiate, upload part, upload part - copy,
 //! complete (with COS's validation and the S3-convention ETag), abort and list parts.
 
 use bytes::Bytes;
@@ -71,6 +71,7 @@ fn part_number(ctx: &Ctx) -> Result<u32, EmuError> {
 
 /// Upload Part (`PUT /key?partNumber=N&uploadId=ID`).
 pub async fn upload_part(ctx: &Ctx, body: Incoming, id: &str) -> OpResult {
+    super::require_length(ctx)?;
     let n = part_number(ctx)?;
     upload_of(ctx, id)?;
     let drop = ctx.state.faults.drop_now();
@@ -343,7 +344,7 @@ mod tests {
             "request-complete-multipart.python.xml",
         ] {
             let p = format!(
-                "{}/../shared/cos-vectors/xml-samples/{f}",
+                "{}/tests/vectors/xml-samples/{f}",
                 env!("CARGO_MANIFEST_DIR")
             );
             let parts = parse_complete(&std::fs::read(p).unwrap()).unwrap();

@@ -1,5 +1,5 @@
 //! Single-object operations: PUT, GET (ranges, overrides, conditionals), HEAD, DELETE and
-//! PUT Object - Copy (cos-protocol.md §4.2, §4.4, §4.5, §4.7, §4.8).
+//! PUT Object - Copy (docs/protocol.md §4.2, §4.4, §4.5, §4.7, §4.8).
 
 use std::path::Path;
 
@@ -62,6 +62,7 @@ pub fn new_meta(ctx: &Ctx, key: &str, r: &Received, sc: String, acl: Acl) -> Obj
 /// PUT Object.
 pub async fn put(ctx: &Ctx, body: Incoming) -> OpResult {
     check_key(&ctx.key)?;
+    super::require_length(ctx)?;
     super::check_meta_size(ctx)?;
     let acl = acl_from_headers(ctx)?.unwrap_or_default();
     let sc = storage_class(ctx)?;
@@ -122,13 +123,16 @@ fn precondition(e: CondFail, meta: &ObjectMeta) -> OpResult {
     }
 }
 
-/// The object, if the caller may read it: anonymous callers only see public-read objects, and
-/// get AccessDenied (not NoSuchKey) for missing keys, so a private bucket leaks no names.
+/// The object, if the caller may read it: anonymous callers only see public-read objects. A
+/// missing key is AccessDenied for them in a private bucket (no names leak), but NoSuchKey in a
+/// public-read one, whose listing shows every name anyway.
 fn readable_object(ctx: &Ctx) -> Result<ObjectMeta, EmuError> {
     match ctx.bucket.get(&ctx.key) {
         Some(m) if !ctx.anonymous() || super::acl::anonymous_may_read(ctx, &m.acl) => Ok(m),
         Some(_) => Err(EmuError::code("AccessDenied")),
-        None if ctx.anonymous() => Err(EmuError::code("AccessDenied")),
+        None if ctx.anonymous() && !ctx.bucket.lock().config.acl.public_read() => {
+            Err(EmuError::code("AccessDenied"))
+        }
         None => Err(EmuError::code("NoSuchKey")),
     }
 }
@@ -159,6 +163,16 @@ pub async fn get(ctx: &Ctx) -> OpResult {
         .collect();
     if ctx.anonymous() && !overrides.is_empty() {
         return Err(EmuError::code("AccessDenied"));
+    }
+    // An override becomes a response header: CR, LF or other controls cannot be sent in one
+    // (and must never split the response), so the request is invalid.
+    if let Some((name, _)) = overrides
+        .iter()
+        .find(|(_, v)| v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f))
+    {
+        return Err(EmuError::invalid_argument(&format!(
+            "response-{name} contains a control character"
+        )));
     }
     if let Err(e) = conditions(ctx, "", &meta) {
         return precondition(e, &meta);
@@ -318,6 +332,7 @@ pub fn copy_source_meta(
         .storage
         .bucket(&src.bucket)
         .ok_or_else(|| EmuError::code("NoSuchBucket"))?;
+    super::check_version(src.version_id.as_deref())?;
     let meta = b.get(&src.key).ok_or_else(|| EmuError::code("NoSuchKey"))?;
     if !readable(&meta, ctx.state.now_ms()) {
         return Err(EmuError::code("InvalidObjectState"));

@@ -1,4 +1,4 @@
-//! POST Object, the browser form upload (cos-protocol.md §4.3, §1.7): `multipart/form-data`
+//! POST Object, the browser form upload (docs/protocol.md §4.3, §1.7): `multipart/form-data`
 //! parsing, the policy signature and its conditions, `${filename}`, `success_action_status` and
 //! `success_action_redirect`.
 
@@ -106,6 +106,45 @@ fn bad_policy(msg: &str) -> EmuError {
     EmuError::new(400, "InvalidPolicyDocument", msg)
 }
 
+/// The field names the policy's conditions constrain (lower case, without `$`).
+fn condition_names(policy: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in policy["conditions"].as_array().into_iter().flatten() {
+        if let Some(obj) = c.as_object() {
+            out.extend(obj.keys().map(|k| k.to_ascii_lowercase()));
+        } else if let Some(name) = c.as_array().and_then(|a| a.get(1)).and_then(|n| n.as_str()) {
+            out.push(name.trim_start_matches('$').to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// The form's `q-key-time` (`start;end`, Unix seconds) must contain the present, with the
+/// same 15-minute tolerance for a fast client clock as header signatures (§1.6).
+fn check_key_time(key_time: &str, now: i64) -> Result<(), EmuError> {
+    let window = key_time
+        .split_once(';')
+        .and_then(|(a, b)| Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?)));
+    let Some((start, end)) = window else {
+        return Err(EmuError::new(
+            403,
+            "AccessDenied",
+            "q-key-time is malformed",
+        ));
+    };
+    if now > end {
+        return Err(EmuError::new(403, "AccessDenied", "Request has expired"));
+    }
+    if start > now + 900 {
+        return Err(EmuError::new(
+            403,
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the server's time is too large.",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks the policy signature and every condition; Ok(false) when the form carries no policy.
 fn check_policy(ctx: &Ctx, form: &Form, key: &str) -> Result<bool, EmuError> {
     let Some(policy_b64) = field(form, "policy") else {
@@ -136,8 +175,19 @@ fn check_policy(ctx: &Ctx, form: &Form, key: &str) -> Result<bool, EmuError> {
             "The Signature you specified is invalid.",
         ));
     }
+    check_key_time(key_time, ctx.state.now())?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|_| bad_policy("policy is not JSON"))?;
+    // The POST Object page: the conditions must include these three, so a policy cannot be
+    // replayed with other credentials or another window.
+    let named = condition_names(&v);
+    for required in ["q-sign-algorithm", "q-ak", "q-sign-time"] {
+        if !named.iter().any(|n| n == required) {
+            return Err(bad_policy(&format!(
+                "the policy conditions must include {required}"
+            )));
+        }
+    }
     let exp = v["expiration"]
         .as_str()
         .ok_or_else(|| bad_policy("no expiration"))?;

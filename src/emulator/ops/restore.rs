@@ -1,4 +1,4 @@
-//! POST Object restore (`POST /key?restore`, cos-protocol.md §4.10): 202 when a restore starts,
+//! POST Object restore (`POST /key?restore`, docs/protocol.md §4.10): 202 when a restore starts,
 //! 409 RestoreAlreadyInProgress while one runs, 200 with a re-set expiry when a restored copy
 //! exists, 405 RestoreNonArchiveObject for other classes. Completion is derived from the clock
 //! and the configured restore delay, so no background task is needed.
