@@ -43,6 +43,7 @@ fn config(endpoint: &str) -> CosConfig {
         base_delay: Duration::from_secs(2),
         max_delay: Duration::from_secs(2),
         full_jitter: false,
+        max_elapsed: Duration::from_secs(60),
     };
     cfg
 }
