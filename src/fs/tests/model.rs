@@ -114,7 +114,9 @@ async fn reference_model_random_operations() {
                 if !data.is_empty() && cur.len() < off + data.len() {
                     cur.resize(off + data.len(), 0);
                 }
-                cur[off..off + data.len()].copy_from_slice(&data);
+                if !data.is_empty() {
+                    cur[off..off + data.len()].copy_from_slice(&data);
+                }
                 model.insert(path, Some(cur));
             }
             2 => {

@@ -3,7 +3,7 @@
 use super::*;
 
 #[tokio::test]
-async fn ls_l_of_5000_keys_is_5_list_pages_and_no_head() {
+async fn ls_l_of_5000_keys_is_5_list_pages_cold_heads_warm_none() {
     let store = MemoryStore::new();
     for i in 0..5000 {
         store.insert(
@@ -25,6 +25,15 @@ async fn ls_l_of_5000_keys_is_5_list_pages_and_no_head() {
     }
     let sz = e.fs.lookup(dir, os("f00006")).await.unwrap().attr.size;
     assert_eq!(sz, 6);
+    assert_eq!(e.store.count("GetBucket"), 5);
+    // Cold: these objects' metadata is unknown, so each is HEADed once, never guessed.
+    assert!(e.store.count("HeadObject") <= 5000);
+    // Warm (same ETags): list pages only.
+    e.store.reset_counts();
+    let fh = e.fs.opendir(dir, 0).await.unwrap();
+    let mut again: Vec<DirEntry> = Vec::new();
+    e.fs.readdir(dir, fh, 0, &mut again).await.unwrap();
+    assert_eq!(again.len(), 5002);
     assert_eq!(e.store.count("GetBucket"), 5);
     assert_eq!(e.store.count("HeadObject"), 0);
 }
