@@ -1,6 +1,7 @@
 //! Real-mount tests of COS features through xattrs (issue 4): ACLs checked by anonymous GETs,
-//! archive + restore through `user.cos.storage-class` and `user.cos.restore`, user metadata and
-//! content-type surviving a remount and visible to HEAD, and presigned URLs from `user.cos.url`.
+//! archive + restore through `user.cos.storage-class` and `user.cos.restore` (EAGAIN while a
+//! restore runs), user metadata and content-type surviving a remount and visible to HEAD, and
+//! presigned URLs from `user.cos.url`.
 
 mod common;
 use common::*;
@@ -122,6 +123,26 @@ fn archive_then_restore_through_xattrs() {
     });
     assert!(restored, "restore never completed");
     assert!(fs::read(m.p("cold.bin")).unwrap() == data);
+}
+
+#[test]
+fn reading_an_archive_while_its_restore_runs_is_eagain() {
+    // An hour-long restore: still running when the read arrives, whatever the machine's speed.
+    let emu = Emulator::start(&[BUCKET], &["--restore-delay", "3600"]);
+    let m = Mount::new(&emu, BUCKET, "");
+    fs::write(m.p("frozen.bin"), pattern(1024, 9)).unwrap();
+    setfattr(&m.p("frozen.bin"), "user.cos.storage-class", "ARCHIVE");
+    let e = fs::read(m.p("frozen.bin")).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EACCES), "not restored: {e:?}");
+    setfattr(&m.p("frozen.bin"), "user.cos.restore", "days=1,tier=Bulk");
+    // COS's GET answer (403 InvalidObjectState) is the same as before; the client's HEAD sees
+    // the running restore, and the reader is told to try again later.
+    let e = fs::read(m.p("frozen.bin")).unwrap_err();
+    assert_eq!(
+        e.raw_os_error(),
+        Some(libc::EAGAIN),
+        "restore running: {e:?}"
+    );
 }
 
 #[test]

@@ -25,7 +25,7 @@ START_DEADLINE_S=60
 
 # 1. The SDK, in a venv of our own (reused when it already has the pinned version).
 if ! "$VENV/bin/python" -c "import qcloud_cos, requests, crcmod, sys; \
-        from qcloud_cos.version import __version__ as v; sys.exit(v != '$SDK_VERSION')" 2>/dev/null; then
+        from qcloud_cos.version import __version__ as v; sys.exit(v not in ('$SDK_VERSION', '5.$SDK_VERSION'))" 2>/dev/null; then
     echo "sdk: installing cos-python-sdk-v5==$SDK_VERSION into $VENV" >&2
     mkdir -p "$(dirname "$VENV")"
     "$PY" -m venv "$VENV"
