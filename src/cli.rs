@@ -99,6 +99,9 @@ pub struct MountArgs {
         help_heading = "Cache and uploads"
     )]
     pub neg_ttl: Option<String>,
+    /// An open checks a file not validated within SECS with one HEAD (same as -o revalidate=).
+    #[arg(long, value_name = "SECS", help_heading = "Cache and uploads")]
+    pub revalidate: Option<String>,
     /// Multipart part size, e.g. 8M (same as -o part_size=).
     #[arg(
         long = "part-size",
@@ -162,6 +165,7 @@ impl MountArgs {
         kv("cache", &path_text(&self.cache));
         kv("attr_ttl", &self.attr_ttl);
         kv("neg_ttl", &self.neg_ttl);
+        kv("revalidate", &self.revalidate);
         kv("part_size", &self.part_size);
         kv("parallel", &self.parallel);
         kv("multipart_threshold", &self.multipart_threshold);

@@ -197,3 +197,23 @@ fn names_cos_cannot_store_fail_clearly() {
         "{e:?}"
     );
 }
+
+#[test]
+fn rm_r_removes_keys_no_file_name_can_show() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    for k in ["dot/./x", "dot/../y", "dot//z", "dot/sub/./w", "dot/ok"] {
+        emu.put(BUCKET, k, b"other tool");
+    }
+    let m = Mount::new(&emu, BUCKET, "");
+    let listed = sh(m.path(), "ls -A dot | sort | tr '\\n' ' '");
+    assert_eq!(listed, "ok sub ", "only the representable names are shown");
+    sh(m.path(), "rm -r dot");
+    assert!(!m.p("dot").exists());
+    m.unmount();
+    let r = emu.request("GET", BUCKET, "", &[("prefix", "dot/")], &[], b"");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("<Key>"),
+        "keys left under dot/: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+}

@@ -188,6 +188,8 @@ pub struct Ttls {
     pub attr: Duration,
     /// "Does not exist" answers.
     pub negative: Duration,
+    /// An open revalidates a file whose attributes are older than this (close-to-open).
+    pub revalidate: Duration,
 }
 
 /// Upload tuning.
@@ -286,8 +288,10 @@ impl HostDefaults {
 
 /// Default metadata TTLs and tuning (documented in cosfuse(1)).
 pub const DEFAULT_ATTR_TTL: Duration = Duration::from_secs(60);
+/// Default close-to-open revalidation window.
+pub const DEFAULT_REVALIDATE: Duration = Duration::from_secs(1);
 /// Default negative-cache TTL.
-pub const DEFAULT_NEG_TTL: Duration = Duration::from_secs(5);
+pub const DEFAULT_NEG_TTL: Duration = Duration::from_secs(1);
 /// Default part size.
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// Default parts in flight per file.
@@ -400,6 +404,7 @@ impl Config {
             ttl: Ttls {
                 attr: o.attr_ttl.unwrap_or(DEFAULT_ATTR_TTL),
                 negative: o.neg_ttl.unwrap_or(DEFAULT_NEG_TTL),
+                revalidate: o.revalidate.unwrap_or(DEFAULT_REVALIDATE),
             },
             upload: UploadTuning {
                 part_size: o.part_size.unwrap_or(DEFAULT_PART_SIZE),

@@ -40,6 +40,8 @@ pub struct MountOptions {
     pub attr_ttl: Option<Duration>,
     /// `neg_ttl=` seconds.
     pub neg_ttl: Option<Duration>,
+    /// `revalidate=` seconds (`metadata_ttl=` as mountpoint-s3 spells it).
+    pub revalidate: Option<Duration>,
     /// `part_size=` bytes (suffixes K, M, G).
     pub part_size: Option<u64>,
     /// `parallel=`: parts in flight per file.
@@ -90,7 +92,7 @@ pub enum KernelFlag {
 }
 
 /// Canned ACLs COS accepts on PUT.
-pub const CANNED_ACLS: &[&str] = &["private", "public-read", "public-read-write", "default"];
+pub const CANNED_ACLS: &[&str] = &["private", "public-read", "default"];
 
 /// Storage classes COS accepts on PUT.
 pub const STORAGE_CLASSES: &[&str] = &[
@@ -209,6 +211,7 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
             o.umask = Some(m);
         }
         "cache" | "use_cache" => o.cache = Some(PathBuf::from(v)),
+        "revalidate" | "metadata_ttl" => o.revalidate = Some(duration(v).map_err(|e| bad(&e))?),
         "attr_ttl" | "stat_cache_expire" => o.attr_ttl = Some(duration(v).map_err(|e| bad(&e))?),
         "neg_ttl" => o.neg_ttl = Some(duration(v).map_err(|e| bad(&e))?),
         "presign_expires" => {

@@ -15,6 +15,9 @@ use lru::LruCache;
 use super::meta::Stat;
 use super::types::FileKind;
 
+/// How long a directory's attributes are served without asking COS again (files: the TTL).
+const DIR_TTL: Duration = Duration::from_secs(60);
+
 /// HEAD-only metadata remembered for one object identity.
 #[derive(Debug, Clone)]
 struct HeadMeta {
@@ -70,7 +73,9 @@ pub enum Cached {
     Present(Stat),
     /// Known absent.
     Absent,
-    /// Unknown or expired: ask COS.
+    /// Known, but older than the TTL: revalidate (one request) before trusting it.
+    Stale(Stat),
+    /// Unknown: ask COS.
     Unknown,
 }
 
@@ -97,9 +102,20 @@ impl AttrCache {
         let mut g = self.lock();
         match g.entries.get(path) {
             Some(Slot::Present(s, at)) if at.elapsed() < self.ttl => Cached::Present(s.clone()),
+            // Directories change rarely and are looked up at every path walk: they keep a
+            // longer life (their contents are listed afresh by every readdir anyway).
+            Some(Slot::Present(s, at)) if s.kind == FileKind::Dir && at.elapsed() < DIR_TTL => {
+                Cached::Present(s.clone())
+            }
+            Some(Slot::Present(s, _)) => Cached::Stale(s.clone()),
             Some(Slot::Absent(at)) if at.elapsed() < self.neg_ttl => Cached::Absent,
             _ => Cached::Unknown,
         }
+    }
+
+    /// True when `path`'s attributes came from COS (or this mount) less than `d` ago.
+    pub fn validated_within(&self, path: &str, d: Duration) -> bool {
+        matches!(self.lock().entries.peek(path), Some(Slot::Present(_, at)) if at.elapsed() < d)
     }
 
     /// Records attributes from a HEAD or a local change (remembers HEAD-only metadata).

@@ -25,6 +25,9 @@ pub const DELETE_BATCH_MAX: usize = 1000;
 pub struct DeleteBatch {
     /// The keys, ordered, with their journal intent ids.
     keys: Mutex<BTreeMap<String, u64>>,
+    /// Keys taken for a DELETE Multiple still in flight: still "gone" for lookups and
+    /// listings (COS may list them until the request is answered).
+    inflight: Mutex<BTreeSet<String>>,
     /// Where the intents are journaled.
     journal: Arc<dyn Uploads>,
     /// Bumped by each unlink; a debounce timer fires only if it is unchanged.
@@ -42,6 +45,7 @@ impl DeleteBatch {
     pub fn new(journal: Arc<dyn Uploads>) -> DeleteBatch {
         DeleteBatch {
             keys: Mutex::default(),
+            inflight: Mutex::default(),
             journal,
             generation: AtomicU64::new(0),
             touches: AtomicU64::new(0),
@@ -63,7 +67,11 @@ impl DeleteBatch {
 
     /// True while `key` waits for deletion.
     pub fn contains(&self, key: &str) -> bool {
-        self.lock().contains_key(key)
+        self.lock().contains_key(key) || self.flying().contains(key)
+    }
+
+    fn flying(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Takes `key` out of the batch (it is being written again).
@@ -128,7 +136,7 @@ impl DeleteBatch {
             }
         }
         let mut g = self.lock();
-        match prefix {
+        let taken: Vec<(String, u64)> = match prefix {
             None => std::mem::take(&mut *g).into_iter().collect(),
             Some(p) => {
                 let taken: Vec<(String, u64)> = g
@@ -141,7 +149,11 @@ impl DeleteBatch {
                 }
                 taken
             }
-        }
+        };
+        // Marked in flight before the batch lock goes, so no look-up sees them in neither.
+        self.flying().extend(taken.iter().map(|(k, _)| k.clone()));
+        drop(g);
+        taken
     }
 }
 
@@ -187,7 +199,14 @@ impl Fs {
             return;
         }
         let (names, ids): (Vec<String>, Vec<u64>) = keys.into_iter().unzip();
-        if self.send_deletes(names).await {
+        let sent = self.send_deletes(names.clone()).await;
+        {
+            let mut f = self.deletes.flying();
+            for n in &names {
+                f.remove(n);
+            }
+        }
+        if sent {
             for id in ids {
                 self.deletes.journal.intent_end(id);
             }

@@ -184,7 +184,7 @@ impl Fs {
                     continue;
                 }
                 let path = join(&rel, name);
-                if self.attrs.get(&path) == Cached::Unknown {
+                if matches!(self.attrs.get(&path), Cached::Unknown | Cached::Stale(_)) {
                     match self.metadb.get_any(cp) {
                         Some(m) => {
                             let mut s = Stat::dir(&d, self.started);

@@ -47,6 +47,12 @@ impl OpenCounts {
         *g.entry(Self::id(node)).or_default() += 1;
     }
 
+    /// True while a handle of `node` is open.
+    pub(crate) fn is_open(&self, node: &Arc<Node>) -> bool {
+        let g = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(&Self::id(node)).is_some_and(|&n| n > 0)
+    }
+
     /// Returns the handles still open after this close.
     fn close(&self, node: &Arc<Node>) -> usize {
         let mut g = self.counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -137,13 +143,46 @@ impl Fs {
             return Err(FsError::IsDir);
         }
         let node = self.table.node(ino)?;
+        let trunc = flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if !trunc {
+            self.revalidate_on_open(ino, &node, s).await?;
+        }
         if flags & libc::O_ACCMODE != libc::O_RDONLY {
             self.check_writable()?;
-            if flags & libc::O_TRUNC != 0 {
+            if trunc {
                 self.resize(ino, &node, 0, false).await?;
             }
         }
         Ok(self.new_file_handle(ino, node, flags))
+    }
+
+    /// Close-to-open consistency: an open checks the object with one HEAD unless this mount
+    /// validated it within `open_revalidate`, holds it open, or has it staged or pending
+    /// (then this mount's bytes are the newest). A changed object replaces the cached
+    /// attributes (and every new reader starts from them); a deleted one is ENOENT.
+    async fn revalidate_on_open(&self, ino: InodeNo, node: &Arc<Node>, s: Stat) -> FsResult<()> {
+        if node.is_staged() || self.opens.is_open(node) {
+            return Ok(());
+        }
+        let Ok(rel) = self.table.path(ino) else {
+            return Ok(());
+        };
+        let key = self.key_of(&rel, FileKind::File)?;
+        if self.uploads.pending(key.as_str()).is_some()
+            || self.attrs.validated_within(&rel, self.cfg.open_revalidate)
+        {
+            return Ok(());
+        }
+        match self.revalidate(&rel, s).await? {
+            Some(fresh) => {
+                self.attrs.put(&rel, fresh);
+                Ok(())
+            }
+            None => {
+                self.attrs.put_absent(&rel);
+                Err(FsError::NotFound)
+            }
+        }
     }
 
     /// read: from the shared staging copy, else through this handle's reader.

@@ -99,6 +99,9 @@ pub struct FsConfig {
     pub close_wait: Duration,
     /// Files up to this size are waited for on close; larger ones upload in the background.
     pub close_wait_max_size: u64,
+    /// An open revalidates a file (one HEAD) whose attributes are older than this
+    /// (close-to-open consistency); zero revalidates every open.
+    pub open_revalidate: Duration,
     /// Directory of the persistent metadata cache (None: in memory only).
     pub meta_dir: Option<std::path::PathBuf>,
     /// HEAD requests in flight while a listing learns unknown metadata.
@@ -130,6 +133,7 @@ impl Default for FsConfig {
             close_wait_max_size: 8 * 1024 * 1024,
             meta_dir: None,
             head_parallelism: 32,
+            open_revalidate: Duration::from_secs(1),
         }
     }
 }

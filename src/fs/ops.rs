@@ -48,8 +48,19 @@ impl Fs {
     pub(crate) fn entry_of(&self, ino: InodeNo, s: &Stat) -> Entry {
         Entry {
             attr: self.attr_of(ino, s),
-            ttl: self.cfg.entry_ttl,
+            ttl: self.kernel_ttl(s.kind),
             generation: 0,
+        }
+    }
+
+    /// How long the kernel may cache an entry and its attributes: directories `entry_ttl`;
+    /// files and symlinks not at all, so the size an open revalidated is the size the kernel
+    /// reads to (a cached one could cut another client's new, longer object at the old size).
+    /// Each such look-up is answered from this process's cache, without a request.
+    pub fn kernel_ttl(&self, kind: FileKind) -> std::time::Duration {
+        match kind {
+            FileKind::Dir => self.cfg.entry_ttl,
+            _ => std::time::Duration::ZERO,
         }
     }
 
@@ -71,16 +82,22 @@ impl Fs {
             return Ok(Stat::dir(&self.defaults(), self.started));
         }
         // The merged view: what this mount holds locally wins over what COS has.
-        if let Some((_, node)) = self.table.lookup_path(rel) {
-            if let Some(s) = self.staged_stat(&node).await {
+        let node = self.table.lookup_path(rel).map(|(_, n)| n);
+        if let Some(node) = &node {
+            if let Some(s) = self.staged_stat(node).await {
                 return Ok(s);
             }
         }
-        match self.attrs.get(rel) {
+        let stale = match self.attrs.get(rel) {
             Cached::Present(s) => return Ok(s),
             Cached::Absent => return Err(FsError::NotFound),
-            Cached::Unknown => {}
-        }
+            // A file this mount has open is served from what it opened: no request.
+            Cached::Stale(s) if node.as_ref().is_some_and(|n| self.opens.is_open(n)) => {
+                return Ok(s);
+            }
+            Cached::Stale(s) => Some(s),
+            Cached::Unknown => None,
+        };
         let file_key = self.key_of(rel, FileKind::File)?;
         if let Some(p) = self.uploads.pending(file_key.as_str()) {
             // Cached (and its metadata remembered) so the listing that later shows the
@@ -88,6 +105,12 @@ impl Fs {
             let s = self.pending_stat(&p);
             self.attrs.put(rel, s.clone());
             return Ok(s);
+        }
+        if let Some(old) = stale.filter(|s| s.kind != FileKind::Dir) {
+            if let Some(s) = self.revalidate(rel, old).await? {
+                self.attrs.put(rel, s.clone());
+                return Ok(s);
+            }
         }
         match self.fetch_stat(rel).await? {
             Some(s) => {
@@ -98,6 +121,30 @@ impl Fs {
                 self.attrs.put_absent(rel);
                 Err(FsError::NotFound)
             }
+        }
+    }
+
+    /// Close-to-open consistency: one HEAD checks a file known from before the TTL. The same
+    /// ETag keeps what was known (and its metadata); a new one replaces it. None when the
+    /// object is gone (the caller then looks again, it may be a directory now).
+    pub(crate) async fn revalidate(&self, rel: &str, old: Stat) -> FsResult<Option<Stat>> {
+        let key = self.key_of(rel, FileKind::File)?;
+        match self.store.head_object(key.as_str()).await {
+            Ok(meta) if self.deletes.contains(&meta.key) => Ok(None),
+            Ok(meta) => {
+                let same = old
+                    .etag
+                    .as_deref()
+                    .is_some_and(|e| e.trim_matches('"') == meta.etag.trim_matches('"'));
+                if same && old.from_head {
+                    return Ok(Some(old));
+                }
+                self.metadb
+                    .put(&meta.key, &meta.etag, meta.headers.user_meta.clone());
+                Ok(Some(Stat::from_head(&meta, false, &self.defaults())))
+            }
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -118,11 +165,13 @@ impl Fs {
         );
         let page = list?;
         let d = self.defaults();
-        let listed: Vec<_> = page
-            .objects
-            .iter()
-            .filter(|o| !self.deletes.contains(&o.key))
-            .collect();
+        // Keys waiting for deletion still make a directory (as on a disk, a directory whose
+        // files were removed exists until rmdir), unless rmdir already removed it.
+        let listed: Vec<_> = if self.deletes.dir_removed(dir_key.as_str()) {
+            Vec::new()
+        } else {
+            page.objects.iter().collect()
+        };
         if !listed.is_empty() {
             if head.is_ok() {
                 log::warn!(
@@ -286,8 +335,11 @@ impl Fs {
         if staged_inside || !self.uploads.pending_under(key.as_str()).is_empty() {
             return Err(FsError::NotEmpty);
         }
-        // Empty = every key under it is its marker or waits for deletion (rm -r unlinked them).
+        // Empty = every key under it is its marker, waits for deletion (rm -r unlinked them),
+        // or has a name no listing here can show (`d/./x`, `d//x`, written by other tools):
+        // the directory looks empty, so those go with it.
         let mut marker_exists = false;
+        let mut hidden = Vec::new();
         let mut marker = None;
         for _ in 0..MAX_PAGES {
             let req = ListRequest {
@@ -298,8 +350,11 @@ impl Fs {
             };
             let page = self.store.list_objects(&req).await?;
             for o in &page.objects {
+                let first = o.key[key.as_str().len()..].split('/').next().unwrap_or("");
                 if o.key == key.as_str() {
                     marker_exists = true;
+                } else if ValidName::parse(first).is_err() {
+                    hidden.push(o.key.clone());
                 } else if !self.deletes.contains(&o.key) {
                     return Err(FsError::NotEmpty);
                 }
@@ -312,6 +367,10 @@ impl Fs {
                 .or_else(|| page.objects.last().map(|o| o.key.clone()));
         }
         let climbing = self.deletes.has_removed_under(key.as_str());
+        for k in hidden {
+            log::info!("rmdir {rel}: also deleting {k:?}, a key no file name can show");
+            self.queue_delete(k).await;
+        }
         if marker_exists {
             self.queue_delete(key.to_string()).await;
         }

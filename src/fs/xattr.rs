@@ -263,9 +263,8 @@ impl Fs {
         match name.as_str() {
             "user.cos.acl" => {
                 let canned = v?;
-                if !["default", "private", "public-read", "public-read-write"]
-                    .contains(&canned.as_str())
-                {
+                // Object ACLs (PUT Object acl) take only these; public-read-write is a bucket ACL.
+                if !["default", "private", "public-read"].contains(&canned.as_str()) {
                     return Err(FsError::InvalidArgument(format!(
                         "unknown canned ACL {canned:?}"
                     )));

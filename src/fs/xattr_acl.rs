@@ -52,8 +52,11 @@ pub fn parse_policy(text: &str) -> FsResult<AccessControlPolicy> {
         let permission = g["permission"]
             .as_str()
             .ok_or_else(|| bad("grant without permission"))?;
-        if !["READ", "WRITE", "FULL_CONTROL", "READ_ACP", "WRITE_ACP"].contains(&permission) {
-            return Err(bad(&format!("unknown permission {permission}")));
+        // COS grants only these two on objects (WRITE, READ_ACP, WRITE_ACP are bucket ones).
+        if !["READ", "FULL_CONTROL"].contains(&permission) {
+            return Err(bad(&format!(
+                "permission {permission} is not one COS grants on objects (READ, FULL_CONTROL)"
+            )));
         }
         let grantee = match (g["id"].as_str(), g["uri"].as_str()) {
             (Some(id), _) => Grantee::User {
@@ -144,6 +147,16 @@ pub fn decode_value(v: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_object_permissions_are_accepted() {
+        for bad in ["WRITE", "READ_ACP", "WRITE_ACP", "read"] {
+            let j = format!(r#"{{"owner":"o","grants":[{{"id":"x","permission":"{bad}"}}]}}"#);
+            assert!(parse_policy(&j).is_err(), "{bad}");
+        }
+        let ok = r#"{"owner":"o","grants":[{"id":"x","permission":"FULL_CONTROL"}]}"#;
+        assert_eq!(parse_policy(ok).unwrap().grants.len(), 1);
+    }
 
     #[test]
     fn policy_round_trips_through_json() {

@@ -113,10 +113,9 @@ impl Filesystem for FuseAdapter {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let ttl = self.fs.config().entry_ttl;
         self.spawn(move |fs| async move {
             match fs.getattr(ino.0).await {
-                Ok(a) => reply.attr(&ttl, &file_attr(&a)),
+                Ok(a) => reply.attr(&fs.kernel_ttl(a.kind), &file_attr(&a)),
                 Err(e) => reply.error(fail(&e, "getattr", ino.0)),
             }
         });
@@ -140,7 +139,6 @@ impl Filesystem for FuseAdapter {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let ttl = self.fs.config().entry_ttl;
         let req = SetAttr {
             mode,
             uid,
@@ -151,7 +149,7 @@ impl Filesystem for FuseAdapter {
         };
         self.spawn(move |fs| async move {
             match fs.setattr(ino.0, req, fh.map(|f| f.0)).await {
-                Ok(a) => reply.attr(&ttl, &file_attr(&a)),
+                Ok(a) => reply.attr(&fs.kernel_ttl(a.kind), &file_attr(&a)),
                 Err(e) => reply.error(fail(&e, "setattr", ino.0)),
             }
         });

@@ -131,6 +131,7 @@ fn fs_config(cfg: &Config) -> FsConfig {
         presign_expiry: cfg.presign_expires,
         read_only: cfg.fuse.read_only,
         meta_dir: Some(cfg.cache_dir.clone()),
+        open_revalidate: cfg.ttl.revalidate,
         ..FsConfig::default()
     }
 }
