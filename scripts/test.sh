@@ -16,6 +16,11 @@ cargo clippy --all-targets -- -D warnings
 echo "==> cargo test --no-fail-fast"
 cargo test --no-fail-fast
 
+# POSIX conformance (issue 10): pjdfstest on a real mount; fails on any failure not listed with
+# its reason in scripts/pjdfstest.expected.
+echo "==> pjdfstest (scripts/pjdfstest.sh)"
+bash scripts/pjdfstest.sh
+
 # Tencent's official Python SDK against the emulator (issue 2). tests/sdk/run.sh installs the
 # SDK into its own venv (pip) and starts and stops its own emulator.
 if [ -f tests/sdk/run.sh ]; then

@@ -34,8 +34,11 @@ impl Fs {
         if let Some(size) = req.size {
             self.truncate(ino, fh, size).await?;
         }
-        let meta_change =
-            req.mode.is_some() || req.uid.is_some() || req.gid.is_some() || req.mtime.is_some();
+        let meta_change = req.mode.is_some()
+            || req.uid.is_some()
+            || req.gid.is_some()
+            || req.mtime.is_some()
+            || req.atime.is_some();
         if meta_change && ino != super::types::ROOT_INO {
             self.check_writable()?;
             let old = self.stat_ino(ino).await?;
@@ -49,11 +52,19 @@ impl Fs {
             if let Some(g) = req.gid {
                 s.gid = g;
             }
-            match req.mtime {
-                Some(SetTime::Now) => s.mtime = SystemTime::now(),
-                Some(SetTime::At(t)) => s.mtime = t,
-                None => {}
+            let now = SystemTime::now();
+            let at = |t: SetTime| match t {
+                SetTime::Now => now,
+                SetTime::At(t) => t,
+            };
+            if let Some(t) = req.mtime {
+                s.mtime = at(t);
             }
+            if let Some(t) = req.atime {
+                s.atime = at(t);
+            }
+            // Any change of the inode's status changes ctime (and only ctime for chmod/chown).
+            s.ctime = now;
             self.persist_attrs(ino, s).await?;
         }
         self.getattr(ino).await
@@ -70,6 +81,8 @@ impl Fs {
                 st.stat.uid = s.uid;
                 st.stat.gid = s.gid;
                 st.stat.mtime = s.mtime;
+                st.stat.atime = s.atime;
+                st.stat.ctime = s.ctime;
                 st.dirty = true;
                 node.changed(&c);
                 return Ok(());

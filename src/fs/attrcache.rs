@@ -37,6 +37,12 @@ struct HeadMeta {
     gid: u32,
     /// mtime from `x-cos-meta-mtime`.
     mtime: SystemTime,
+    /// atime from `x-cos-meta-atime`.
+    atime: SystemTime,
+    /// ctime from `x-cos-meta-ctime`.
+    ctime: SystemTime,
+    /// Device number.
+    rdev: u32,
 }
 
 /// A cached answer for one path.
@@ -133,6 +139,9 @@ impl AttrCache {
                 uid: s.uid,
                 gid: s.gid,
                 mtime: s.mtime,
+                atime: s.atime,
+                ctime: s.ctime,
+                rdev: s.rdev,
             };
             g.head.put(path.to_string(), hm);
         }
@@ -162,6 +171,9 @@ impl AttrCache {
                 s.uid = hm.uid;
                 s.gid = hm.gid;
                 s.mtime = hm.mtime;
+                s.atime = hm.atime;
+                s.ctime = hm.ctime;
+                s.rdev = hm.rdev;
                 s.from_head = true;
             }
         }

@@ -132,6 +132,7 @@ impl Fs {
         }
         self.deletes.cancel(key.as_str());
         self.attrs.invalidate(&rel);
+        self.touch_dir(parent);
         let fh = self.new_file_handle(ino, node, flags);
         Ok((self.entry_of(ino, &s), fh))
     }

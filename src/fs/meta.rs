@@ -1,6 +1,7 @@
 //! POSIX attributes in object metadata: `x-cos-meta-mode`, `-uid`, `-gid`, `-mtime`, with the
 //! names and formats cosfs and s3fs use (mode = decimal `st_mode` including the file-type bits,
-//! uid/gid decimal, mtime decimal seconds), and the defaults for objects without them.
+//! uid/gid decimal, mtime decimal seconds), plus `-atime`, `-ctime` and `-rdev` as s3fs writes
+//! them, and the defaults for objects without them (atime and ctime default to mtime).
 //!
 //! We write mtime as `SECS` or `SECS.NNNNNNNNN` (nanoseconds when not zero) so `rsync -a` sees
 //! exactly the time it set; cosfs/s3fs parse the leading integer and ignore the rest.
@@ -19,6 +20,12 @@ pub const META_UID: &str = "uid";
 pub const META_GID: &str = "gid";
 /// Modification time.
 pub const META_MTIME: &str = "mtime";
+/// Access time (s3fs's name and format).
+pub const META_ATIME: &str = "atime";
+/// Status-change time (s3fs's name and format).
+pub const META_CTIME: &str = "ctime";
+/// Device number of a character or block device (s3fs's name).
+pub const META_RDEV: &str = "rdev";
 
 /// Owner and mode defaults for objects without metadata (mount options uid/gid/umask).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +47,12 @@ pub struct Stat {
     pub size: u64,
     /// Modification time (`x-cos-meta-mtime`, else Last-Modified).
     pub mtime: SystemTime,
+    /// Access time (`x-cos-meta-atime`, else mtime).
+    pub atime: SystemTime,
+    /// Status-change time (`x-cos-meta-ctime`, else mtime).
+    pub ctime: SystemTime,
+    /// Device number (character and block devices; 0 otherwise).
+    pub rdev: u32,
     /// Permission bits only (`0o7777`).
     pub perm: u32,
     /// Owner.
@@ -64,6 +77,9 @@ impl Stat {
             kind: FileKind::Dir,
             size: 0,
             mtime,
+            atime: mtime,
+            ctime: mtime,
+            rdev: 0,
             perm: 0o777 & !d.umask,
             uid: d.uid,
             gid: d.gid,
@@ -76,10 +92,14 @@ impl Stat {
 
     /// A new local file/symlink/dir created by this mount.
     pub fn new_local(kind: FileKind, perm: u32, uid: u32, gid: u32) -> Stat {
+        let now = SystemTime::now();
         Stat {
             kind,
             size: 0,
-            mtime: SystemTime::now(),
+            mtime: now,
+            atime: now,
+            ctime: now,
+            rdev: 0,
             perm: perm & 0o7777,
             uid,
             gid,
@@ -101,6 +121,9 @@ impl Stat {
             kind,
             size: if is_dir { 0 } else { e.size },
             mtime: e.last_modified,
+            atime: e.last_modified,
+            ctime: e.last_modified,
+            rdev: 0,
             perm: default_perm(kind, d),
             uid: d.uid,
             gid: d.gid,
@@ -138,9 +161,9 @@ impl Stat {
 /// Default permission bits for a kind.
 pub fn default_perm(kind: FileKind, d: &Defaults) -> u32 {
     match kind {
-        FileKind::File => 0o666 & !d.umask,
         FileKind::Dir => 0o777 & !d.umask,
         FileKind::Symlink => 0o777,
+        _ => 0o666 & !d.umask,
     }
 }
 
@@ -175,8 +198,12 @@ pub fn apply_user_meta(s: &mut Stat, meta: &BTreeMap<String, String>, is_dir: bo
         .and_then(|v| v.trim().parse::<u32>().ok())
     {
         s.perm = mode & 0o7777;
-        if !is_dir && mode & libc::S_IFMT == libc::S_IFLNK {
-            s.kind = FileKind::Symlink;
+        if !is_dir {
+            if let Some(k) = FileKind::from_type_bits(mode & libc::S_IFMT) {
+                if k != FileKind::Dir {
+                    s.kind = k;
+                }
+            }
         }
     }
     if let Some(uid) = meta.get(META_UID).and_then(|v| v.trim().parse().ok()) {
@@ -187,6 +214,17 @@ pub fn apply_user_meta(s: &mut Stat, meta: &BTreeMap<String, String>, is_dir: bo
     }
     if let Some(t) = meta.get(META_MTIME).and_then(|v| parse_mtime(v)) {
         s.mtime = t;
+        s.atime = t;
+        s.ctime = t;
+    }
+    if let Some(t) = meta.get(META_ATIME).and_then(|v| parse_mtime(v)) {
+        s.atime = t;
+    }
+    if let Some(t) = meta.get(META_CTIME).and_then(|v| parse_mtime(v)) {
+        s.ctime = t;
+    }
+    if let Some(r) = meta.get(META_RDEV).and_then(|v| v.trim().parse().ok()) {
+        s.rdev = r;
     }
 }
 
@@ -196,6 +234,13 @@ pub fn store_user_meta(s: &Stat, meta: &mut BTreeMap<String, String>) {
     meta.insert(META_UID.into(), s.uid.to_string());
     meta.insert(META_GID.into(), s.gid.to_string());
     meta.insert(META_MTIME.into(), format_mtime(s.mtime));
+    meta.insert(META_ATIME.into(), format_mtime(s.atime));
+    meta.insert(META_CTIME.into(), format_mtime(s.ctime));
+    if s.rdev != 0 {
+        meta.insert(META_RDEV.into(), s.rdev.to_string());
+    } else {
+        meta.remove(META_RDEV);
+    }
 }
 
 #[cfg(test)]

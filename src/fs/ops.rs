@@ -33,15 +33,16 @@ impl Fs {
             ino,
             size: s.size,
             blocks: s.size.div_ceil(512),
-            atime: s.mtime,
+            atime: s.atime,
             mtime: s.mtime,
-            ctime: s.mtime,
+            ctime: s.ctime,
             kind: s.kind,
             perm: (s.perm & 0o7777) as u16,
             nlink: if s.kind == FileKind::Dir { 2 } else { 1 },
             uid: s.uid,
             gid: s.gid,
             blksize: 4096,
+            rdev: s.rdev,
         }
     }
 
@@ -79,7 +80,10 @@ impl Fs {
     /// What is at relative path `rel` (ENOENT when nothing).
     pub(crate) async fn stat_path(&self, rel: &str) -> FsResult<Stat> {
         if rel.is_empty() {
-            return Ok(Stat::dir(&self.defaults(), self.started));
+            return Ok(match self.attrs.get(rel) {
+                Cached::Present(s) | Cached::Stale(s) => s,
+                _ => Stat::dir(&self.defaults(), self.started),
+            });
         }
         // The merged view: what this mount holds locally wins over what COS has.
         let node = self.table.lookup_path(rel).map(|(_, n)| n);
@@ -284,6 +288,7 @@ impl Fs {
             .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
+        self.touch_dir(parent);
         let ino = self
             .table
             .upsert(parent, name.as_str(), FileKind::Dir, true);
@@ -315,6 +320,7 @@ impl Fs {
         }
         // Always delete in COS too: an upload may have finished a moment ago.
         self.queue_delete(key.to_string()).await;
+        self.touch_dir(parent);
         Ok(())
     }
 
@@ -381,6 +387,7 @@ impl Fs {
         self.attrs.invalidate_tree(&rel);
         self.attrs.put_absent(&rel);
         self.table.remove(parent, name.as_str());
+        self.touch_dir(parent);
         Ok(())
     }
 
@@ -414,6 +421,7 @@ impl Fs {
             .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
+        self.touch_dir(parent);
         let ino = self
             .table
             .upsert(parent, name.as_str(), FileKind::Symlink, true);
@@ -449,26 +457,70 @@ impl Fs {
         Err(FsError::NotPermitted("hard links are not supported on COS"))
     }
 
-    /// mknod: regular files are created like `create`; devices, FIFOs and sockets cannot be
-    /// stored → ENOTSUP.
+    /// mknod: regular files are created like `create`; FIFOs, sockets and (as root, the
+    /// kernel checks) character and block devices are empty objects whose `x-cos-meta-mode`
+    /// carries the type and `x-cos-meta-rdev` the device number, as s3fs stores them.
+    #[allow(clippy::too_many_arguments)]
     pub async fn mknod(
         &self,
         parent: InodeNo,
         name: &OsStr,
         mode: u32,
+        rdev: u32,
         uid: u32,
         gid: u32,
     ) -> FsResult<Entry> {
-        if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
-            return Err(FsError::NotSupported(
-                "only regular files can be created with mknod",
-            ));
+        let kind = match FileKind::from_type_bits(mode & libc::S_IFMT) {
+            _ if mode & libc::S_IFMT == 0 => FileKind::File,
+            Some(k) if k == FileKind::File || k.is_special() => k,
+            _ => return Err(FsError::InvalidArgument("mknod of this type".into())),
+        };
+        if kind == FileKind::File {
+            let (entry, fh) = self
+                .create(parent, name, mode, libc::O_WRONLY | libc::O_EXCL, uid, gid)
+                .await?;
+            self.release(entry.attr.ino, fh).await?;
+            return Ok(entry);
         }
-        let (entry, fh) = self
-            .create(parent, name, mode, libc::O_WRONLY, uid, gid)
+        self.check_writable()?;
+        let name = ValidName::new(name)?;
+        let rel = join(&self.dir_path(parent)?, name.as_str());
+        let key = self.key_of(&rel, kind)?;
+        self.ensure_absent(&rel).await?;
+        let mut s = Stat::new_local(kind, mode & 0o7777, uid, gid);
+        if matches!(kind, FileKind::CharDevice | FileKind::BlockDevice) {
+            s.rdev = rdev;
+        }
+        self.deletes.cancel(key.as_str());
+        let opts = self.new_object_opts(&s);
+        let r = self
+            .store
+            .put_object(key.as_str(), Bytes::new(), &opts)
             .await?;
-        self.release(entry.attr.ino, fh).await?;
-        Ok(entry)
+        self.metadb
+            .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
+        s.etag = Some(r.etag);
+        self.attrs.put(&rel, s.clone());
+        self.touch_dir(parent);
+        let ino = self.table.upsert(parent, name.as_str(), kind, true);
+        Ok(self.entry_of(ino, &s))
+    }
+
+    /// A directory's entries changed: its mtime and ctime become now (kept in this mount's
+    /// cache; COS keeps no time for a listing).
+    pub(crate) fn touch_dir(&self, dir: InodeNo) {
+        let Ok(rel) = self.table.path(dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        let mut s = match self.attrs.get(&rel) {
+            Cached::Present(s) | Cached::Stale(s) => s,
+            _ if rel.is_empty() => Stat::dir(&self.defaults(), self.started),
+            _ => return,
+        };
+        s.mtime = now;
+        s.ctime = now;
+        self.attrs.put(&rel, s);
     }
 
     /// statfs: a large, mostly free filesystem (COS has no quota to report).

@@ -90,6 +90,20 @@ impl Fs {
         self.attrs.invalidate_tree(&from);
         self.attrs.invalidate_tree(&to);
         self.attrs.put_absent(&from);
+        if !self
+            .table
+            .lookup_path(&to)
+            .is_some_and(|(_, n)| n.is_staged())
+        {
+            // A rename changes the status of what moved: ctime now (kept in this mount's cache).
+            let mut moved = src.clone();
+            moved.ctime = std::time::SystemTime::now();
+            moved.etag = None;
+            moved.last_modified = None;
+            self.attrs.put(&to, moved);
+        }
+        self.touch_dir(parent);
+        self.touch_dir(newparent);
         Ok(())
     }
 

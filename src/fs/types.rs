@@ -23,6 +23,14 @@ pub enum FileKind {
     Dir,
     /// A symbolic link (object body = target, `S_IFLNK` in `x-cos-meta-mode`).
     Symlink,
+    /// A named pipe (an empty object, `S_IFIFO` in `x-cos-meta-mode`, as s3fs stores it).
+    Fifo,
+    /// A Unix socket (an empty object, `S_IFSOCK`).
+    Socket,
+    /// A character device (an empty object, `S_IFCHR`, the number in `x-cos-meta-rdev`).
+    CharDevice,
+    /// A block device (an empty object, `S_IFBLK`, the number in `x-cos-meta-rdev`).
+    BlockDevice,
 }
 
 impl FileKind {
@@ -32,7 +40,34 @@ impl FileKind {
             FileKind::File => libc::S_IFREG,
             FileKind::Dir => libc::S_IFDIR,
             FileKind::Symlink => libc::S_IFLNK,
+            FileKind::Fifo => libc::S_IFIFO,
+            FileKind::Socket => libc::S_IFSOCK,
+            FileKind::CharDevice => libc::S_IFCHR,
+            FileKind::BlockDevice => libc::S_IFBLK,
         }
+    }
+
+    /// The kind of `S_IFMT` bits (None for unknown bits).
+    pub fn from_type_bits(bits: u32) -> Option<FileKind> {
+        [
+            FileKind::File,
+            FileKind::Dir,
+            FileKind::Symlink,
+            FileKind::Fifo,
+            FileKind::Socket,
+            FileKind::CharDevice,
+            FileKind::BlockDevice,
+        ]
+        .into_iter()
+        .find(|k| k.type_bits() == bits & libc::S_IFMT)
+    }
+
+    /// A FIFO, socket or device: an empty object whose mode says what it is.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            FileKind::Fifo | FileKind::Socket | FileKind::CharDevice | FileKind::BlockDevice
+        )
     }
 }
 
@@ -45,11 +80,11 @@ pub struct Attr {
     pub size: u64,
     /// 512-byte blocks.
     pub blocks: u64,
-    /// Last access (we do not track it: equals mtime).
+    /// Last access.
     pub atime: SystemTime,
     /// Last modification.
     pub mtime: SystemTime,
-    /// Last status change (equals mtime: COS keeps one time).
+    /// Last status change.
     pub ctime: SystemTime,
     /// Kind.
     pub kind: FileKind,
@@ -63,6 +98,8 @@ pub struct Attr {
     pub gid: u32,
     /// Preferred I/O size.
     pub blksize: u32,
+    /// Device number (devices only).
+    pub rdev: u32,
 }
 
 /// A lookup/create/mkdir answer: attributes plus how long the kernel may cache them.

@@ -54,7 +54,9 @@ impl Fs {
                     st.size = st.size.max(off + data.len() as u64);
                     st.dirty = true;
                     st.wrote = true;
-                    st.stat.mtime = SystemTime::now();
+                    let now = SystemTime::now();
+                    st.stat.mtime = now;
+                    st.stat.ctime = now;
                     h.node.changed(&c);
                     return Ok(data.len() as u32);
                 }
@@ -99,7 +101,9 @@ impl Fs {
                     st.size = size;
                     st.dirty = true;
                     st.wrote |= publish;
-                    st.stat.mtime = SystemTime::now();
+                    let now = SystemTime::now();
+                    st.stat.mtime = now;
+                    st.stat.ctime = now;
                     node.changed(&c);
                     return Ok(());
                 }

@@ -171,13 +171,13 @@ impl Filesystem for FuseAdapter {
         name: &OsStr,
         mode: u32,
         umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.spawn(move |fs| async move {
             let r = fs
-                .mknod(parent.0, &name, masked_mode(mode, umask), uid, gid)
+                .mknod(parent.0, &name, masked_mode(mode, umask), rdev, uid, gid)
                 .await;
             reply_entry(reply, r, "mknod", format!("{name:?}"));
         });

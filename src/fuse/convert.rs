@@ -13,6 +13,10 @@ pub fn file_type(k: FileKind) -> FileType {
         FileKind::File => FileType::RegularFile,
         FileKind::Dir => FileType::Directory,
         FileKind::Symlink => FileType::Symlink,
+        FileKind::Fifo => FileType::NamedPipe,
+        FileKind::Socket => FileType::Socket,
+        FileKind::CharDevice => FileType::CharDevice,
+        FileKind::BlockDevice => FileType::BlockDevice,
     }
 }
 
@@ -31,7 +35,7 @@ pub fn file_attr(a: &Attr) -> FileAttr {
         nlink: a.nlink,
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
+        rdev: a.rdev,
         blksize: a.blksize,
         flags: 0,
     }
@@ -88,8 +92,12 @@ mod tests {
             uid: 3,
             gid: 4,
             blksize: 4096,
+            rdev: 0x0103,
         };
         let f = file_attr(&a);
+        assert_eq!(f.rdev, 0x0103);
+        assert_eq!(file_type(FileKind::Fifo), FileType::NamedPipe);
+        assert_eq!(file_type(FileKind::BlockDevice), FileType::BlockDevice);
         assert_eq!(f.ino, INodeNo(9));
         assert_eq!(
             (f.size, f.perm, f.uid, f.gid, f.mtime),

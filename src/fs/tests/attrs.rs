@@ -49,11 +49,29 @@ async fn dirs_symlinks_and_refusals() {
             .errno(),
         libc::EPERM
     );
+    // Special files are empty objects whose mode says what they are.
     let fifo =
-        e.fs.mknod(ROOT_INO, os("p"), libc::S_IFIFO | 0o644, 1, 2)
+        e.fs.mknod(ROOT_INO, os("p"), libc::S_IFIFO | 0o644, 0, 1, 2)
             .await
-            .unwrap_err();
-    assert_eq!(fifo.errno(), libc::ENOTSUP);
+            .unwrap();
+    assert_eq!(fifo.attr.kind, FileKind::Fifo);
+    let dev =
+        e.fs.mknod(ROOT_INO, os("c"), libc::S_IFCHR | 0o600, 0x0103, 1, 2)
+            .await
+            .unwrap();
+    assert_eq!(
+        (dev.attr.kind, dev.attr.rdev),
+        (FileKind::CharDevice, 0x0103)
+    );
+    let meta = e.store.head_object("c").await.unwrap();
+    assert_eq!(
+        meta.headers.user_meta.get("mode").map(String::as_str),
+        Some((libc::S_IFCHR | 0o600).to_string().as_str())
+    );
+    assert_eq!(
+        meta.headers.user_meta.get("rdev").map(String::as_str),
+        Some("259")
+    );
     let long = "n".repeat(256);
     assert_eq!(
         e.fs.lookup(ROOT_INO, os(&long)).await.unwrap_err().errno(),
