@@ -99,6 +99,13 @@ pub struct MountArgs {
         help_heading = "Cache and uploads"
     )]
     pub neg_ttl: Option<String>,
+    /// Deadline of each request of a filesystem call (same as -o op_timeout=).
+    #[arg(
+        long = "op-timeout",
+        value_name = "SECS",
+        help_heading = "Cache and uploads"
+    )]
+    pub op_timeout: Option<String>,
     /// An open checks a file not validated within SECS with one HEAD (same as -o revalidate=).
     #[arg(long, value_name = "SECS", help_heading = "Cache and uploads")]
     pub revalidate: Option<String>,
@@ -166,6 +173,7 @@ impl MountArgs {
         kv("attr_ttl", &self.attr_ttl);
         kv("neg_ttl", &self.neg_ttl);
         kv("revalidate", &self.revalidate);
+        kv("op_timeout", &self.op_timeout);
         kv("part_size", &self.part_size);
         kv("parallel", &self.parallel);
         kv("multipart_threshold", &self.multipart_threshold);

@@ -235,6 +235,8 @@ pub struct Config {
     pub cache_dir: PathBuf,
     /// Metadata cache lifetimes.
     pub ttl: Ttls,
+    /// Deadline of one request of a filesystem call (retries included), and of fsync's wait.
+    pub op_timeout: Duration,
     /// Upload tuning.
     pub upload: UploadTuning,
     /// Storage class of new objects (None = bucket default).
@@ -288,6 +290,8 @@ impl HostDefaults {
 
 /// Default metadata TTLs and tuning (documented in cosfuse(1)).
 pub const DEFAULT_ATTR_TTL: Duration = Duration::from_secs(60);
+/// Default deadline of a filesystem call's request.
+pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default close-to-open revalidation window.
 pub const DEFAULT_REVALIDATE: Duration = Duration::from_secs(1);
 /// Default negative-cache TTL.
@@ -406,6 +410,7 @@ impl Config {
                 negative: o.neg_ttl.unwrap_or(DEFAULT_NEG_TTL),
                 revalidate: o.revalidate.unwrap_or(DEFAULT_REVALIDATE),
             },
+            op_timeout: o.op_timeout.unwrap_or(DEFAULT_OP_TIMEOUT),
             upload: UploadTuning {
                 part_size: o.part_size.unwrap_or(DEFAULT_PART_SIZE),
                 parallel: o.parallel.unwrap_or(DEFAULT_PARALLEL),

@@ -40,6 +40,8 @@ pub struct MountOptions {
     pub attr_ttl: Option<Duration>,
     /// `neg_ttl=` seconds.
     pub neg_ttl: Option<Duration>,
+    /// `op_timeout=` seconds.
+    pub op_timeout: Option<Duration>,
     /// `revalidate=` seconds (`metadata_ttl=` as mountpoint-s3 spells it).
     pub revalidate: Option<Duration>,
     /// `part_size=` bytes (suffixes K, M, G).

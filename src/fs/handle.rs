@@ -279,8 +279,21 @@ impl Fs {
             return Ok(());
         };
         let key = self.key_of(&rel, FileKind::File)?;
-        self.uploads.wait_key(key.as_str()).await?;
-        Ok(())
+        // Waits through scheduled retries, but not forever: the data stays journaled and keeps
+        // uploading; the caller learns COS does not have it yet.
+        match tokio::time::timeout(self.cfg.op_timeout, self.uploads.wait_key(key.as_str())).await {
+            Ok(r) => Ok(r?),
+            Err(_) => {
+                log::warn!(
+                    "fsync {key}: not in COS within {:?}; the upload continues",
+                    self.cfg.op_timeout
+                );
+                Err(FsError::Io(format!(
+                    "{key}: COS did not take the data within {:?}",
+                    self.cfg.op_timeout
+                )))
+            }
+        }
     }
 
     /// The attributes of an inode from its shared state when staged (None otherwise).

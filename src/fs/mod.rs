@@ -102,6 +102,9 @@ pub struct FsConfig {
     /// An open revalidates a file (one HEAD) whose attributes are older than this
     /// (close-to-open consistency); zero revalidates every open.
     pub open_revalidate: Duration,
+    /// Longest wait of a call that waits for the upload queue (fsync); requests themselves are
+    /// bounded by the store (`store::DeadlineStore`).
+    pub op_timeout: Duration,
     /// Directory of the persistent metadata cache (None: in memory only).
     pub meta_dir: Option<std::path::PathBuf>,
     /// HEAD requests in flight while a listing learns unknown metadata.
@@ -134,6 +137,7 @@ impl Default for FsConfig {
             meta_dir: None,
             head_parallelism: 32,
             open_revalidate: Duration::from_secs(1),
+            op_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -47,7 +47,9 @@ pub async fn assemble(
         ),
     }
     // The queue is the fs core's `Uploads` (impl in fs/uploads.rs).
-    let fs = Fs::new(store, fs_config(cfg), queue.clone());
+    // Every request of a filesystem call ends within the deadline (retries included).
+    let bounded: Arc<dyn ObjectStore> = crate::store::DeadlineStore::new(store, cfg.op_timeout);
+    let fs = Fs::new(bounded, fs_config(cfg), queue.clone());
     let filesystem = FuseAdapter::new(fs, tokio::runtime::Handle::current());
     Ok(Assembled {
         filesystem,
@@ -132,6 +134,7 @@ fn fs_config(cfg: &Config) -> FsConfig {
         read_only: cfg.fuse.read_only,
         meta_dir: Some(cfg.cache_dir.clone()),
         open_revalidate: cfg.ttl.revalidate,
+        op_timeout: cfg.op_timeout,
         ..FsConfig::default()
     }
 }

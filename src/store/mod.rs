@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+pub mod deadline;
 mod error;
+pub use deadline::DeadlineStore;
 pub use error::StoreError;
 mod memory;
 pub use memory::MemoryStore;
