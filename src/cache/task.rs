@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use tokio::sync::watch;
 
@@ -21,7 +21,7 @@ pub enum TaskState {
     Running,
     /// Held by the user; `restart` resumes it.
     Paused,
-    /// Gave up (permanent error, or transient ones beyond `max_attempts`); kept until restarted
+    /// Gave up (the store error that reached the queue); kept until restarted
     /// or cancelled.
     Failed {
         /// What the last attempt said.
@@ -65,10 +65,6 @@ pub struct UploadConfig {
     pub part_parallelism: usize,
     /// Uploads (tasks) running at once.
     pub max_concurrent_uploads: usize,
-    /// Attempts on transient errors before a task is Failed (kept in the list).
-    pub max_attempts: u32,
-    /// First back-off delay; doubled each retry (capped at 30 s), with jitter.
-    pub retry_base: Duration,
 }
 
 impl Default for UploadConfig {
@@ -78,8 +74,6 @@ impl Default for UploadConfig {
             multipart_threshold: 16 * 1024 * 1024,
             part_parallelism: 4,
             max_concurrent_uploads: 4,
-            max_attempts: 5,
-            retry_base: Duration::from_millis(200),
         }
     }
 }

@@ -1,24 +1,24 @@
 //! Upload workers: pick the next runnable task, upload it (single PUT here, multipart in
-//! `multipart.rs`), retry transient errors with exponential back-off and jitter, and record the
-//! outcome in the task table, the journal and on disk.
+//! `multipart.rs`) and record the outcome in the task table, the journal and on disk.
+//!
+//! A worker does not retry network errors itself: every store call already goes through the
+//! COS client's one retry policy (`cos::retry`), and a second loop here would multiply the
+//! attempts and stack two backoffs. The only restart it makes is a logical one: a saved
+//! multipart upload that COS no longer knows is started afresh, once per run.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use rand::Rng;
 use tokio::sync::watch;
 
 use super::multipart;
 use super::task::{MultipartProgress, Outcome, Signal, TaskId, TaskState};
 use super::upload::{file_in_use, remove_file_logged, Inner};
 use crate::store::{PutOptions, PutResult, StoreError};
-
-/// Longest back-off between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What a worker carries for the task it runs.
 pub(crate) struct Job {
@@ -131,16 +131,6 @@ pub(crate) async fn cancelled(signal: &mut watch::Receiver<Signal>) {
     let _ = signal.wait_for(|s| *s == Signal::Cancel).await;
 }
 
-/// Delay before retry `attempt` (1-based): base·2^(attempt-1), capped, with "equal jitter"
-/// (a random point in its upper half) so many failing uploads do not retry in lockstep.
-pub(crate) fn backoff_delay(base: Duration, attempt: u32) -> Duration {
-    let exp = attempt.saturating_sub(1).min(20);
-    let d = base.saturating_mul(1u32 << exp).min(MAX_BACKOFF);
-    let half = d / 2;
-    let jitter_ms = rand::thread_rng().gen_range(0..=half.as_millis().min(u64::MAX as u128) as u64);
-    half + Duration::from_millis(jitter_ms)
-}
-
 async fn run_task(inner: &Inner, mut job: Job) {
     for (key, uid) in std::mem::take(&mut job.to_abort) {
         if let Err(e) = inner.store.abort_multipart(&key, &uid).await {
@@ -178,17 +168,15 @@ async fn run_task(inner: &Inner, mut job: Job) {
     }
     let mut progress = job.progress.take();
     let use_multipart = size > 0 && size >= inner.cfg.multipart_threshold;
+    // At most one logical restart per run (see the module doc): bounded.
+    let mut restarted = false;
     loop {
-        let attempt = {
+        {
             let mut table = inner.table();
-            match table.tasks.get_mut(&job.id) {
-                Some(t) => {
-                    t.attempts = t.attempts.saturating_add(1);
-                    t.attempts
-                }
-                None => 1,
+            if let Some(t) = table.tasks.get_mut(&job.id) {
+                t.attempts = t.attempts.saturating_add(1);
             }
-        };
+        }
         let res = if use_multipart {
             multipart::upload(inner, &mut job, file.clone(), size, &mut progress).await
         } else {
@@ -200,33 +188,17 @@ async fn run_task(inner: &Inner, mut job: Job) {
             Err(Stop::Cancelled) => return finish(inner, &job, Exit::Cancelled, progress).await,
             Err(Stop::Failed(e)) => e,
         };
-        let mut transient = err.is_transient();
-        if matches!(err, StoreError::NotFound(_)) && progress.is_some() {
+        if matches!(err, StoreError::NotFound(_)) && progress.is_some() && !restarted {
             // The multipart upload vanished (aborted elsewhere, expired): start it over.
+            log::info!(
+                "multipart upload of {} is gone ({err}); starting a new one",
+                job.key
+            );
             progress = None;
-            transient = true;
+            restarted = true;
+            continue;
         }
-        if !transient || attempt >= inner.cfg.max_attempts {
-            return finish(inner, &job, Exit::Failed(err), progress).await;
-        }
-        let delay = backoff_delay(inner.cfg.retry_base, attempt);
-        log::warn!(
-            "upload of {} failed (attempt {attempt}/{}): {err}; retrying in {delay:?}",
-            job.key,
-            inner.cfg.max_attempts
-        );
-        let waited = tokio::select! {
-            _ = tokio::time::sleep(delay) => None,
-            r = job.signal.wait_for(|s| *s != Signal::Run) => {
-                Some(r.map(|s| *s).unwrap_or(Signal::Cancel))
-            }
-        };
-        let sig = waited.unwrap_or_else(|| *job.signal.borrow());
-        match sig {
-            Signal::Run => {}
-            Signal::Pause => return finish(inner, &job, Exit::Paused, progress).await,
-            Signal::Cancel => return finish(inner, &job, Exit::Cancelled, progress).await,
-        }
+        return finish(inner, &job, Exit::Failed(err), progress).await;
     }
 }
 
@@ -412,26 +384,5 @@ async fn abort_progress(inner: &Inner, progress: Option<MultipartProgress>) {
                 p.key
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_is_capped_and_jittered() {
-        let base = Duration::from_millis(100);
-        for attempt in 1..30 {
-            let d = backoff_delay(base, attempt);
-            let full = base
-                .saturating_mul(1u32 << (attempt - 1).min(20))
-                .min(MAX_BACKOFF);
-            assert!(
-                d >= full / 2 && d <= full,
-                "attempt {attempt}: {d:?} vs {full:?}"
-            );
-        }
-        assert!(backoff_delay(base, 100) <= MAX_BACKOFF);
     }
 }

@@ -109,8 +109,6 @@ fn upload_config(cfg: &Config) -> UploadConfig {
         multipart_threshold: cfg.upload.multipart_threshold,
         part_parallelism: cfg.upload.parallel,
         max_concurrent_uploads: 4,
-        max_attempts: 5,
-        retry_base: Duration::from_millis(500),
     }
 }
 

@@ -149,8 +149,8 @@ async fn seeded_mix_ends_with_the_last_version_of_every_key() {
         }
     }
     drain(&fx.q).await;
-    // Injected faults can pile up beyond max_attempts: retry what failed (each round consumes
-    // at least one fault, so this ends).
+    // Each injected fault fails a task: retry what failed (each round consumes at least one
+    // fault, so this ends).
     for _ in 0..200 {
         let failed: Vec<TaskId> =
             fx.q.list()
