@@ -5,14 +5,23 @@
 //! COS client's one retry policy (`cos::retry`), and a second loop here would multiply the
 //! attempts and stack two backoffs. The only restart it makes is a logical one: a saved
 //! multipart upload that COS no longer knows is started afresh, once per run.
+//!
+//! An attempt that fails with a transient error (network, 5xx, SlowDown, timeout) leaves the
+//! task Waiting: the queue itself runs it again after an exponential backoff with jitter
+//! (`retry_delay`), forever, until it succeeds or is cancelled — the data is safe in the staging
+//! file and the journal meanwhile. This is bounded where it matters: each attempt by the
+//! client's policy (attempts and `max_elapsed`), the waits by `retry_max_delay`, and a Waiting
+//! task holds no worker. A permanent error (403, other 4xx, the local file gone) makes it
+//! Failed until someone restarts it.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rand::Rng;
 use tokio::sync::watch;
 
 use super::multipart;
@@ -56,19 +65,39 @@ enum Exit {
     Failed(StoreError),
 }
 
-/// One worker: runs tasks until the queue is dropped.
+/// One worker: runs tasks until the queue is dropped. Idle, it sleeps until the table changes
+/// or the earliest Waiting task is due.
 pub(crate) async fn worker_loop(inner: Arc<Inner>) {
     loop {
         let mut rx = inner.changes.subscribe();
-        match pick(&inner) {
-            Some(job) => run_task(&inner, job).await,
-            None => {
-                if rx.changed().await.is_err() {
-                    return;
-                }
-            }
+        if let Some(job) = pick(&inner) {
+            run_task(&inner, job).await;
+            continue;
+        }
+        let due = inner.table().next_retry();
+        let changed = match due {
+            Some(at) => tokio::select! {
+                r = rx.changed() => r,
+                _ = tokio::time::sleep_until(at) => Ok(()),
+            },
+            None => rx.changed().await,
+        };
+        if changed.is_err() {
+            return;
         }
     }
+}
+
+/// The wait before the next attempt of a task whose `failures`-th attempt (1-based) failed:
+/// `retry_initial · 2^(failures-1)`, capped at `retry_max_delay`, with "equal jitter" (a random
+/// point in its upper half), so uploads failing together do not retry in lockstep and the
+/// spacing never collapses towards zero.
+pub(crate) fn retry_delay(initial: Duration, max: Duration, failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(30);
+    let full = initial.saturating_mul(1u32 << exp).min(max);
+    let half = full / 2;
+    let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+    half + Duration::from_nanos(rand::thread_rng().gen_range(0..=nanos))
 }
 
 /// Claims the next runnable task.
@@ -79,6 +108,7 @@ fn pick(inner: &Inner) -> Option<Job> {
         let t = table.tasks.get_mut(&id)?;
         t.active = true;
         t.state = TaskState::Running;
+        t.retry_at = None;
         t.signal.send_replace(Signal::Run);
         t.run_start = Some((Instant::now(), t.loaded));
         t.speed = 0;
@@ -336,6 +366,32 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                     obsolete = true;
                     release = true;
                 }
+                Exit::Failed(e) if e.is_transient() => {
+                    t.progress = progress.take();
+                    t.last_error = Some(e.to_string());
+                    if *t.signal.borrow() == Signal::Pause {
+                        // Paused while the failing attempt ran: the user's hold wins.
+                        t.state = TaskState::Paused;
+                    } else {
+                        let delay = retry_delay(
+                            inner.cfg.retry_initial,
+                            inner.cfg.retry_max_delay,
+                            t.attempts,
+                        );
+                        log::warn!(
+                            "upload of {} failed (attempt {}): {e}; retrying in {:.1} s \
+                             (`cosfuse tasks restart {}` retries now)",
+                            job.key,
+                            t.attempts,
+                            delay.as_secs_f64(),
+                            job.id
+                        );
+                        t.retry_at = Some(tokio::time::Instant::now() + delay);
+                        t.state = TaskState::Waiting {
+                            error: e.to_string(),
+                        };
+                    }
+                }
                 Exit::Failed(e) => {
                     log::error!(
                         "upload of {} failed, kept for retry (cosfuse tasks restart {}): {e}; \
@@ -345,6 +401,7 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                         job.path.display()
                     );
                     t.progress = progress.take();
+                    t.last_error = Some(e.to_string());
                     t.state = TaskState::Failed {
                         error: e.to_string(),
                     };
@@ -384,5 +441,25 @@ async fn abort_progress(inner: &Inner, progress: Option<MultipartProgress>) {
                 p.key
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_is_capped_and_jittered() {
+        let (initial, max) = (Duration::from_secs(1), Duration::from_secs(300));
+        for failures in 1..40 {
+            let d = retry_delay(initial, max, failures);
+            let full = initial
+                .saturating_mul(1u32 << (failures - 1).min(30))
+                .min(max);
+            assert!(d >= full / 2 && d <= full, "{failures}: {d:?} vs {full:?}");
+        }
+        // 1 s, 2 s, 4 s, ... reaches the 5 min cap at the 10th failure and stays there.
+        assert!(retry_delay(initial, max, 10) >= Duration::from_secs(150));
+        assert!(retry_delay(initial, max, u32::MAX) <= max);
     }
 }

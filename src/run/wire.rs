@@ -109,6 +109,8 @@ fn upload_config(cfg: &Config) -> UploadConfig {
         multipart_threshold: cfg.upload.multipart_threshold,
         part_parallelism: cfg.upload.parallel,
         max_concurrent_uploads: 4,
+        // Retries of failed uploads: 1 s doubling to 5 min, forever (see cache::worker).
+        ..UploadConfig::default()
     }
 }
 
