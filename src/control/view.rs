@@ -24,12 +24,20 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// When a waiting task's next attempt starts, relative to `now` (both Unix seconds).
+/// When a waiting task's next attempt starts: relative to `now`, and as a UTC clock time
+/// (both Unix seconds).
 pub fn next_attempt_line(at: u64, now: u64) -> String {
+    let day = at % 86_400;
+    let clock = format!(
+        "{:02}:{:02}:{:02} UTC",
+        day / 3600,
+        day % 3600 / 60,
+        day % 60
+    );
     match at.checked_sub(now) {
         Some(0) | None => "next attempt: now".to_string(),
-        Some(s) if s < 120 => format!("next attempt: in {s} s"),
-        Some(s) => format!("next attempt: in {} min {} s", s / 60, s % 60),
+        Some(s) if s < 120 => format!("next attempt: in {s} s ({clock})"),
+        Some(s) => format!("next attempt: in {} min {} s ({clock})", s / 60, s % 60),
     }
 }
 
@@ -174,10 +182,17 @@ mod tests {
             t.contains("error: network error: connection refused"),
             "{t}"
         );
-        assert_eq!(next_attempt_line(100, 90), "next attempt: in 10 s");
+        assert_eq!(
+            next_attempt_line(100, 90),
+            "next attempt: in 10 s (00:01:40 UTC)"
+        );
         assert_eq!(next_attempt_line(100, 100), "next attempt: now");
         assert_eq!(next_attempt_line(90, 100), "next attempt: now");
-        assert_eq!(next_attempt_line(400, 100), "next attempt: in 5 min 0 s");
+        // 2026-11-30 16:05:03 UTC, 5 minutes ahead.
+        assert_eq!(
+            next_attempt_line(1_796_054_703, 1_796_054_403),
+            "next attempt: in 5 min 0 s (16:05:03 UTC)"
+        );
     }
 
     #[test]
