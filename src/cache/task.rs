@@ -287,8 +287,11 @@ impl Table {
         }
     }
 
-    /// The earliest time a Waiting task becomes runnable (None: none waits, or a drain runs).
-    pub fn next_retry(&self) -> Option<tokio::time::Instant> {
+    /// The earliest time after `now` a Waiting task becomes runnable (None: none waits, or a
+    /// drain runs). Call it with the `now` of a `next_runnable` that found nothing, under the
+    /// same lock: a task due by then was not picked because its key is blocked, and waits for
+    /// the table change that unblocks it, so an idle worker never spins nor misses a due task.
+    pub fn next_retry(&self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
         if self.draining > 0 {
             return None;
         }
@@ -296,14 +299,14 @@ impl Table {
             .values()
             .filter(|t| matches!(t.state, TaskState::Waiting { .. }) && t.removed.is_none())
             .filter_map(|t| t.retry_at)
+            .filter(|&at| at > now)
             .min()
     }
 
     /// The next task a worker may start: Queued (or Waiting and due), no worker active on its
     /// key, and no older unfinished task of the same key (uploads of one key are serialized,
     /// oldest first).
-    pub fn next_runnable(&self) -> Option<TaskId> {
-        let now = tokio::time::Instant::now();
+    pub fn next_runnable(&self, now: tokio::time::Instant) -> Option<TaskId> {
         let mut busy: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut oldest: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
         for t in self.tasks.values() {

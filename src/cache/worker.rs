@@ -70,11 +70,13 @@ enum Exit {
 pub(crate) async fn worker_loop(inner: Arc<Inner>) {
     loop {
         let mut rx = inner.changes.subscribe();
-        if let Some(job) = pick(&inner) {
-            run_task(&inner, job).await;
-            continue;
-        }
-        let due = inner.table().next_retry();
+        let due = match pick(&inner) {
+            Ok(job) => {
+                run_task(&inner, job).await;
+                continue;
+            }
+            Err(due) => due,
+        };
         let changed = match due {
             Some(at) => tokio::select! {
                 r = rx.changed() => r,
@@ -100,12 +102,18 @@ pub(crate) fn retry_delay(initial: Duration, max: Duration, failures: u32) -> Du
     half + Duration::from_nanos(rand::thread_rng().gen_range(0..=nanos))
 }
 
-/// Claims the next runnable task.
-fn pick(inner: &Inner) -> Option<Job> {
+/// Claims the next runnable task; without one, says when the next Waiting task is due.
+fn pick(inner: &Inner) -> Result<Job, Option<tokio::time::Instant>> {
     let job = {
         let mut table = inner.table();
-        let id = table.next_runnable()?;
-        let t = table.tasks.get_mut(&id)?;
+        // One `now` for both questions, under one lock (see `Table::next_retry`).
+        let now = tokio::time::Instant::now();
+        let Some(id) = table.next_runnable(now) else {
+            return Err(table.next_retry(now));
+        };
+        let Some(t) = table.tasks.get_mut(&id) else {
+            return Err(None);
+        };
         t.active = true;
         t.state = TaskState::Running;
         t.retry_at = None;
@@ -123,7 +131,7 @@ fn pick(inner: &Inner) -> Option<Job> {
         }
     };
     inner.bump();
-    Some(job)
+    Ok(job)
 }
 
 /// Reads `len` bytes at `offset` of `file` off the async threads.
