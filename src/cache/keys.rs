@@ -14,7 +14,9 @@ impl UploadQueue {
     /// A superseded task counts as the task that superseded it; a discarded one (unlink) as
     /// Ok once its worker has let go — so after `discard(k)`, `wait_key(k)` returns only when
     /// nothing of the old file can land in COS any more. Used by fsync and by rename/xattr
-    /// operations that need the object in COS. A Paused task keeps it waiting.
+    /// operations that need the object in COS. A Paused task keeps it waiting, and so does one
+    /// Waiting for a retry after a transient error (the queue retries it on its own; the fs
+    /// core bounds fsync with its own deadline): only a permanent failure is an Err.
     pub async fn wait_key(&self, key: &str) -> Result<(), StoreError> {
         let ids: Vec<TaskId> = {
             let table = self.inner.table();

@@ -15,7 +15,6 @@ use super::journal::{Base, Entry};
 use super::multipart::effective_part_size;
 use super::task::RecoveryReport;
 use super::upload::{new_task, remove_file_logged, UploadQueue};
-use super::worker::backoff_delay;
 use crate::store::{ObjectMeta, StoreError};
 
 /// What to do with one journal entry.
@@ -76,7 +75,7 @@ impl UploadQueue {
     /// moved to recovery_dir as `<key with / replaced by %2F>.<timestamp>` and a warn! line says
     /// where. Returns the number re-enqueued and the recovered paths.
     ///
-    /// On a store error (COS unreachable, after bounded retries) the entries not yet handled
+    /// On a store error (COS unreachable, after the client's bounded retries) the entries not yet handled
     /// stay journaled and a later call retries them. Tasks that were Paused or Failed in the
     /// previous daemon come back Queued (a new mount is a fresh attempt).
     ///
@@ -207,7 +206,7 @@ impl UploadQueue {
 
     /// Decides one entry by HEAD (and, when the ETag differs, by the local content's hash).
     async fn judge(&self, e: &Entry) -> Result<Verdict, StoreError> {
-        let head = self.head_with_retries(&e.key).await?;
+        let head = self.head(&e.key).await?;
         let Some(meta) = head else {
             return Ok(match &e.base {
                 Base::New | Base::Any => Verdict::Requeue,
@@ -236,23 +235,13 @@ impl UploadQueue {
         }))
     }
 
-    /// HEAD (None = no such object), retrying transient errors like uploads do (bounded by
-    /// `max_attempts`).
-    async fn head_with_retries(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        let cfg = &self.inner.cfg;
-        let mut attempt = 1;
-        loop {
-            match self.inner.store.head_object(key).await {
-                Ok(m) => return Ok(Some(m)),
-                Err(StoreError::NotFound(_)) => return Ok(None),
-                Err(err) if err.is_transient() && attempt < cfg.max_attempts => {
-                    let delay = backoff_delay(cfg.retry_base, attempt);
-                    log::warn!("recovery: HEAD {key}: {err}; retrying in {delay:?}");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(err) => return Err(err),
-            }
+    /// HEAD (None = no such object). Not retried here: the client's retry policy already
+    /// did, and a caller that gets an error calls `recover` again later.
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        match self.inner.store.head_object(key).await {
+            Ok(m) => Ok(Some(m)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(err) => Err(err),
         }
     }
 

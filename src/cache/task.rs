@@ -17,11 +17,19 @@ pub type TaskId = u64;
 pub enum TaskState {
     /// Waiting for a worker (or for an earlier upload of the same key).
     Queued,
-    /// Being uploaded (including back-off between retries).
+    /// Being uploaded.
     Running,
+    /// The last attempt failed with a transient error (network, 5xx, SlowDown, timeout); the
+    /// queue tries again on its own at `TaskInfo::next_attempt` (exponential backoff), until
+    /// the upload succeeds or is cancelled. `restart` tries at once.
+    Waiting {
+        /// What the last attempt said.
+        error: String,
+    },
     /// Held by the user; `restart` resumes it.
     Paused,
-    /// Gave up (permanent error, or transient ones beyond `max_attempts`); kept until restarted
+    /// Gave up on a permanent error (403, a 4xx other than throttling, the local file gone);
+    /// kept until restarted
     /// or cancelled.
     Failed {
         /// What the last attempt said.
@@ -52,6 +60,12 @@ pub struct TaskInfo {
     pub local_path: PathBuf,
     /// Attempts made in the current run (reset by `restart`).
     pub attempts: u32,
+    /// When a Waiting task is tried again (None in other states).
+    #[serde(default)]
+    pub next_attempt: Option<SystemTime>,
+    /// What the last failed attempt said (kept while a retry runs; None once done).
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// Tunables of the upload queue.
@@ -65,10 +79,12 @@ pub struct UploadConfig {
     pub part_parallelism: usize,
     /// Uploads (tasks) running at once.
     pub max_concurrent_uploads: usize,
-    /// Attempts on transient errors before a task is Failed (kept in the list).
-    pub max_attempts: u32,
-    /// First back-off delay; doubled each retry (capped at 30 s), with jitter.
-    pub retry_base: Duration,
+    /// Wait before the first retry of a task whose attempt failed with a transient error;
+    /// doubled for each further failure, up to `retry_max_delay`, with jitter.
+    pub retry_initial: Duration,
+    /// The longest wait between two attempts of a task. Tasks are retried forever: each attempt
+    /// is bounded by the client's retry policy (`max_elapsed`) and the waits by this cap.
+    pub retry_max_delay: Duration,
 }
 
 impl Default for UploadConfig {
@@ -78,8 +94,8 @@ impl Default for UploadConfig {
             multipart_threshold: 16 * 1024 * 1024,
             part_parallelism: 4,
             max_concurrent_uploads: 4,
-            max_attempts: 5,
-            retry_base: Duration::from_millis(200),
+            retry_initial: Duration::from_secs(1),
+            retry_max_delay: Duration::from_secs(300),
         }
     }
 }
@@ -195,6 +211,10 @@ pub(crate) struct Task {
     pub run_start: Option<(Instant, u64)>,
     /// The error that made the task Failed (returned by `wait_key`).
     pub error: Option<StoreError>,
+    /// When a Waiting task becomes runnable again.
+    pub retry_at: Option<tokio::time::Instant>,
+    /// What the last failed attempt said (shown while Waiting and during the retry).
+    pub last_error: Option<String>,
 }
 
 /// Tasks that ended, remembered for `wait_key` (bounded).
@@ -211,6 +231,8 @@ pub(crate) struct Table {
     pub outcomes: BTreeMap<TaskId, Outcome>,
     /// Done tasks in completion order, for trimming.
     pub done_order: VecDeque<TaskId>,
+    /// Drains under way: while one runs, Waiting tasks are not retried again (see `drain`).
+    pub draining: u32,
 }
 
 impl Table {
@@ -231,6 +253,8 @@ impl Table {
             t.loaded = t.size;
             t.active = false;
             t.progress = None;
+            t.retry_at = None;
+            t.last_error = None;
             self.done_order.push_back(id);
         }
         while self.done_order.len() > DONE_KEPT {
@@ -251,9 +275,38 @@ impl Table {
         v
     }
 
-    /// The next task a worker may start: Queued, no worker active on its key, and no older
-    /// unfinished task of the same key (uploads of one key are serialized, oldest first).
-    pub fn next_runnable(&self) -> Option<TaskId> {
+    /// True when `t` may start now: Queued, or Waiting with its retry time come (and no drain
+    /// under way).
+    fn ready(&self, t: &Task, now: tokio::time::Instant) -> bool {
+        match t.state {
+            TaskState::Queued => true,
+            TaskState::Waiting { .. } => {
+                self.draining == 0 && t.retry_at.is_none_or(|at| at <= now)
+            }
+            _ => false,
+        }
+    }
+
+    /// The earliest time after `now` a Waiting task becomes runnable (None: none waits, or a
+    /// drain runs). Call it with the `now` of a `next_runnable` that found nothing, under the
+    /// same lock: a task due by then was not picked because its key is blocked, and waits for
+    /// the table change that unblocks it, so an idle worker never spins nor misses a due task.
+    pub fn next_retry(&self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
+        if self.draining > 0 {
+            return None;
+        }
+        self.tasks
+            .values()
+            .filter(|t| matches!(t.state, TaskState::Waiting { .. }) && t.removed.is_none())
+            .filter_map(|t| t.retry_at)
+            .filter(|&at| at > now)
+            .min()
+    }
+
+    /// The next task a worker may start: Queued (or Waiting and due), no worker active on its
+    /// key, and no older unfinished task of the same key (uploads of one key are serialized,
+    /// oldest first).
+    pub fn next_runnable(&self, now: tokio::time::Instant) -> Option<TaskId> {
         let mut busy: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut oldest: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
         for t in self.tasks.values() {
@@ -262,7 +315,10 @@ impl Table {
             }
             let unfinished = matches!(
                 t.state,
-                TaskState::Queued | TaskState::Running | TaskState::Paused
+                TaskState::Queued
+                    | TaskState::Running
+                    | TaskState::Paused
+                    | TaskState::Waiting { .. }
             );
             if unfinished && t.removed.is_none() {
                 let e = oldest.entry(&t.key).or_insert(t.seq);
@@ -272,7 +328,7 @@ impl Table {
         self.tasks
             .values()
             .filter(|t| {
-                t.state == TaskState::Queued
+                self.ready(t, now)
                     && !t.active
                     && t.removed.is_none()
                     && !busy.contains(t.key.as_str())
@@ -282,7 +338,8 @@ impl Table {
             .map(|t| t.id)
     }
 
-    /// True while something is Queued or Running, or a worker is still busy.
+    /// True while something is Queued or Running, or a worker is still busy. Waiting tasks do
+    /// not count: they run again when their time comes, and `drain` does not wait for them.
     pub fn busy(&self) -> bool {
         self.tasks.values().any(|t| {
             t.active
@@ -314,6 +371,14 @@ impl Task {
             state: self.state.clone(),
             local_path: self.path.clone(),
             attempts: self.attempts,
+            next_attempt: match (&self.state, self.retry_at) {
+                (TaskState::Waiting { .. }, Some(at)) => {
+                    let left = at.saturating_duration_since(tokio::time::Instant::now());
+                    Some(SystemTime::now() + left)
+                }
+                _ => None,
+            },
+            last_error: self.last_error.clone(),
         }
     }
 

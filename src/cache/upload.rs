@@ -107,7 +107,7 @@ pub(crate) struct Superseded {
     pub paused: bool,
 }
 
-/// Replaces every not-running task of `key` (Queued, Paused, Failed) by task `by`. A task a
+/// Replaces every not-running task of `key` (Queued, Paused, Waiting, Failed) by task `by`. A task a
 /// worker is still finishing (pausing) is told to cancel and removed when the worker exits.
 pub(crate) fn supersede(table: &mut Table, key: &str, by: TaskId, by_path: &Path) -> Superseded {
     let mut out = Superseded::default();
@@ -118,7 +118,10 @@ pub(crate) fn supersede(table: &mut Table, key: &str, by: TaskId, by_path: &Path
         }
         if !matches!(
             t.state,
-            TaskState::Queued | TaskState::Paused | TaskState::Failed { .. }
+            TaskState::Queued
+                | TaskState::Paused
+                | TaskState::Waiting { .. }
+                | TaskState::Failed { .. }
         ) {
             continue;
         }
@@ -291,6 +294,12 @@ impl UploadQueue {
                         t.signal.send_replace(Signal::Pause);
                         Ok(())
                     }
+                    TaskState::Waiting { .. } => {
+                        t.signal.send_replace(Signal::Pause);
+                        t.state = TaskState::Paused;
+                        t.retry_at = None;
+                        Ok(())
+                    }
                     TaskState::Paused => Ok(()),
                     TaskState::Failed { .. } => Err(format!(
                         "task {id} has failed; restart or cancel it instead"
@@ -306,8 +315,9 @@ impl UploadQueue {
         r
     }
 
-    /// Resumes a Paused task (a multipart upload continues with the parts not yet sent) or
-    /// retries a Failed one (attempts start again at 0).
+    /// Resumes a Paused task (a multipart upload continues with the parts not yet sent), or
+    /// retries a Failed one or a Waiting one at once (attempts start again at 0, and so does
+    /// the backoff).
     pub fn restart(&self, id: TaskId) -> Result<(), String> {
         let r = {
             let mut table = self.inner.table();
@@ -322,9 +332,10 @@ impl UploadQueue {
                         };
                         Ok(())
                     }
-                    TaskState::Failed { .. } => {
+                    TaskState::Failed { .. } | TaskState::Waiting { .. } => {
                         t.signal.send_replace(Signal::Run);
                         t.state = TaskState::Queued;
+                        t.retry_at = None;
                         t.attempts = 0;
                         Ok(())
                     }
@@ -396,15 +407,63 @@ impl UploadQueue {
     }
 
     /// Waits until nothing is Queued/Running (Paused/Failed tasks stay journaled for next mount).
+    ///
+    /// Tasks waiting for a retry get one more attempt now (the backend may be back), and none
+    /// after that while the drain runs: a task whose attempt fails again stays Waiting, is not
+    /// waited for, and stays journaled, so the next mount uploads it. So unmount waits for at
+    /// most one attempt per task (each bounded by the client's retry policy), never for an
+    /// outage to end; a warn! line names what is left. Retries resume when the drain returns.
     pub async fn drain(&self) {
+        /// Lets retries resume even when the drain is dropped half-way.
+        struct Draining<'a>(&'a Inner);
+        impl Drop for Draining<'_> {
+            fn drop(&mut self) {
+                let mut table = self.0.table();
+                table.draining = table.draining.saturating_sub(1);
+                drop(table);
+                self.0.bump();
+            }
+        }
+        {
+            let mut table = self.inner.table();
+            table.draining += 1;
+            for t in table.tasks.values_mut() {
+                if matches!(t.state, TaskState::Waiting { .. }) && t.removed.is_none() {
+                    t.state = TaskState::Queued;
+                    t.retry_at = None;
+                }
+            }
+        }
+        let _guard = Draining(&self.inner);
+        self.inner.bump();
         loop {
             let mut rx = self.inner.changes.subscribe();
             if !self.inner.table().busy() {
-                return;
+                break;
             }
             if rx.changed().await.is_err() {
-                return;
+                break;
             }
+        }
+        let waiting: Vec<String> = self
+            .inner
+            .table()
+            .tasks
+            .values()
+            .filter(|t| t.removed.is_none())
+            .filter_map(|t| match &t.state {
+                TaskState::Waiting { error } => Some(format!("{} ({error})", t.key)),
+                _ => None,
+            })
+            .collect();
+        if !waiting.is_empty() {
+            log::warn!(
+                "drain: {} upload(s) still failing after their last attempt, not waited for; \
+                 they stay journaled in {} and are uploaded at the next mount: {}",
+                waiting.len(),
+                self.inner.cache.root().display(),
+                waiting.join(", ")
+            );
         }
     }
 
@@ -444,5 +503,7 @@ pub(crate) fn new_task(
         delete_after: false,
         run_start: None,
         error: None,
+        retry_at: None,
+        last_error: None,
     }
 }

@@ -1,6 +1,18 @@
 //! Upload workers: pick the next runnable task, upload it (single PUT here, multipart in
-//! `multipart.rs`), retry transient errors with exponential back-off and jitter, and record the
-//! outcome in the task table, the journal and on disk.
+//! `multipart.rs`) and record the outcome in the task table, the journal and on disk.
+//!
+//! A worker does not retry network errors itself: every store call already goes through the
+//! COS client's one retry policy (`cos::retry`), and a second loop here would multiply the
+//! attempts and stack two backoffs. The only restart it makes is a logical one: a saved
+//! multipart upload that COS no longer knows is started afresh, once per run.
+//!
+//! An attempt that fails with a transient error (network, 5xx, SlowDown, timeout) leaves the
+//! task Waiting: the queue itself runs it again after an exponential backoff with jitter
+//! (`retry_delay`), forever, until it succeeds or is cancelled — the data is safe in the staging
+//! file and the journal meanwhile. This is bounded where it matters: each attempt by the
+//! client's policy (attempts and `max_elapsed`), the waits by `retry_max_delay`, and a Waiting
+//! task holds no worker. A permanent error (403, other 4xx, the local file gone) makes it
+//! Failed until someone restarts it.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -16,9 +28,6 @@ use super::multipart;
 use super::task::{MultipartProgress, Outcome, Signal, TaskId, TaskState};
 use super::upload::{file_in_use, remove_file_logged, Inner};
 use crate::store::{PutOptions, PutResult, StoreError};
-
-/// Longest back-off between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What a worker carries for the task it runs.
 pub(crate) struct Job {
@@ -56,29 +65,58 @@ enum Exit {
     Failed(StoreError),
 }
 
-/// One worker: runs tasks until the queue is dropped.
+/// One worker: runs tasks until the queue is dropped. Idle, it sleeps until the table changes
+/// or the earliest Waiting task is due.
 pub(crate) async fn worker_loop(inner: Arc<Inner>) {
     loop {
         let mut rx = inner.changes.subscribe();
-        match pick(&inner) {
-            Some(job) => run_task(&inner, job).await,
-            None => {
-                if rx.changed().await.is_err() {
-                    return;
-                }
+        let due = match pick(&inner) {
+            Ok(job) => {
+                run_task(&inner, job).await;
+                continue;
             }
+            Err(due) => due,
+        };
+        let changed = match due {
+            Some(at) => tokio::select! {
+                r = rx.changed() => r,
+                _ = tokio::time::sleep_until(at) => Ok(()),
+            },
+            None => rx.changed().await,
+        };
+        if changed.is_err() {
+            return;
         }
     }
 }
 
-/// Claims the next runnable task.
-fn pick(inner: &Inner) -> Option<Job> {
+/// The wait before the next attempt of a task whose `failures`-th attempt (1-based) failed:
+/// `retry_initial · 2^(failures-1)`, capped at `retry_max_delay`, with "equal jitter" (a random
+/// point in its upper half), so uploads failing together do not retry in lockstep and the
+/// spacing never collapses towards zero.
+pub(crate) fn retry_delay(initial: Duration, max: Duration, failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(30);
+    let full = initial.saturating_mul(1u32 << exp).min(max);
+    let half = full / 2;
+    let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+    half + Duration::from_nanos(rand::thread_rng().gen_range(0..=nanos))
+}
+
+/// Claims the next runnable task; without one, says when the next Waiting task is due.
+fn pick(inner: &Inner) -> Result<Job, Option<tokio::time::Instant>> {
     let job = {
         let mut table = inner.table();
-        let id = table.next_runnable()?;
-        let t = table.tasks.get_mut(&id)?;
+        // One `now` for both questions, under one lock (see `Table::next_retry`).
+        let now = tokio::time::Instant::now();
+        let Some(id) = table.next_runnable(now) else {
+            return Err(table.next_retry(now));
+        };
+        let Some(t) = table.tasks.get_mut(&id) else {
+            return Err(None);
+        };
         t.active = true;
         t.state = TaskState::Running;
+        t.retry_at = None;
         t.signal.send_replace(Signal::Run);
         t.run_start = Some((Instant::now(), t.loaded));
         t.speed = 0;
@@ -93,7 +131,7 @@ fn pick(inner: &Inner) -> Option<Job> {
         }
     };
     inner.bump();
-    Some(job)
+    Ok(job)
 }
 
 /// Reads `len` bytes at `offset` of `file` off the async threads.
@@ -129,16 +167,6 @@ pub(crate) fn set_loaded(inner: &Inner, id: TaskId, loaded: u64) {
 /// Resolves when the signal is Cancel (or the task vanished).
 pub(crate) async fn cancelled(signal: &mut watch::Receiver<Signal>) {
     let _ = signal.wait_for(|s| *s == Signal::Cancel).await;
-}
-
-/// Delay before retry `attempt` (1-based): base·2^(attempt-1), capped, with "equal jitter"
-/// (a random point in its upper half) so many failing uploads do not retry in lockstep.
-pub(crate) fn backoff_delay(base: Duration, attempt: u32) -> Duration {
-    let exp = attempt.saturating_sub(1).min(20);
-    let d = base.saturating_mul(1u32 << exp).min(MAX_BACKOFF);
-    let half = d / 2;
-    let jitter_ms = rand::thread_rng().gen_range(0..=half.as_millis().min(u64::MAX as u128) as u64);
-    half + Duration::from_millis(jitter_ms)
 }
 
 async fn run_task(inner: &Inner, mut job: Job) {
@@ -178,17 +206,15 @@ async fn run_task(inner: &Inner, mut job: Job) {
     }
     let mut progress = job.progress.take();
     let use_multipart = size > 0 && size >= inner.cfg.multipart_threshold;
+    // At most one logical restart per run (see the module doc): bounded.
+    let mut restarted = false;
     loop {
-        let attempt = {
+        {
             let mut table = inner.table();
-            match table.tasks.get_mut(&job.id) {
-                Some(t) => {
-                    t.attempts = t.attempts.saturating_add(1);
-                    t.attempts
-                }
-                None => 1,
+            if let Some(t) = table.tasks.get_mut(&job.id) {
+                t.attempts = t.attempts.saturating_add(1);
             }
-        };
+        }
         let res = if use_multipart {
             multipart::upload(inner, &mut job, file.clone(), size, &mut progress).await
         } else {
@@ -200,33 +226,17 @@ async fn run_task(inner: &Inner, mut job: Job) {
             Err(Stop::Cancelled) => return finish(inner, &job, Exit::Cancelled, progress).await,
             Err(Stop::Failed(e)) => e,
         };
-        let mut transient = err.is_transient();
-        if matches!(err, StoreError::NotFound(_)) && progress.is_some() {
+        if matches!(err, StoreError::NotFound(_)) && progress.is_some() && !restarted {
             // The multipart upload vanished (aborted elsewhere, expired): start it over.
+            log::info!(
+                "multipart upload of {} is gone ({err}); starting a new one",
+                job.key
+            );
             progress = None;
-            transient = true;
+            restarted = true;
+            continue;
         }
-        if !transient || attempt >= inner.cfg.max_attempts {
-            return finish(inner, &job, Exit::Failed(err), progress).await;
-        }
-        let delay = backoff_delay(inner.cfg.retry_base, attempt);
-        log::warn!(
-            "upload of {} failed (attempt {attempt}/{}): {err}; retrying in {delay:?}",
-            job.key,
-            inner.cfg.max_attempts
-        );
-        let waited = tokio::select! {
-            _ = tokio::time::sleep(delay) => None,
-            r = job.signal.wait_for(|s| *s != Signal::Run) => {
-                Some(r.map(|s| *s).unwrap_or(Signal::Cancel))
-            }
-        };
-        let sig = waited.unwrap_or_else(|| *job.signal.borrow());
-        match sig {
-            Signal::Run => {}
-            Signal::Pause => return finish(inner, &job, Exit::Paused, progress).await,
-            Signal::Cancel => return finish(inner, &job, Exit::Cancelled, progress).await,
-        }
+        return finish(inner, &job, Exit::Failed(err), progress).await;
     }
 }
 
@@ -364,6 +374,32 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                     obsolete = true;
                     release = true;
                 }
+                Exit::Failed(e) if e.is_transient() => {
+                    t.progress = progress.take();
+                    t.last_error = Some(e.to_string());
+                    if *t.signal.borrow() == Signal::Pause {
+                        // Paused while the failing attempt ran: the user's hold wins.
+                        t.state = TaskState::Paused;
+                    } else {
+                        let delay = retry_delay(
+                            inner.cfg.retry_initial,
+                            inner.cfg.retry_max_delay,
+                            t.attempts,
+                        );
+                        log::warn!(
+                            "upload of {} failed (attempt {}): {e}; retrying in {:.1} s \
+                             (`cosfuse tasks restart {}` retries now)",
+                            job.key,
+                            t.attempts,
+                            delay.as_secs_f64(),
+                            job.id
+                        );
+                        t.retry_at = Some(tokio::time::Instant::now() + delay);
+                        t.state = TaskState::Waiting {
+                            error: e.to_string(),
+                        };
+                    }
+                }
                 Exit::Failed(e) => {
                     log::error!(
                         "upload of {} failed, kept for retry (cosfuse tasks restart {}): {e}; \
@@ -373,6 +409,7 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
                         job.path.display()
                     );
                     t.progress = progress.take();
+                    t.last_error = Some(e.to_string());
                     t.state = TaskState::Failed {
                         error: e.to_string(),
                     };
@@ -420,18 +457,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_is_capped_and_jittered() {
-        let base = Duration::from_millis(100);
-        for attempt in 1..30 {
-            let d = backoff_delay(base, attempt);
-            let full = base
-                .saturating_mul(1u32 << (attempt - 1).min(20))
-                .min(MAX_BACKOFF);
-            assert!(
-                d >= full / 2 && d <= full,
-                "attempt {attempt}: {d:?} vs {full:?}"
-            );
+    fn retry_delay_doubles_is_capped_and_jittered() {
+        let (initial, max) = (Duration::from_secs(1), Duration::from_secs(300));
+        for failures in 1..40 {
+            let d = retry_delay(initial, max, failures);
+            let full = initial
+                .saturating_mul(1u32 << (failures - 1).min(30))
+                .min(max);
+            assert!(d >= full / 2 && d <= full, "{failures}: {d:?} vs {full:?}");
         }
-        assert!(backoff_delay(base, 100) <= MAX_BACKOFF);
+        // 1 s, 2 s, 4 s, ... reaches the 5 min cap at the 10th failure and stays there.
+        assert!(retry_delay(initial, max, 10) >= Duration::from_secs(150));
+        assert!(retry_delay(initial, max, u32::MAX) <= max);
     }
 }

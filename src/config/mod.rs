@@ -201,6 +201,8 @@ pub struct UploadTuning {
     pub parallel: usize,
     /// Files at least this large go multipart.
     pub multipart_threshold: u64,
+    /// Longest wait between two attempts of an upload that failed with a transient error.
+    pub retry_max_delay: Duration,
 }
 
 /// Logging settings.
@@ -302,7 +304,9 @@ pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 pub const DEFAULT_PARALLEL: usize = 4;
 /// Default multipart threshold.
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 << 20;
-/// Default presigned URL lifetime.
+/// Default `retry_max_delay`: failed uploads are retried at least every 5 minutes.
+pub const DEFAULT_RETRY_MAX_DELAY: Duration = Duration::from_secs(300);
+/// Default lifetime of `user.cos.url` URLs.
 pub const DEFAULT_PRESIGN_EXPIRES: Duration = Duration::from_secs(3600);
 
 /// Splits `BUCKET-APPID[:/prefix]` and normalizes the prefix to "" or `a/b/`.
@@ -415,6 +419,7 @@ impl Config {
                 part_size: o.part_size.unwrap_or(DEFAULT_PART_SIZE),
                 parallel: o.parallel.unwrap_or(DEFAULT_PARALLEL),
                 multipart_threshold: o.multipart_threshold.unwrap_or(DEFAULT_MULTIPART_THRESHOLD),
+                retry_max_delay: o.retry_max_delay.unwrap_or(DEFAULT_RETRY_MAX_DELAY),
             },
             storage_class: o.storage_class,
             acl: o.acl,

@@ -50,6 +50,8 @@ pub struct MountOptions {
     pub parallel: Option<usize>,
     /// `multipart_threshold=` bytes.
     pub multipart_threshold: Option<u64>,
+    /// `retry_max_delay=` seconds: the longest wait between two attempts of a failed upload.
+    pub retry_max_delay: Option<Duration>,
     /// `storage_class=` for new objects.
     pub storage_class: Option<String>,
     /// `acl=`: canned ACL for new objects.
@@ -232,6 +234,14 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
             o.part_size = Some(s);
         }
         "multipart_threshold" => o.multipart_threshold = Some(size(v).map_err(|e| bad(&e))?),
+        "retry_max_delay" => {
+            let d = duration(v).map_err(|e| bad(&e))?;
+            // Zero would retry a failing upload in a tight loop.
+            if d < Duration::from_millis(100) {
+                return Err(bad("must be at least 0.1 seconds"));
+            }
+            o.retry_max_delay = Some(d);
+        }
         "parallel" | "parallel_count" => {
             let n: usize = v.parse().map_err(|_| bad("expected a number"))?;
             if !(1..=64).contains(&n) {
@@ -372,6 +382,7 @@ mod tests {
             "part_size=16M",
             "parallel=8",
             "multipart_threshold=64MiB",
+            "retry_max_delay=2.5",
             "storage_class=standard_ia",
             "acl=public-read",
             "loglevel=debug",
@@ -401,6 +412,7 @@ mod tests {
         assert_eq!(o.part_size, Some(16 << 20));
         assert_eq!(o.parallel, Some(8));
         assert_eq!(o.multipart_threshold, Some(64 << 20));
+        assert_eq!(o.retry_max_delay, Some(Duration::from_millis(2500)));
         assert_eq!(o.storage_class.as_deref(), Some("STANDARD_IA"));
         assert_eq!(o.acl.as_deref(), Some("public-read"));
         assert_eq!(o.loglevel, Some(log::LevelFilter::Debug));
@@ -470,6 +482,7 @@ mod tests {
         assert!(err(&["acl=everyone"]).contains("acl=everyone"));
         assert!(err(&["loglevel=loud"]).contains("loglevel"));
         assert!(err(&["presign_expires=0"]).contains("presign_expires"));
+        assert!(err(&["retry_max_delay=0"]).contains("retry_max_delay"));
         assert!(err(&["url"]).contains("needs a value"));
         assert!(err(&["url="]).contains("empty"));
         assert!(err(&["ro=1"]).contains("takes no value"));

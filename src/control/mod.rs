@@ -86,20 +86,27 @@ pub struct TaskView {
     pub speed: u64,
     /// Percent done, 0..=100.
     pub percent: f64,
-    /// `queued`, `running`, `paused`, `failed` or `done`.
+    /// `queued`, `running`, `waiting` (for a retry after a transient error), `paused`,
+    /// `failed` or `done`.
     pub state: String,
-    /// The last error of a failed task.
+    /// The last error: of a failed task, of the attempt a waiting task retries, or of an
+    /// earlier attempt of a task running again.
     pub error: Option<String>,
     /// Where the local data is.
     pub local_path: PathBuf,
     /// Attempts so far.
     pub attempts: u32,
+    /// For a waiting task: when the next attempt starts, in seconds since the Unix epoch.
+    /// Optional on the wire, so CLIs and daemons of before it still understand each other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt: Option<u64>,
 }
 
 impl TaskView {
-    /// True while the task still has work to do on its own (queued or running).
+    /// True while the task still has work to do on its own (queued, running, or waiting for
+    /// its next attempt).
     pub fn is_active(&self) -> bool {
-        self.state == "queued" || self.state == "running"
+        matches!(self.state.as_str(), "queued" | "running" | "waiting")
     }
 }
 
@@ -271,5 +278,23 @@ mod tests {
         assert_eq!(r, r#"{"ok":true,"message":"hi"}"#);
         let back: Response = serde_json::from_str(&r).unwrap();
         assert_eq!(back, Response::message("hi"));
+    }
+
+    #[test]
+    fn task_views_without_next_attempt_still_parse_both_ways() {
+        // What a daemon of before `waiting` sends: no next_attempt field.
+        let old = r#"{"id":1,"key":"k","size":3,"loaded":0,"speed":0,"percent":0.0,
+            "state":"failed","error":"x","local_path":"/c/1","attempts":5}"#;
+        let v: TaskView = serde_json::from_str(old).unwrap();
+        assert_eq!((v.next_attempt, v.attempts), (None, 5));
+        assert!(!serde_json::to_string(&v).unwrap().contains("next_attempt"));
+        let waiting = TaskView {
+            state: "waiting".into(),
+            next_attempt: Some(1_800_000_000),
+            ..v
+        };
+        let text = serde_json::to_string(&waiting).unwrap();
+        assert!(text.contains(r#""next_attempt":1800000000"#), "{text}");
+        assert!(waiting.is_active());
     }
 }

@@ -112,6 +112,7 @@ mod tests {
                 error: None,
                 local_path: "/c/staging/1".into(),
                 attempts: 1,
+                next_attempt: None,
             }]
         }
         fn pause(&self, id: u64) -> Result<(), String> {

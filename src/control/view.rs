@@ -2,7 +2,7 @@
 //! `--watch`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -24,8 +24,30 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// The task table, one line per task plus an indented error line for failed ones.
+/// When a waiting task's next attempt starts: relative to `now`, and as a UTC clock time
+/// (both Unix seconds).
+pub fn next_attempt_line(at: u64, now: u64) -> String {
+    let day = at % 86_400;
+    let clock = format!(
+        "{:02}:{:02}:{:02} UTC",
+        day / 3600,
+        day % 3600 / 60,
+        day % 60
+    );
+    match at.checked_sub(now) {
+        Some(0) | None => "next attempt: now".to_string(),
+        Some(s) if s < 120 => format!("next attempt: in {s} s ({clock})"),
+        Some(s) => format!("next attempt: in {} min {} s ({clock})", s / 60, s % 60),
+    }
+}
+
+/// The task table, one line per task plus indented lines for failed and waiting ones (the
+/// error; when a waiting one is tried again; where the local copy is).
 pub fn table(tasks: &[TaskView]) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     if tasks.is_empty() {
         return "no uploads pending\n".to_string();
     }
@@ -45,8 +67,16 @@ pub fn table(tasks: &[TaskView]) -> String {
             t.attempts,
             t.key
         ));
+        if let Some(at) = t.next_attempt {
+            out.push_str(&format!("       {}\n", next_attempt_line(at, now)));
+        }
         if let Some(e) = &t.error {
-            out.push_str(&format!("       error: {e}\n"));
+            let label = if t.state == "failed" || t.state == "waiting" {
+                "error"
+            } else {
+                "last error"
+            };
+            out.push_str(&format!("       {label}: {e}\n"));
             out.push_str(&format!("       local copy: {}\n", t.local_path.display()));
         }
     }
@@ -115,6 +145,7 @@ mod tests {
             error: (state == "failed").then(|| "SlowDown: please slow down".to_string()),
             local_path: format!("/cache/staging/{id}").into(),
             attempts: 2,
+            next_attempt: None,
         }
     }
 
@@ -135,6 +166,33 @@ mod tests {
             "{t}"
         );
         assert_eq!(table(&[]), "no uploads pending\n");
+    }
+
+    #[test]
+    fn table_shows_when_a_waiting_task_retries_and_why() {
+        let mut w = task(3, "waiting", 0);
+        w.error = Some("network error: connection refused".into());
+        w.next_attempt = Some(u64::MAX);
+        let t = table(&[w]);
+        assert!(
+            t.contains("waiting") && t.contains("next attempt: in "),
+            "{t}"
+        );
+        assert!(
+            t.contains("error: network error: connection refused"),
+            "{t}"
+        );
+        assert_eq!(
+            next_attempt_line(100, 90),
+            "next attempt: in 10 s (00:01:40 UTC)"
+        );
+        assert_eq!(next_attempt_line(100, 100), "next attempt: now");
+        assert_eq!(next_attempt_line(90, 100), "next attempt: now");
+        // 2026-11-30 16:05:03 UTC, 5 minutes ahead.
+        assert_eq!(
+            next_attempt_line(1_796_054_703, 1_796_054_403),
+            "next attempt: in 5 min 0 s (16:05:03 UTC)"
+        );
     }
 
     #[test]

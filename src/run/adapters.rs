@@ -55,13 +55,20 @@ impl Control {
 
 /// A queue task as the CLI shows it.
 pub fn task_view(t: TaskInfo) -> TaskView {
+    // A task running (or paused) after failed attempts still shows what the last one said.
     let (state, error) = match t.state {
-        TaskState::Queued => ("queued", None),
-        TaskState::Running => ("running", None),
-        TaskState::Paused => ("paused", None),
+        TaskState::Queued => ("queued", t.last_error),
+        TaskState::Running => ("running", t.last_error),
+        TaskState::Paused => ("paused", t.last_error),
+        TaskState::Waiting { error } => ("waiting", Some(error)),
         TaskState::Failed { error } => ("failed", Some(error)),
         TaskState::Done => ("done", None),
     };
+    let next_attempt = t.next_attempt.and_then(|at| {
+        at.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
+    });
     TaskView {
         id: t.id,
         key: t.key,
@@ -73,6 +80,7 @@ pub fn task_view(t: TaskInfo) -> TaskView {
         error,
         local_path: t.local_path,
         attempts: t.attempts,
+        next_attempt,
     }
 }
 
@@ -146,6 +154,8 @@ mod tests {
             state,
             local_path: "/c/s/3".into(),
             attempts: 2,
+            next_attempt: None,
+            last_error: None,
         }
     }
 
@@ -164,5 +174,17 @@ mod tests {
         );
         assert_eq!(f.local_path, PathBuf::from("/c/s/3"));
         assert_eq!((f.id, f.loaded, f.attempts), (3, 5, 2));
+        let mut w = info(TaskState::Waiting {
+            error: "network error: refused".into(),
+        });
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        w.next_attempt = Some(at);
+        let v = task_view(w);
+        assert_eq!(v.state, "waiting");
+        assert_eq!(v.error.as_deref(), Some("network error: refused"));
+        assert_eq!(v.next_attempt, Some(1_800_000_000));
+        let mut r = info(TaskState::Running);
+        r.last_error = Some("SlowDown".into());
+        assert_eq!(task_view(r).error.as_deref(), Some("SlowDown"));
     }
 }

@@ -214,7 +214,7 @@ where
     let left = parts.uploads.unfinished();
     if left > 0 {
         log::warn!(
-            "{left} upload(s) paused or failed; they stay journaled in {} and resume at the next mount",
+            "{left} upload(s) paused, failed or waiting for a retry; they stay journaled in {} and resume at the next mount",
             cfg.cache_dir.display()
         );
     }

@@ -111,8 +111,9 @@ fn upload_config(cfg: &Config) -> UploadConfig {
         multipart_threshold: cfg.upload.multipart_threshold,
         part_parallelism: cfg.upload.parallel,
         max_concurrent_uploads: 4,
-        max_attempts: 5,
-        retry_base: Duration::from_millis(500),
+        // Failed uploads are retried forever (see cache::worker): 1 s doubling up to the cap.
+        retry_initial: cfg.upload.retry_max_delay.min(Duration::from_secs(1)),
+        retry_max_delay: cfg.upload.retry_max_delay,
     }
 }
 
@@ -197,6 +198,7 @@ mod tests {
             "part_size=4M",
             "parallel=3",
             "multipart_threshold=5M",
+            "retry_max_delay=0.5",
             "storage_class=STANDARD_IA",
             "acl=private",
             "presign_expires=9",
@@ -216,5 +218,12 @@ mod tests {
         assert_eq!(u.part_size, 4 << 20);
         assert_eq!(u.part_parallelism, 3);
         assert_eq!(u.multipart_threshold, 5 << 20);
+        assert_eq!(u.retry_max_delay, Duration::from_millis(500));
+        assert_eq!(u.retry_initial, Duration::from_millis(500));
+        let d = upload_config(&cfg(&["url=http://127.0.0.1:9"]));
+        assert_eq!(
+            (d.retry_initial, d.retry_max_delay),
+            (Duration::from_secs(1), Duration::from_secs(300))
+        );
     }
 }

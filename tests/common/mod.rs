@@ -210,6 +210,41 @@ impl Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// After `kill`: starts a new emulator on the same address and data directory (objects and
+    /// buckets survive), as a backend coming back after an outage. `extra` are fault flags.
+    /// The port may be briefly unavailable after the kill: bounded retries (10 × 200 ms).
+    pub fn start_again(&mut self, buckets: &[&str], extra: &[&str]) {
+        for _ in 0..10 {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_cosfuse-emulator"));
+            cmd.arg("--data").arg(self.data.path());
+            cmd.args([
+                "--listen",
+                &self.addr,
+                "--secret-id",
+                SECRET_ID,
+                "--secret-key",
+                SECRET_KEY,
+            ]);
+            for b in buckets {
+                cmd.args(["--bucket", b]);
+            }
+            cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::null());
+            let mut child = cmd.spawn().expect("spawn emulator");
+            let stdout = child.stdout.take().expect("stdout");
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            if line.trim().starts_with("listening on ") {
+                self.child = child;
+                return;
+            }
+            // Bind failed (the old socket not yet released): try again shortly.
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("emulator could not listen on {} again", self.addr);
+    }
 }
 
 impl Drop for Emulator {

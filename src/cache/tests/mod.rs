@@ -18,8 +18,9 @@ fn cfg() -> UploadConfig {
         multipart_threshold: 2 * PART,
         part_parallelism: 3,
         max_concurrent_uploads: 2,
-        max_attempts: 3,
-        retry_base: Duration::from_millis(1),
+        // Small, so tests of self-healing take milliseconds.
+        retry_initial: Duration::from_millis(1),
+        retry_max_delay: Duration::from_millis(5),
     }
 }
 

@@ -150,18 +150,17 @@ fn recovery_stops_on_store_errors_and_can_be_retried() {
         assert!(gate.wait_for_arrivals(1).await);
     });
     store.remove_gate("PutObject");
-    // Transient HEAD failures are retried (max_attempts = 3): two are absorbed, the next three
-    // exhaust the first recover() call.
-    store.fail_next("HeadObject", 5, StoreError::Network("down".into()));
+    // The client's policy retries HEADs; an error that reaches recovery stops this call.
+    store.fail_next("HeadObject", 1, StoreError::Network("down".into()));
     on_runtime(async move {
         let cache = CacheDir::open(&root).unwrap();
         let q = UploadQueue::new(store.clone(), cache.clone(), cfg());
         assert!(q.recover().await.is_err());
-        assert_eq!(store.count("HeadObject"), 3);
+        assert_eq!(store.count("HeadObject"), 1);
         assert_eq!(cache.journal().live_files().len(), 1);
         let report = q.recover().await.unwrap();
         assert_eq!(report.requeued, 1);
-        assert_eq!(store.count("HeadObject"), 6);
+        assert_eq!(store.count("HeadObject"), 2);
         drain(&q).await;
         assert_eq!(store.get("k").unwrap().as_ref(), b"data");
     });
