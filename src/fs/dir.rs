@@ -205,6 +205,11 @@ impl Fs {
                     log::debug!("skipping unrepresentable key {:?}", o.key);
                     continue;
                 }
+                if names.get(name) == Some(&FileKind::Dir) {
+                    // A file and a directory of one name (other tools make both): the
+                    // directory wins here as in lookup, so its attributes must not be the file's.
+                    continue;
+                }
                 let path = join(&rel, name);
                 let mut s = self.attrs.put_listed(&path, Stat::from_list(o, false, &d));
                 if s.from_head {

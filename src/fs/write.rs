@@ -24,6 +24,35 @@ const PENDING_LOOKUPS: usize = 8;
 /// Attempts to stage-then-change when hand-offs keep taking the copy in between.
 const STAGE_TRIES: usize = 8;
 
+/// COS's largest object, 10 000 parts of 5 GiB (48.82 TiB): a file may not grow past it
+/// (EFBIG). The upload's part size grows so any size up to it fits in 10 000 parts.
+pub const MAX_OBJECT_SIZE: u64 = 10_000 * 5 * 1024 * 1024 * 1024;
+
+fn check_size(end: u64) -> FsResult<()> {
+    if end > MAX_OBJECT_SIZE {
+        return Err(FsError::FileTooLarge(format!(
+            "{end} bytes is more than COS's largest object ({MAX_OBJECT_SIZE} bytes)"
+        )));
+    }
+    Ok(())
+}
+
+/// pwrite of all of `data` at `off`, or as much as fits: a full cache disk after some bytes
+/// is a short write (the caller retries the rest and gets ENOSPC), as on a local disk.
+fn write_some_at(f: &std::fs::File, data: &[u8], off: u64) -> FsResult<usize> {
+    let mut n = 0;
+    while n < data.len() {
+        match f.write_at(&data[n..], off + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) if n > 0 => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(n)
+}
+
 /// What a new staging copy starts from.
 struct Filled {
     /// Attributes (size included).
@@ -50,15 +79,16 @@ impl Fs {
                 if let Some(st) = c.staged_mut() {
                     // O_APPEND: at the end of the shared copy, whoever else appended.
                     let off = if h.append { st.size } else { offset };
-                    st.file.write_all_at(data, off)?;
-                    st.size = st.size.max(off + data.len() as u64);
+                    check_size(off + data.len() as u64)?;
+                    let n = write_some_at(&st.file, data, off)?;
+                    st.size = st.size.max(off + n as u64);
                     st.dirty = true;
                     st.wrote = true;
                     let now = SystemTime::now();
                     st.stat.mtime = now;
                     st.stat.ctime = now;
                     h.node.changed(&c);
-                    return Ok(data.len() as u32);
+                    return Ok(n as u32);
                 }
             }
             self.stage(h.ino, &h.node, true).await?;
@@ -76,6 +106,7 @@ impl Fs {
         if node.kind == FileKind::Dir {
             return Err(FsError::IsDir);
         }
+        check_size(size)?;
         self.resize(ino, &node, size, true).await?;
         if fh.is_none() {
             // truncate(2): no close will follow to publish it.
