@@ -14,11 +14,24 @@ use tokio::io::AsyncWriteExt;
 use super::{Ctx, EmuError, MAX_PUT};
 use crate::emulator::auth::{Identity, Scheme};
 
-/// Reads a whole (small) request body, refusing more than `limit` bytes.
+/// Reads a whole (small) request body, refusing more than `limit` bytes with 400
+/// `EntityTooLarge` (before reading anything when Content-Length already says so); a body cut
+/// short is `IncompleteBody`.
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, EmuError> {
+    let too_large = || {
+        EmuError::new(
+            400,
+            "EntityTooLarge",
+            &format!("The request body exceeds the {limit} bytes this operation accepts."),
+        )
+    };
+    if hyper::body::Body::size_hint(&body).lower() > limit as u64 {
+        return Err(too_large());
+    }
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(EmuError::code("IncompleteBody")),
     }
 }
