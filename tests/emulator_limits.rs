@@ -4,8 +4,9 @@
 
 mod emulator_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use cosfuse::emulator::{Emulator, EmulatorConfig};
 use emulator_support::*;
 
 #[tokio::test]
@@ -179,4 +180,236 @@ async fn temp_file_of_a_complete_abandoned_by_its_client_is_removed() {
     // abandoned (no object, the upload still there for a retry): never half of each.
     let b = e.emu.state().storage.bucket(BUCKET).unwrap();
     assert_ne!(b.get("mp").is_some(), b.upload(&id).is_some());
+}
+
+/// An emulator with `BUCKET`, the test credentials and `tune` applied to its configuration.
+async fn start_with(tune: impl FnOnce(&mut EmulatorConfig)) -> Emu {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EmulatorConfig::new(dir.path())
+        .bucket(BUCKET)
+        .credential(ID, KEY);
+    tune(&mut cfg);
+    let emu = Emulator::start(cfg).await.unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    Emu { emu, client, dir }
+}
+
+/// Reads until the server closes the connection; the time that took, or None after `limit`.
+async fn closed_within(mut s: tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    // Bounded: every read either returns data (a 408 page, at most a few KiB) or ends it.
+    for _ in 0..64 {
+        let left = limit.checked_sub(start.elapsed())?;
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn sixty_half_sent_requests_are_closed_by_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let e = start_with(|c| c.header_timeout = Duration::from_secs(1)).await;
+    let mut socks = Vec::new();
+    for _ in 0..60 {
+        let mut s = tokio::net::TcpStream::connect(e.host()).await.unwrap();
+        s.write_all(b"GET /examplebucket-1250000000/k HTTP/1.1\r\nHost: 127.0.0")
+            .await
+            .unwrap();
+        socks.push(s);
+    }
+    let waits = futures::future::join_all(
+        socks
+            .into_iter()
+            .map(|s| closed_within(s, Duration::from_secs(8))),
+    )
+    .await;
+    for (i, w) in waits.iter().enumerate() {
+        let w = w.unwrap_or_else(|| panic!("connection {i} still open after 8 s"));
+        assert!(w >= Duration::from_millis(500), "closed early: {w:?}");
+    }
+    // The server still serves complete requests.
+    e.put("after", b"ok").await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    use tokio::io::AsyncWriteExt;
+    let e = start_with(|c| {
+        c.header_timeout = Duration::from_secs(2);
+        c.max_connections = 2;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(e.host()).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        idle.push(s);
+    }
+    // Both slots are taken by half-sent requests: a third client is served only once the
+    // header timeout frees one (about 2 s), not at once.
+    let start = Instant::now();
+    let r = e.send("HEAD", "nothing", &[], &[], Vec::new()).await;
+    let waited = start.elapsed();
+    assert_eq!(r.status, 404);
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "served after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(10), "served after {waited:?}");
+    drop(idle);
+}
+
+#[tokio::test]
+async fn stats_reset_needs_the_emulators_credentials() {
+    let e = Emu::start().await;
+    e.put("counted", b"x").await;
+    let host = e.host();
+    let unsigned = e
+        .client
+        .post(format!("http://{host}/-/stats/reset"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 403);
+    assert!(unsigned
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>AccessDenied</Code>"));
+    let t = now();
+    let other = cosfuse::cos::sign::authorization(
+        "AKIDsomebodyELSE",
+        "wrong",
+        "GET",
+        "/-/stats",
+        &[("reset", "")],
+        &[("host", &host)],
+        t - 60,
+        t + 600,
+    );
+    let r = e
+        .client
+        .get(format!("http://{host}/-/stats?reset"))
+        .header("authorization", other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        e.emu.stats().get("PutObject"),
+        1,
+        "a refused reset changed the counters"
+    );
+    // Reading stays open.
+    let r = e
+        .client
+        .get(format!("http://{host}/-/stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let auth = cosfuse::cos::sign::authorization(
+        ID,
+        KEY,
+        "GET",
+        "/-/stats",
+        &[("reset", "")],
+        &[("host", &host)],
+        t - 60,
+        t + 600,
+    );
+    let r = e
+        .client
+        .get(format!("http://{host}/-/stats?reset"))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(e.emu.stats().get("PutObject"), 0);
+}
+
+#[tokio::test]
+async fn writes_are_refused_below_the_free_space_minimum() {
+    let e = start_with(|c| c.min_free_bytes = u64::MAX / 2).await;
+    let r = e.send("PUT", "k", &[], &[], b"data".to_vec()).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "ServiceUnavailable".into()),
+        "{}",
+        r.text()
+    );
+    assert_eq!(e.send("HEAD", "k", &[], &[], Vec::new()).await.status, 404);
+    assert!(tmp_files(&e).is_empty());
+    // Reads and listings still work.
+    assert_eq!(e.send("GET", "", &[], &[], Vec::new()).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_binary_takes_the_limit_flags() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cosfuse-emulator"))
+        .args(["--data", dir.path().to_str().unwrap(), "--bucket", BUCKET])
+        .args(["--secret-id", ID, "--secret-key", KEY])
+        .args([
+            "--min-free-mb",
+            "1000000000000",
+            "--header-timeout-secs",
+            "1",
+        ])
+        .args(["--max-connections", "8"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let addr = first
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_string();
+    let path = format!("/{BUCKET}/k");
+    let t = now();
+    let auth = cosfuse::cos::sign::authorization(
+        ID,
+        KEY,
+        "PUT",
+        &path,
+        &[],
+        &[("host", &addr)],
+        t - 60,
+        t + 600,
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = client
+        .put(format!("http://{addr}{path}"))
+        .header("authorization", auth)
+        .body("data")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>ServiceUnavailable</Code>"));
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut s, b"GET / HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    assert!(closed_within(s, Duration::from_secs(8)).await.is_some());
+    child.kill().await.unwrap();
 }

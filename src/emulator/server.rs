@@ -56,7 +56,17 @@ async fn serve_with(
 ) {
     tokio::pin!(shutdown);
     let spelling = Arc::new(super::header_case::template().await);
+    // A permit per served connection: at the limit, new clients wait in the kernel's backlog
+    // instead of each costing a task, buffers and a file descriptor here.
+    let slots = Arc::new(tokio::sync::Semaphore::new(state.max_connections));
     loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => return,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         tokio::select! {
             _ = &mut shutdown => return,
             accepted = listener.accept() => {
@@ -72,6 +82,7 @@ async fn serve_with(
                 let spelling = spelling.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let Some(acceptor) = tls else {
                         return connection(stream, st, spelling).await;
                     };
@@ -92,6 +103,7 @@ async fn connection<I>(io: I, st: Arc<State>, spelling: Arc<Option<hyper::http::
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let header_timeout = st.header_timeout;
     let svc = service_fn(move |req| {
         let spelling = spelling.clone();
         let fut = handle(st.clone(), req);
@@ -104,6 +116,8 @@ where
         }
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .preserve_header_case(true)
         .serve_connection(TokioIo::new(io), svc)
         .await
@@ -255,7 +269,30 @@ async fn handle(
                 .split('&')
                 .any(|p| p == "reset" || p.starts_with("reset="));
         if reset {
-            state.stats.reset();
+            // Reading the counters is open (like a metrics page); zeroing them changes what
+            // every other observer sees, so only the emulator's own credentials may, signed
+            // like any COS request (q-sign or SigV4, over this path).
+            let who = auth::verify(
+                &AuthRequest {
+                    method: &method,
+                    target: &target,
+                    headers: &headers,
+                },
+                &state.credentials,
+                state.now(),
+            );
+            let resource = format!("{host}{path}");
+            match who {
+                Ok(Identity::Signed { .. }) => state.stats.reset(),
+                Ok(Identity::Anonymous) => {
+                    let e = EmuError::code("AccessDenied");
+                    return Ok(render_error(e, &resource, &request_id, &method, false));
+                }
+                Err(e) => {
+                    let e = auth_error(e);
+                    return Ok(render_error(e, &resource, &request_id, &method, false));
+                }
+            }
         }
         let resp = Resp {
             status: 200,

@@ -110,6 +110,7 @@ pub async fn receive(
     if declared.is_some_and(|n| n > MAX_PUT) {
         return Err(EmuError::code("EntityTooLarge"));
     }
+    ctx.state.check_free_space(declared.unwrap_or(0))?;
     let file = tokio::fs::File::create(path).await.map_err(EmuError::io)?;
     // Batch the many small frames into large writes (each tokio file write is a blocking job).
     let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
@@ -139,9 +140,14 @@ pub async fn receive(
                 Some(d) => Bytes::from(d.feed(&data)?),
                 None => data,
             };
+            let before = size;
             size += data.len() as u64;
             if size > MAX_PUT {
                 return Err(EmuError::code("EntityTooLarge"));
+            }
+            // Chunked bodies say no length up front: look again every 64 MiB received.
+            if declared.is_none() && before >> 26 != size >> 26 {
+                ctx.state.check_free_space(0)?;
             }
             md5.update(&data);
             crc.write(&data);

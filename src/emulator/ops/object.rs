@@ -378,6 +378,7 @@ pub async fn copy(ctx: &Ctx, source: &str) -> OpResult {
         e.in_200 = true;
         return Err(e);
     }
+    ctx.state.check_free_space(smeta.size)?;
     let tmp = ctx.bucket.tmp_path();
     let r = copy_range(&sb.data_path(&smeta), 0, smeta.size, &tmp).await?;
     let mut meta = new_meta(ctx, &ctx.key, &r, sc, acl);
