@@ -413,3 +413,41 @@ async fn the_binary_takes_the_limit_flags() {
     assert!(closed_within(s, Duration::from_secs(8)).await.is_some());
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn keys_must_be_utf8_without_nul() {
+    let e = Emu::start().await;
+    // U+FFFD is what a lossy decode of %FF would give: it must stay a different key.
+    e.put("a\u{FFFD}b", b"replacement char").await;
+    for raw in ["a%FFb", "a%00b", "%C3%28", "x/%ED%A0%80"] {
+        for method in ["GET", "PUT", "HEAD", "DELETE"] {
+            let url = format!("http://{}/{BUCKET}/{raw}", e.host());
+            let r = e
+                .client
+                .request(method.parse().unwrap(), url)
+                .header("content-length", "0")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{method} {raw}");
+            if method != "HEAD" {
+                let text = r.text().await.unwrap();
+                assert!(
+                    text.contains("<Code>InvalidURI</Code>"),
+                    "{method} {raw}: {text}"
+                );
+            }
+        }
+    }
+    let g = e.send("GET", "a\u{FFFD}b", &[], &[], Vec::new()).await;
+    assert_eq!(g.body, b"replacement char");
+    // A NUL reached through an XML character reference is refused per key.
+    let body = "<Delete><Object><Key>a&#0;b</Key></Object></Delete>";
+    let r = e.send("POST", "", &[("delete", "")], &[], body).await;
+    assert!(
+        r.status == 400 || r.text().contains("<Code>InvalidURI</Code>"),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+}

@@ -5,12 +5,15 @@
 //! error codes, path-style and virtual-hosted addressing, listing and paging, ranged and
 //! conditional reads, copy, multipart, ACLs enforced for anonymous callers, archive restore,
 //! CORS, POST Object; plus test-only extras: bounded fault injection and per-operation request
-//! counters at `GET /-/stats` (`POST /-/stats/reset` or `GET /-/stats?reset` zeroes them).
+//! counters at `GET /-/stats` (`POST /-/stats/reset` or `GET /-/stats?reset` zeroes them, when
+//! signed with the emulator's own credentials). Limits protect it from clients: XML nesting and
+//! body sizes, a header-read timeout, a connection limit, a free-space guard, strict keys.
 //!
 //! Command line (`src/bin/cosfuse-emulator.rs`): `cosfuse-emulator --data DIR [--listen ADDR]
 //! [--bucket NAME-APPID]... [--secret-id ID --secret-key KEY] [--region R] [--restore-delay SECS]
 //! [--latency-ms N] [--slowdown-every N] [--drop-every N] [--error-in-200-every N]
-//! [--fault-limit N] [--tls-cert FILE --tls-key FILE]`. The first stdout line is
+//! [--fault-limit N] [--tls-cert FILE --tls-key FILE] [--header-timeout-secs S]
+//! [--max-connections N] [--min-free-mb MB]`. The first stdout line is
 //! `listening on http://127.0.0.1:PORT` (`https://` with `--tls-cert`, see [`tls`]).
 //! Credentials also come from `COS_SECRET_ID` / `COS_SECRET_KEY`; with none at all the
 //! [`DEFAULT_SECRET_ID`] / [`DEFAULT_SECRET_KEY`] pair is accepted (and printed to stderr).

@@ -312,6 +312,11 @@ async fn handle(
         }
         Ok(render_error(e, &resource, &request_id, &method, sigv4))
     };
+    // A key that is not UTF-8 text cannot name anything: refuse it before anything else, as
+    // a URI the server cannot parse (whether `+` means space does not change the verdict).
+    if let Err(e) = ops::decode_key(&t.raw_key, false) {
+        return err_resp(e, false);
+    }
     let params = auth::parse_query(query);
     let verify = || {
         auth::verify(
@@ -394,8 +399,12 @@ async fn handle(
     } else {
         headers
     };
+    let key = match ops::decode_key(&t.raw_key, !sigv4) {
+        Ok(k) => k,
+        Err(e) => return err_resp(e, sigv4),
+    };
     let ctx = Ctx {
-        key: auth::percent_decode(&t.raw_key, !sigv4),
+        key,
         state: state.clone(),
         method: method.clone(),
         bucket,
