@@ -139,7 +139,7 @@ pub struct MountArgs {
     /// error, warn, info, debug or trace (same as -o loglevel=).
     #[arg(long, value_name = "LEVEL", help_heading = "Process")]
     pub loglevel: Option<String>,
-    /// Log file (same as -o logfile=); a daemon without one logs to CACHE/cosfuse.log.
+    /// Log file (same as -o logfile=); a daemon without one logs to syslog/journald.
     #[arg(long, value_name = "FILE", help_heading = "Process")]
     pub logfile: Option<PathBuf>,
 }

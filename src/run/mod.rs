@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod lifecycle;
 pub mod logging;
 pub mod readahead;
+pub mod syslog;
 pub mod wire;
 
 /// Runs `cosfuse` with `args` (including argv[0]); returns the process exit code.
