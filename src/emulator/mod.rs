@@ -44,6 +44,7 @@ pub mod auth;
 pub mod faults;
 mod header_case;
 mod ops;
+mod render;
 pub mod server;
 pub mod stats;
 pub mod storage;
