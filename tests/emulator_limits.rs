@@ -223,6 +223,8 @@ async fn sixty_half_sent_requests_are_closed_by_the_header_timeout() {
             .unwrap();
         socks.push(s);
     }
+    // A connection that sends nothing at all is bounded the same way.
+    socks.push(tokio::net::TcpStream::connect(e.host()).await.unwrap());
     let waits = futures::future::join_all(
         socks
             .into_iter()

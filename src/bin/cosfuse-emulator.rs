@@ -39,8 +39,9 @@ struct Args {
     /// Seconds an archive restore takes.
     #[arg(long, default_value_t = 3.0)]
     restore_delay: f64,
-    /// Close a connection whose request head is not complete after this many seconds.
-    #[arg(long, default_value_t = 10.0, help_heading = "Limits")]
+    /// Close a connection whose request head is not complete (or that sits idle between
+    /// requests) after this many seconds.
+    #[arg(long, default_value_t = 30.0, help_heading = "Limits")]
     header_timeout_secs: f64,
     /// Serve at most this many connections at once (others wait in the listen backlog).
     #[arg(long, default_value_t = 512, help_heading = "Limits")]

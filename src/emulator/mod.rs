@@ -122,7 +122,7 @@ pub struct EmulatorConfig {
     /// Serve HTTPS with this configuration (see [`tls::server_config`]); None = plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// A connection that has not sent a complete request head within this time is closed, so
-    /// half-sent requests cannot pin tasks and sockets.
+    /// half-sent requests cannot pin tasks and sockets (idle keep-alive connections too).
     pub header_timeout: Duration,
     /// Connections served at once; further clients wait in the listen backlog.
     pub max_connections: usize,
@@ -131,8 +131,10 @@ pub struct EmulatorConfig {
     pub min_free_bytes: u64,
 }
 
-/// Default for [`EmulatorConfig::header_timeout`].
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for [`EmulatorConfig::header_timeout`]: hyper's own default. hyper also applies it
+/// to idle keep-alive connections, and a shorter one would make clients (whose pools keep idle
+/// connections for up to 90 s) race the server's close more often.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default for [`EmulatorConfig::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// Default for [`EmulatorConfig::min_free_bytes`] (64 MiB).
