@@ -14,7 +14,14 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// Names of the subcommands; an argv[1] equal to one of these selects the subcommand parser.
-pub const SUBCOMMANDS: &[&str] = &["tasks", "preflight", "presign", "help"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "tasks",
+    "preflight",
+    "presign",
+    "completions",
+    "generate-man",
+    "help",
+];
 
 /// `cosfuse BUCKET-APPID[:/prefix] MOUNTPOINT [-o opt[,opt...]]... [-f] [-d]`.
 #[derive(Debug, Clone, Parser)]
@@ -142,7 +149,7 @@ pub struct MountArgs {
     /// error, warn, info, debug or trace (same as -o loglevel=).
     #[arg(long, value_name = "LEVEL", help_heading = "Process")]
     pub loglevel: Option<String>,
-    /// Log file (same as -o logfile=); a daemon without one logs to CACHE/cosfuse.log.
+    /// Log file (same as -o logfile=); a daemon without one logs to syslog/journald.
     #[arg(long, value_name = "FILE", help_heading = "Process")]
     pub logfile: Option<PathBuf>,
 }
@@ -220,6 +227,21 @@ pub enum Tool {
     Preflight(PreflightArgs),
     /// Print a presigned URL for a file of a mount.
     Presign(PresignArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell); packaging aid.
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page FILE with its generated options part re-rendered from this command
+    /// line's definitions (scripts/gen-man.sh); packaging aid.
+    #[command(name = "generate-man", hide = true)]
+    GenerateMan {
+        /// The hand-written page with the generated-part markers (man/cosfuse.1).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// `cosfuse tasks MOUNTPOINT [--watch] [pause|restart|cancel ID]`.

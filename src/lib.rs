@@ -10,6 +10,8 @@
 //! - [`fuse`]: the fuser adapter, which only translates kernel requests to `fs` calls.
 //! - [`cli`], [`config`], [`run`]: command line, validated configuration and credentials, and the
 //!   wiring that mounts, daemonizes and drains on unmount.
+//! - [`docgen`]: the man page's options part and shell completions, rendered from the clap
+//!   definitions.
 //! - [`emulator`]: `cosfuse-emulator`, a file-backed COS-compatible endpoint.
 
 pub mod cache;
@@ -17,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod cos;
+pub mod docgen;
 pub mod emulator;
 pub mod fs;
 pub mod fuse;

@@ -39,6 +39,17 @@ struct Args {
     /// Seconds an archive restore takes.
     #[arg(long, default_value_t = 3.0)]
     restore_delay: f64,
+    /// Close a connection whose request head is not complete (or that sits idle between
+    /// requests) after this many seconds.
+    #[arg(long, default_value_t = 30.0, help_heading = "Limits")]
+    header_timeout_secs: f64,
+    /// Serve at most this many connections at once (others wait in the listen backlog).
+    #[arg(long, default_value_t = 512, help_heading = "Limits")]
+    max_connections: usize,
+    /// Refuse writes (503 ServiceUnavailable) that would leave less than this many MiB free on
+    /// the data directory's file system.
+    #[arg(long, default_value_t = 64, help_heading = "Limits")]
+    min_free_mb: u64,
     /// Fault: latency added to every bucket request, in milliseconds.
     #[arg(long, default_value_t = 0, help_heading = "Fault injection")]
     latency_ms: u64,
@@ -71,6 +82,10 @@ async fn main() {
     config.buckets = args.buckets.clone();
     config.region = args.region.clone();
     config.restore_delay = Duration::from_secs_f64(args.restore_delay.max(0.0));
+    // At least 0.1 s: a zero timeout would close every connection before its first byte.
+    config.header_timeout = Duration::from_secs_f64(args.header_timeout_secs.clamp(0.1, 86_400.0));
+    config.max_connections = args.max_connections.max(1);
+    config.min_free_bytes = args.min_free_mb.saturating_mul(1 << 20);
     config.faults = FaultConfig {
         latency_ms: args.latency_ms,
         slowdown_every: args.slowdown_every,

@@ -210,7 +210,8 @@ pub struct UploadTuning {
 pub struct LogOptions {
     /// Explicit level (`-d` = debug, `loglevel=`); None = `RUST_LOG` or info.
     pub level: Option<log::LevelFilter>,
-    /// `logfile=`; a daemon without one logs to `CACHE/cosfuse.log`.
+    /// `logfile=`; a daemon without one logs to syslog/journald (`CACHE/cosfuse.log` when there
+    /// is no `/dev/log`).
     pub file: Option<PathBuf>,
 }
 

@@ -87,6 +87,12 @@ pub struct AuthRequest<'a> {
 
 /// Percent-decodes `s` (invalid UTF-8 replaced), `+` meaning space when `plus_space`.
 pub fn percent_decode(s: &str, plus_space: bool) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(s, plus_space)).into_owned()
+}
+
+/// The bytes `s` percent-decodes to, unchecked (keys must be checked for UTF-8 by the caller:
+/// a lossy decode would map two different keys to one).
+pub fn percent_decode_bytes(s: &str, plus_space: bool) -> Vec<u8> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -103,7 +109,7 @@ pub fn percent_decode(s: &str, plus_space: bool) -> String {
         out.push(if b == b'+' && plus_space { b' ' } else { b });
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// Splits a raw query string into decoded (name, value) pairs (`+` = space; `a` = `("a", "")`).

@@ -5,12 +5,15 @@
 //! error codes, path-style and virtual-hosted addressing, listing and paging, ranged and
 //! conditional reads, copy, multipart, ACLs enforced for anonymous callers, archive restore,
 //! CORS, POST Object; plus test-only extras: bounded fault injection and per-operation request
-//! counters at `GET /-/stats` (`POST /-/stats/reset` or `GET /-/stats?reset` zeroes them).
+//! counters at `GET /-/stats` (`POST /-/stats/reset` or `GET /-/stats?reset` zeroes them, when
+//! signed with the emulator's own credentials). Limits protect it from clients: XML nesting and
+//! body sizes, a header-read timeout, a connection limit, a free-space guard, strict keys.
 //!
 //! Command line (`src/bin/cosfuse-emulator.rs`): `cosfuse-emulator --data DIR [--listen ADDR]
 //! [--bucket NAME-APPID]... [--secret-id ID --secret-key KEY] [--region R] [--restore-delay SECS]
 //! [--latency-ms N] [--slowdown-every N] [--drop-every N] [--error-in-200-every N]
-//! [--fault-limit N] [--tls-cert FILE --tls-key FILE]`. The first stdout line is
+//! [--fault-limit N] [--tls-cert FILE --tls-key FILE] [--header-timeout-secs S]
+//! [--max-connections N] [--min-free-mb MB]`. The first stdout line is
 //! `listening on http://127.0.0.1:PORT` (`https://` with `--tls-cert`, see [`tls`]).
 //! Credentials also come from `COS_SECRET_ID` / `COS_SECRET_KEY`; with none at all the
 //! [`DEFAULT_SECRET_ID`] / [`DEFAULT_SECRET_KEY`] pair is accepted (and printed to stderr).
@@ -41,6 +44,7 @@ pub mod auth;
 pub mod faults;
 mod header_case;
 mod ops;
+mod render;
 pub mod server;
 pub mod stats;
 pub mod storage;
@@ -117,11 +121,28 @@ pub struct EmulatorConfig {
     pub faults: FaultConfig,
     /// Serve HTTPS with this configuration (see [`tls::server_config`]); None = plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// A connection that has not sent a complete request head within this time is closed, so
+    /// half-sent requests cannot pin tasks and sockets (idle keep-alive connections too).
+    pub header_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// Writes that would leave less free space than this on the data directory's file system
+    /// are refused with 503 `ServiceUnavailable` rather than filling the disk.
+    pub min_free_bytes: u64,
 }
+
+/// Default for [`EmulatorConfig::header_timeout`]: hyper's own default. hyper also applies it
+/// to idle keep-alive connections, and a shorter one would make clients (whose pools keep idle
+/// connections for up to 90 s) race the server's close more often.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for [`EmulatorConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default for [`EmulatorConfig::min_free_bytes`] (64 MiB).
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 << 20;
 
 impl EmulatorConfig {
     /// Defaults: listen on `127.0.0.1:0`, no buckets, default credentials, `ap-guangzhou`,
-    /// 3 s restore delay, no faults.
+    /// 3 s restore delay, no faults, and the `DEFAULT_*` limits.
     pub fn new(data_dir: &Path) -> EmulatorConfig {
         EmulatorConfig {
             data_dir: data_dir.to_path_buf(),
@@ -132,6 +153,9 @@ impl EmulatorConfig {
             restore_delay: Duration::from_secs(3),
             faults: FaultConfig::default(),
             tls: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
         }
     }
 
@@ -161,6 +185,14 @@ pub struct State {
     pub faults: Faults,
     /// Per-operation request counters.
     pub stats: Stats,
+    /// See [`EmulatorConfig::header_timeout`].
+    pub header_timeout: Duration,
+    /// See [`EmulatorConfig::max_connections`] (at least 1).
+    pub max_connections: usize,
+    /// See [`EmulatorConfig::min_free_bytes`].
+    pub min_free_bytes: u64,
+    /// Data directory, for the free-space guard.
+    pub data_dir: PathBuf,
     /// Clock override in Unix seconds; `i64::MIN` = use the system clock.
     now_override: AtomicI64,
     /// Restore duration; guarded by a std mutex, never held across `.await`.
@@ -191,6 +223,10 @@ impl State {
             region: config.region.clone(),
             faults: Faults::new(config.faults.clone()),
             stats: Stats::default(),
+            header_timeout: config.header_timeout,
+            max_connections: config.max_connections.max(1),
+            min_free_bytes: config.min_free_bytes,
+            data_dir: config.data_dir.clone(),
             now_override: AtomicI64::new(i64::MIN),
             restore_delay: Mutex::new(config.restore_delay),
         })
@@ -234,10 +270,47 @@ impl State {
         }
     }
 
+    /// Refuses a write of `incoming` more bytes when it would leave less than
+    /// `min_free_bytes` available on the data directory's file system: 503
+    /// `ServiceUnavailable`, which COS clients treat as "try again later" (an emulator whose
+    /// disk filled up should be able to recover once space is freed, not corrupt its index).
+    pub fn check_free_space(&self, incoming: u64) -> Result<(), ops::EmuError> {
+        let Some(avail) = available_bytes(&self.data_dir) else {
+            return Ok(());
+        };
+        if avail.saturating_sub(incoming) < self.min_free_bytes {
+            log::warn!(
+                "refusing a write of {incoming} bytes: {avail} bytes free, minimum {}",
+                self.min_free_bytes
+            );
+            return Err(ops::EmuError::new(
+                503,
+                "ServiceUnavailable",
+                "The server does not have enough free space to store this request.",
+            ));
+        }
+        Ok(())
+    }
+
     /// Looks up a credential by SecretId.
     pub fn credential(&self, secret_id: &str) -> Option<&Credential> {
         self.credentials.iter().find(|c| c.secret_id == secret_id)
     }
+}
+
+/// Bytes available to unprivileged writers on the file system holding `dir` (None when it
+/// cannot be asked, in which case the guard stays out of the way).
+fn available_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between libc targets
+    let avail = (st.f_bavail as u64).saturating_mul(st.f_frsize as u64);
+    Some(avail)
 }
 
 /// A running emulator: its address, shared state and a way to stop it.

@@ -1,33 +1,25 @@
 //! The HTTP front of the emulator: `serve(listener, state, shutdown)` (mini-redis style), bucket
 //! and key resolution (virtual-hosted Host, path style, or the single configured bucket),
 //! operation naming for the counters, faults, authentication, dispatch to `ops`, and the common
-//! response headers and `<Error>` documents of docs/protocol.md §3 and §5.1.
+//! response headers and `<Error>` documents of docs/protocol.md §3 and §5.1 (assembled in
+//! `render`).
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
-use futures::StreamExt;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper::header::HeaderValue;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
 use super::auth::{self, AuthRequest, Identity, Scheme};
 use super::ops::{self, Body, Ctx, EmuError, OpResult, Resp};
+use super::render::{render, render_error, RespBody};
 use super::storage::valid_bucket_name;
-use super::xml::Writer;
 use super::State;
-
-/// Response body type.
-type RespBody = BoxBody<Bytes, std::io::Error>;
 
 /// Accepts connections until `shutdown` completes; each connection is served on its own task.
 pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
@@ -56,7 +48,17 @@ async fn serve_with(
 ) {
     tokio::pin!(shutdown);
     let spelling = Arc::new(super::header_case::template().await);
+    // A permit per served connection: at the limit, new clients wait in the kernel's backlog
+    // instead of each costing a task, buffers and a file descriptor here.
+    let slots = Arc::new(tokio::sync::Semaphore::new(state.max_connections));
     loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => return,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         tokio::select! {
             _ = &mut shutdown => return,
             accepted = listener.accept() => {
@@ -72,6 +74,7 @@ async fn serve_with(
                 let spelling = spelling.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let Some(acceptor) = tls else {
                         return connection(stream, st, spelling).await;
                     };
@@ -92,6 +95,7 @@ async fn connection<I>(io: I, st: Arc<State>, spelling: Arc<Option<hyper::http::
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let header_timeout = st.header_timeout;
     let svc = service_fn(move |req| {
         let spelling = spelling.clone();
         let fut = handle(st.clone(), req);
@@ -104,6 +108,8 @@ where
         }
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .preserve_header_case(true)
         .serve_connection(TokioIo::new(io), svc)
         .await
@@ -255,7 +261,30 @@ async fn handle(
                 .split('&')
                 .any(|p| p == "reset" || p.starts_with("reset="));
         if reset {
-            state.stats.reset();
+            // Reading the counters is open (like a metrics page); zeroing them changes what
+            // every other observer sees, so only the emulator's own credentials may, signed
+            // like any COS request (q-sign or SigV4, over this path).
+            let who = auth::verify(
+                &AuthRequest {
+                    method: &method,
+                    target: &target,
+                    headers: &headers,
+                },
+                &state.credentials,
+                state.now(),
+            );
+            let resource = format!("{host}{path}");
+            match who {
+                Ok(Identity::Signed { .. }) => state.stats.reset(),
+                Ok(Identity::Anonymous) => {
+                    let e = EmuError::code("AccessDenied");
+                    return Ok(render_error(e, &resource, &request_id, &method, false));
+                }
+                Err(e) => {
+                    let e = auth_error(e);
+                    return Ok(render_error(e, &resource, &request_id, &method, false));
+                }
+            }
         }
         let resp = Resp {
             status: 200,
@@ -275,6 +304,11 @@ async fn handle(
         }
         Ok(render_error(e, &resource, &request_id, &method, sigv4))
     };
+    // A key that is not UTF-8 text cannot name anything: refuse it before anything else, as
+    // a URI the server cannot parse (whether `+` means space does not change the verdict).
+    if let Err(e) = ops::decode_key(&t.raw_key, false) {
+        return err_resp(e, false);
+    }
     let params = auth::parse_query(query);
     let verify = || {
         auth::verify(
@@ -357,8 +391,12 @@ async fn handle(
     } else {
         headers
     };
+    let key = match ops::decode_key(&t.raw_key, !sigv4) {
+        Ok(k) => k,
+        Err(e) => return err_resp(e, sigv4),
+    };
     let ctx = Ctx {
-        key: auth::percent_decode(&t.raw_key, !sigv4),
+        key,
         state: state.clone(),
         method: method.clone(),
         bucket,
@@ -467,164 +505,4 @@ async fn dispatch(ctx: &Ctx, op: &str, body: Incoming) -> OpResult {
             "A header or parameter you provided implies functionality that is not implemented.",
         )),
     }
-}
-
-/// Streams `len` bytes of `file`; after `drop_after` bytes the stream fails, which makes hyper
-/// abort the connection mid-body.
-fn file_body(file: tokio::fs::File, len: u64, drop_after: Option<u64>) -> RespBody {
-    let stream = futures::stream::unfold((file, 0u64), move |(mut file, sent)| async move {
-        if sent >= len {
-            return None;
-        }
-        if drop_after.is_some_and(|d| sent >= d) {
-            let e = std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                "fault injection: dropped",
-            );
-            return Some((Err(e), (file, len)));
-        }
-        let mut want = (len - sent).min(256 * 1024);
-        if let Some(d) = drop_after {
-            want = want.min((d - sent).max(1));
-        }
-        let mut buf = vec![0u8; want as usize];
-        match file.read(&mut buf).await {
-            Ok(0) => {
-                let e =
-                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "object body shrank");
-                Some((Err(e), (file, len)))
-            }
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Frame::data(Bytes::from(buf))), (file, sent + n as u64)))
-            }
-            Err(e) => Some((Err(e), (file, len))),
-        }
-    });
-    BodyExt::boxed(StreamBody::new(stream))
-}
-
-/// Builds the hyper response with the headers every COS answer carries.
-fn render(r: Resp, request_id: &str, method: &str, sigv4: bool) -> Response<RespBody> {
-    let mut b = Response::builder().status(r.status);
-    let mut headers = r.headers;
-    let body: RespBody = match r.body {
-        Body::Empty => {
-            // 204 and 304 must not carry a Content-Length; HEAD describes the object instead.
-            let bodiless = method == "HEAD" || r.status == 204 || r.status == 304;
-            if !bodiless
-                && !headers
-                    .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            {
-                headers.push(("Content-Length".into(), "0".into()));
-            }
-            Empty::new().map_err(|e: Infallible| match e {}).boxed()
-        }
-        Body::Bytes(bytes) => Full::new(bytes).map_err(|e: Infallible| match e {}).boxed(),
-        Body::File {
-            file,
-            len,
-            drop_after,
-        } => file_body(file, len, drop_after),
-        Body::Chunks(chunks) => {
-            let s = futures::stream::iter(chunks).map(|c| Ok::<_, std::io::Error>(Frame::data(c)));
-            BodyExt::boxed(StreamBody::new(s))
-        }
-    };
-    headers.push((
-        "Date".into(),
-        httpdate::fmt_http_date(std::time::SystemTime::now()),
-    ));
-    headers.push(("Server".into(), "tencent-cos".into()));
-    headers.push(("x-cos-request-id".into(), request_id.to_string()));
-    for (n, v) in &headers {
-        b = b.header(n.as_str(), v.as_str());
-        if sigv4 {
-            if let Some(rest) = n.strip_prefix("x-cos-") {
-                b = b.header(format!("x-amz-{rest}").as_str(), v.as_str());
-            }
-        }
-    }
-    match b.body(body) {
-        Ok(resp) => resp,
-        Err(e) => {
-            // A header value we produced was not valid HTTP; report it rather than panic, as
-            // COS reports everything: an XML error with the request id (§5.1).
-            log::error!("bad response header: {e}");
-            internal_error(request_id, method)
-        }
-    }
-}
-
-/// A 500 InternalError built only from values known to be valid HTTP (the fallback when a
-/// response could not be assembled).
-fn internal_error(request_id: &str, method: &str) -> Response<RespBody> {
-    let mut w = Writer::new();
-    w.start("Error")
-        .elem("Code", "InternalError")
-        .elem(
-            "Message",
-            "We encountered an internal error. Please try again.",
-        )
-        .elem("RequestId", request_id)
-        .end();
-    let body = if method == "HEAD" {
-        Bytes::new()
-    } else {
-        Bytes::from(w.finish())
-    };
-    let mut resp = Response::new(Full::new(body).map_err(|e: Infallible| match e {}).boxed());
-    *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-    let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/xml"));
-    h.insert("server", HeaderValue::from_static("tencent-cos"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-cos-request-id", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())) {
-        h.insert("date", v);
-    }
-    resp
-}
-
-/// The `<Error>` document of §5.1 (no body for HEAD).
-fn render_error(
-    e: EmuError,
-    resource: &str,
-    request_id: &str,
-    method: &str,
-    sigv4: bool,
-) -> Response<RespBody> {
-    let trace_id = base64::engine::general_purpose::STANDARD.encode(ops::new_id(32));
-    let mut headers = e.headers.clone();
-    headers.push(("x-cos-trace-id".into(), trace_id.clone()));
-    let body = if method == "HEAD" {
-        Body::Empty
-    } else {
-        let mut w = Writer::new();
-        w.start("Error")
-            .elem("Code", &e.code)
-            .elem("Message", &e.message);
-        for (n, v) in &e.extra {
-            w.elem(n, v);
-        }
-        w.elem("Resource", resource)
-            .elem("RequestId", request_id)
-            .elem("TraceId", &trace_id)
-            .end();
-        headers.push(("Content-Type".into(), "application/xml".into()));
-        Body::Bytes(Bytes::from(w.finish()))
-    };
-    let status = if e.in_200 { 200 } else { e.status };
-    render(
-        Resp {
-            status,
-            headers,
-            body,
-        },
-        request_id,
-        method,
-        sigv4,
-    )
 }

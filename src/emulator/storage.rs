@@ -239,6 +239,30 @@ pub fn valid_bucket_name(b: &str) -> bool {
         && b.len() <= 50
 }
 
+/// A temp file path that removes its file on drop (see [`Bucket::tmp_path`]).
+#[derive(Debug)]
+pub struct TempPath(PathBuf);
+
+impl std::ops::Deref for TempPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempPath {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        // NotFound is the normal case (renamed into place or already removed).
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Writes `data` to `path` atomically (temp file in the same directory + rename).
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
@@ -366,11 +390,16 @@ impl Bucket {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A fresh temp path for a body being received.
-    pub fn tmp_path(&self) -> PathBuf {
-        self.dir
-            .join("tmp")
-            .join(format!("{:016x}.part", rand::random::<u64>()))
+    /// A fresh temp path for a body being received; the file is removed when the guard drops
+    /// (a request abandoned mid-body or mid-complete is dropped by hyper at an `.await`, so
+    /// only a destructor can clean up after it). After [`Bucket::put`] renamed it, the removal
+    /// finds nothing, which is fine.
+    pub fn tmp_path(&self) -> TempPath {
+        TempPath(
+            self.dir
+                .join("tmp")
+                .join(format!("{:016x}.part", rand::random::<u64>())),
+        )
     }
 
     fn obj_dir(&self, key: &str) -> (PathBuf, String) {

@@ -167,14 +167,25 @@ fn element_from(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, String
     Ok(el)
 }
 
-/// Parses a document into its root element; Err(message) when the body is not well-formed XML.
+/// Deepest element nesting a request body may have. COS's request documents nest at most five
+/// levels (ACL: AccessControlPolicy/AccessControlList/Grant/Grantee/URI); the bound keeps both
+/// the parse and the (recursive) drop of the tree shallow whatever a client sends.
+pub const MAX_DEPTH: usize = 32;
+
+/// Parses a document into its root element; Err(message) when the body is not well-formed XML
+/// or nests deeper than [`MAX_DEPTH`].
 pub fn parse(body: &[u8]) -> Result<Element, String> {
     let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
     let mut reader = Reader::from_str(text.trim_start_matches('\u{feff}'));
     let mut stack: Vec<Element> = Vec::new();
     loop {
         match reader.read_event().map_err(|e| e.to_string())? {
-            Event::Start(e) => stack.push(element_from(&e)?),
+            Event::Start(e) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!("elements nest deeper than {MAX_DEPTH}"));
+                }
+                stack.push(element_from(&e)?)
+            }
             Event::Empty(e) => {
                 let el = element_from(&e)?;
                 match stack.last_mut() {
@@ -253,6 +264,16 @@ mod tests {
             .collect();
         assert_eq!(keys[1], "docs/目录/文件 b.txt");
         assert_eq!(root.child_text("Quiet"), Some("false"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursion() {
+        let n = 200_000;
+        let body = format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
+        let err = parse(body.as_bytes()).unwrap_err();
+        assert!(err.contains("deeper"), "{err}");
+        let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert!(parse(ok.as_bytes()).is_ok());
     }
 
     #[test]

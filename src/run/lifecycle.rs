@@ -264,7 +264,8 @@ pub fn signals() -> std::io::Result<impl Future<Output = String> + Send + 'stati
     })
 }
 
-/// The daemon's log file: `logfile=` or `CACHE/cosfuse.log`.
+/// The daemon's log file (its stderr): `logfile=` or `CACHE/cosfuse.log` (which, when the log
+/// goes to syslog, only catches stray output such as a panic message).
 pub fn log_file(cfg: &Config) -> PathBuf {
     cfg.log
         .file

@@ -1,5 +1,7 @@
 //! Logging setup: env_logger to stderr (the terminal in the foreground, the log file once
-//! daemonized, since the daemon's fd 2 is that file) or to `logfile=` in the foreground.
+//! daemonized, since the daemon's fd 2 is that file) or to `logfile=` in the foreground. A
+//! daemon without `logfile=` logs to syslog/journald ([`super::syslog`]) when `/dev/log`
+//! exists, as cosfs does; its fd 2 (`CACHE/cosfuse.log`) then only catches stray output.
 //!
 //! Level: `-d` or `loglevel=` when given, else `RUST_LOG`, else `info` for cosfuse and `warn` for
 //! its dependencies (hyper and rustls are chatty at info).
@@ -17,6 +19,20 @@ pub fn init(level: Option<log::LevelFilter>, file: Option<&Path>, daemon: bool) 
     if let Some(l) = level {
         b.filter_module("cosfuse", l);
         b.filter_module("fuser", l.min(log::LevelFilter::Info));
+    }
+    if daemon && file.is_none() {
+        if let Ok(w) = super::syslog::SyslogWriter::connect(Path::new(super::syslog::DEV_LOG)) {
+            let pid = std::process::id();
+            b.format(move |buf, r| {
+                use std::io::Write;
+                writeln!(
+                    buf,
+                    "{}",
+                    super::syslog::line(r.level(), pid, &format!("{}: {}", r.target(), r.args()))
+                )
+            });
+            b.target(env_logger::Target::Pipe(Box::new(w)));
+        }
     }
     // A daemon's stderr already is its log file (daemon::daemonize); in the foreground an
     // explicit logfile= takes the output away from the terminal.

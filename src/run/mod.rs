@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod lifecycle;
 pub mod logging;
 pub mod readahead;
+pub mod syslog;
 pub mod wire;
 
 /// Runs `cosfuse` with `args` (including argv[0]); returns the process exit code.
@@ -28,7 +29,34 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Ok(Invocation::Tool(Tool::Tasks(a))) => commands::tasks(&a),
         Ok(Invocation::Tool(Tool::Presign(a))) => commands::presign(&a),
         Ok(Invocation::Tool(Tool::Preflight(a))) => commands::preflight(&a),
+        Ok(Invocation::Tool(Tool::Completions { shell })) => {
+            use std::io::Write;
+            let script = crate::docgen::completions(shell);
+            i32::from(std::io::stdout().write_all(&script).is_err())
+        }
+        Ok(Invocation::Tool(Tool::GenerateMan { file })) => generate_man(&file),
         Ok(Invocation::Mount(m)) => mount(&m),
+    }
+}
+
+/// `cosfuse generate-man FILE`: FILE with its generated options part re-rendered, on stdout.
+fn generate_man(file: &std::path::Path) -> i32 {
+    let page = match std::fs::read_to_string(file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cosfuse: {}: {e}", file.display());
+            return 1;
+        }
+    };
+    match crate::docgen::splice_man(&page, &crate::docgen::man_options()) {
+        Ok(p) => {
+            print!("{p}");
+            0
+        }
+        Err(e) => {
+            eprintln!("cosfuse: {}: {e}", file.display());
+            1
+        }
     }
 }
 

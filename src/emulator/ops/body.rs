@@ -14,11 +14,24 @@ use tokio::io::AsyncWriteExt;
 use super::{Ctx, EmuError, MAX_PUT};
 use crate::emulator::auth::{Identity, Scheme};
 
-/// Reads a whole (small) request body, refusing more than `limit` bytes.
+/// Reads a whole (small) request body, refusing more than `limit` bytes with 400
+/// `EntityTooLarge` (before reading anything when Content-Length already says so); a body cut
+/// short is `IncompleteBody`.
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, EmuError> {
+    let too_large = || {
+        EmuError::new(
+            400,
+            "EntityTooLarge",
+            &format!("The request body exceeds the {limit} bytes this operation accepts."),
+        )
+    };
+    if hyper::body::Body::size_hint(&body).lower() > limit as u64 {
+        return Err(too_large());
+    }
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(EmuError::code("IncompleteBody")),
     }
 }
@@ -97,6 +110,7 @@ pub async fn receive(
     if declared.is_some_and(|n| n > MAX_PUT) {
         return Err(EmuError::code("EntityTooLarge"));
     }
+    ctx.state.check_free_space(declared.unwrap_or(0))?;
     let file = tokio::fs::File::create(path).await.map_err(EmuError::io)?;
     // Batch the many small frames into large writes (each tokio file write is a blocking job).
     let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
@@ -126,9 +140,14 @@ pub async fn receive(
                 Some(d) => Bytes::from(d.feed(&data)?),
                 None => data,
             };
+            let before = size;
             size += data.len() as u64;
             if size > MAX_PUT {
                 return Err(EmuError::code("EntityTooLarge"));
+            }
+            // Chunked bodies say no length up front: look again every 64 MiB received.
+            if declared.is_none() && before >> 26 != size >> 26 {
+                ctx.state.check_free_space(0)?;
             }
             md5.update(&data);
             crc.write(&data);

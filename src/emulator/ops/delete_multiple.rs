@@ -54,6 +54,9 @@ pub async fn delete_multiple(ctx: &Ctx, body: Incoming) -> OpResult {
             Ok(())
         } else if key.len() > 850 {
             Err(("KeyTooLong", "Your key is too long."))
+        } else if key.contains('\0') {
+            // `&#0;` unescapes to NUL; no stored key can contain one.
+            Err(("InvalidURI", "Couldn't parse the specified URI."))
         } else {
             ctx.bucket.delete(&key).map(|_| ()).map_err(|_| {
                 (

@@ -182,6 +182,7 @@ impl EmuError {
             "EntityTooLarge" => (400, "Your proposed upload exceeds the maximum allowed object size."),
             "EntityTooSmall" => (400, "Your proposed upload is smaller than the minimum allowed object size."),
             "KeyTooLong" => (400, "Your key is too long."),
+            "InvalidURI" => (400, "Couldn't parse the specified URI."),
             "InvalidObjectState" => (403, "The operation is not valid for the object storage class."),
             "InvalidPart" => (400, "One or more of the specified parts could not be found."),
             "InvalidPartOrder" => (400, "The list of parts was not in ascending order."),
@@ -236,12 +237,27 @@ pub fn require_length(ctx: &Ctx) -> Result<(), EmuError> {
     Ok(())
 }
 
-/// Validates a key's length (1–850 bytes).
+/// Validates a key's length (1–850 bytes) and characters: no NUL (COS keys are UTF-8 text;
+/// UTF-8 itself is checked where the key is decoded, see [`decode_key`]).
 pub fn check_key(key: &str) -> Result<(), EmuError> {
     if key.len() > 850 {
         return Err(EmuError::code("KeyTooLong"));
     }
+    if key.contains('\0') {
+        return Err(EmuError::code("InvalidURI"));
+    }
     Ok(())
+}
+
+/// Decodes a percent-encoded key strictly: bytes that are not UTF-8, or a NUL, are 400
+/// `InvalidURI` (as S3 answers; a lossy decode would let two different keys collide).
+pub fn decode_key(raw: &str, plus_space: bool) -> Result<String, EmuError> {
+    let key = String::from_utf8(super::auth::percent_decode_bytes(raw, plus_space))
+        .map_err(|_| EmuError::code("InvalidURI"))?;
+    if key.contains('\0') {
+        return Err(EmuError::code("InvalidURI"));
+    }
+    Ok(key)
 }
 
 /// Stored headers from a PUT / initiate / copy-Replaced request.

@@ -120,6 +120,7 @@ pub async fn upload_part_copy(ctx: &Ctx, id: &str, source: &str) -> OpResult {
             (a, b - a + 1)
         }
     };
+    ctx.state.check_free_space(len)?;
     let tmp = ctx.bucket.tmp_path();
     let r = copy_range(&sb.data_path(&smeta), offset, len, &tmp).await?;
     let now_ms = ctx.state.now_ms();
@@ -205,6 +206,8 @@ pub async fn complete(ctx: &Ctx, body: Incoming, id: &str) -> OpResult {
         e.in_200 = true;
         return Err(e);
     }
+    ctx.state
+        .check_free_space(parts.iter().map(|p| p.size).sum())?;
     let tmp = ctx.bucket.tmp_path();
     let mut out = tokio::fs::File::create(&tmp).await.map_err(EmuError::io)?;
     let mut etag_md5 = Md5::new();

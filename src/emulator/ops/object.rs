@@ -11,7 +11,6 @@ use super::{
     acl_from_headers, check_key, conditions, object_headers, readable, receive, stored_headers,
     Body, CondFail, Ctx, EmuError, OpResult, Received, Resp, MAX_PUT,
 };
-use crate::emulator::auth::percent_decode;
 use crate::emulator::storage::{Acl, ObjectMeta};
 use crate::emulator::xml::Writer;
 
@@ -311,7 +310,7 @@ pub fn parse_copy_source(v: &str) -> Result<CopySource, EmuError> {
         let (b, k) = rest.split_once('/').ok_or_else(bad)?;
         (b.to_string(), k)
     };
-    let key = percent_decode(key_raw, false);
+    let key = super::decode_key(key_raw, false).map_err(|_| bad())?;
     if key.is_empty() {
         return Err(bad());
     }
@@ -378,6 +377,7 @@ pub async fn copy(ctx: &Ctx, source: &str) -> OpResult {
         e.in_200 = true;
         return Err(e);
     }
+    ctx.state.check_free_space(smeta.size)?;
     let tmp = ctx.bucket.tmp_path();
     let r = copy_range(&sb.data_path(&smeta), 0, smeta.size, &tmp).await?;
     let mut meta = new_meta(ctx, &ctx.key, &r, sc, acl);

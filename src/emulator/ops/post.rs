@@ -294,6 +294,7 @@ pub async fn post_object(ctx: &Ctx, body: Incoming) -> OpResult {
         md5,
         crc64: crc.sum64(),
     };
+    ctx.state.check_free_space(r.size)?;
     let tmp = ctx.bucket.tmp_path();
     tokio::fs::write(&tmp, &form.file)
         .await
