@@ -140,3 +140,38 @@ fn unmount_during_an_outage_keeps_the_uploads_for_the_next_mount() {
     }
     m2.unmount();
 }
+
+/// Offline write-back: with the emulator stopped, new files are created and written in a
+/// directory the mount knows (one it created, and one it only listed), close returns, and the
+/// files reach the bucket on their own once the emulator is back.
+#[test]
+fn files_created_while_the_backend_is_down_reach_it_when_it_returns() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut emu = Emulator::start(&[BUCKET], &[]);
+    emu.put(BUCKET, "listed/existing", b"x");
+    let m = Mount::new(&emu, BUCKET, OPTS);
+    std::fs::create_dir(m.p("mine")).unwrap();
+    sh(m.path(), "ls listed >/dev/null");
+    emu.kill();
+    let made: Vec<(String, Vec<u8>)> = (0..4u64)
+        .map(|i| {
+            let dir = if i % 2 == 0 { "mine" } else { "listed" };
+            (format!("{dir}/off{i}"), pattern(5000 + i as usize, 70 + i))
+        })
+        .collect();
+    for (name, data) in &made {
+        write_in_child(&m.p(name), data);
+        assert_eq!(
+            &std::fs::read(m.p(name)).unwrap(),
+            data,
+            "{name} in the cache"
+        );
+    }
+    emu.start_again(&[BUCKET], &[]);
+    for (name, data) in &made {
+        let ok = wait_until(Duration::from_secs(60), || {
+            emu.try_get(BUCKET, name).as_ref() == Some(data)
+        });
+        assert!(ok, "{name} did not reach the bucket");
+    }
+}

@@ -278,3 +278,27 @@ fn git_init_add_commit_mv_gc_fsck_clone() {
         "git fsck --full && git status --porcelain | wc -l | grep -qx 0",
     );
 }
+
+#[test]
+fn small_files_in_a_directory_this_mount_made_cost_one_put_each() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let m = Mount::new(&emu, BUCKET, "");
+    fs::create_dir(m.p("new")).unwrap();
+    let before = emu.stats();
+    for i in 0..20 {
+        write_in_child(&m.p(&format!("new/f{i}")), format!("{i}").as_bytes());
+    }
+    let after = emu.stats();
+    assert_eq!(delta(&before, &after, "PutObject"), 20, "one PUT per file");
+    assert_eq!(
+        delta(&before, &after, "HeadObject"),
+        0,
+        "no HEAD before create"
+    );
+    assert_eq!(
+        delta(&before, &after, "GetBucket"),
+        0,
+        "no LIST before create"
+    );
+    assert_eq!(fs::read_to_string(m.p("new/f7")).unwrap(), "7");
+}

@@ -255,6 +255,7 @@ impl Fs {
                 None => {}
             }
         }
+        self.listed_dirs().insert(rel.clone());
         for (name, _, node) in self.table.staged_children(ino) {
             add(&mut names, &name, node.kind);
         }

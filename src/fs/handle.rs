@@ -94,9 +94,26 @@ impl Fs {
     ) -> FsResult<(Entry, Fh)> {
         self.check_writable()?;
         let name = ValidName::new(name)?;
-        let rel = join(&self.dir_path(parent)?, name.as_str());
+        let dir = self.dir_path(parent)?;
+        let rel = join(&dir, name.as_str());
         let key = self.key_of(&rel, FileKind::File)?;
-        match self.stat_path(&rel).await {
+        // In a directory this mount created, a name it does not know is absent: no request
+        // (`tar x`, `cp -r` of many small files). Elsewhere COS is asked, and when it cannot
+        // answer (the backend is down) the file is created in the cache all the same: its
+        // upload waits in the queue, and recovery keeps the local copy aside should COS turn
+        // out to hold a different object by then.
+        let known_absent = self.own_dirs().contains(&dir)
+            && self.table.child_node(parent, name.as_str()).is_none()
+            && self.uploads.pending(key.as_str()).is_none();
+        let found = if known_absent {
+            Err(FsError::NotFound)
+        } else {
+            self.stat_path(&rel).await
+        };
+        match found {
+            Err(FsError::Unavailable(why)) => {
+                log::warn!("create {rel}: COS unreachable ({why}); creating it in the cache");
+            }
             Ok(_) if flags & libc::O_EXCL != 0 => return Err(FsError::Exists),
             Ok(s) if s.kind == FileKind::Dir => return Err(FsError::IsDir),
             Ok(s) => {

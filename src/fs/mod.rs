@@ -182,6 +182,11 @@ pub struct Fs {
     opens: OpenCounts,
     /// POSIX metadata by key + ETag, kept across mounts (`cache::metadb`).
     metadb: Arc<MetaDb>,
+    /// Directories this mount created (relative paths): a name not in the inode table and
+    /// not pending is known absent there, so a create asks COS nothing. Leaf lock.
+    own_dirs: Mutex<std::collections::HashSet<String>>,
+    /// Directories this mount has listed (relative paths), for offline creates. Leaf lock.
+    listed_dirs: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Fs {
@@ -208,6 +213,8 @@ impl Fs {
             ns: tokio::sync::RwLock::new(()),
             opens: OpenCounts::default(),
             metadb,
+            own_dirs: Mutex::default(),
+            listed_dirs: Mutex::default(),
         })
     }
 
@@ -222,6 +229,14 @@ impl Fs {
             gid: self.cfg.gid,
             umask: self.cfg.umask,
         }
+    }
+
+    fn own_dirs(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.own_dirs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn listed_dirs(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.listed_dirs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn check_writable(&self) -> FsResult<()> {

@@ -110,13 +110,30 @@ impl Fs {
             self.attrs.put(rel, s.clone());
             return Ok(s);
         }
+        let parent = rel.rsplit_once('/').map_or("", |(d, _)| d);
+        let in_own_dir = stale.is_none() && node.is_none() && self.own_dirs().contains(parent);
+        if in_own_dir {
+            // A directory this mount created holds what this mount put there (and what a
+            // listing of it showed, which is in the cache): nothing to ask.
+            return Err(FsError::NotFound);
+        }
         if let Some(old) = stale.filter(|s| s.kind != FileKind::Dir) {
             if let Some(s) = self.revalidate(rel, old).await? {
                 self.attrs.put(rel, s.clone());
                 return Ok(s);
             }
         }
-        match self.fetch_stat(rel).await? {
+        let fetched = match self.fetch_stat(rel).await {
+            // Offline: in a directory this mount has listed, a name the listing did not show
+            // (it is not in the cache) is taken as absent, so files can be created in the
+            // cache while COS is unreachable; their uploads wait in the queue.
+            Err(FsError::Unavailable(why)) if self.listed_dirs().contains(parent) => {
+                log::info!("{rel}: COS unreachable ({why}); taken as absent (not in the listing)");
+                return Err(FsError::NotFound);
+            }
+            r => r?,
+        };
+        match fetched {
             Some(s) => {
                 self.attrs.put(rel, s.clone());
                 Ok(s)
@@ -289,6 +306,7 @@ impl Fs {
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
         self.touch_dir(parent);
+        self.own_dirs().insert(rel.clone());
         let ino = self
             .table
             .upsert(parent, name.as_str(), FileKind::Dir, true);
@@ -386,6 +404,7 @@ impl Fs {
         }
         self.attrs.invalidate_tree(&rel);
         self.attrs.put_absent(&rel);
+        self.own_dirs().remove(&rel);
         self.table.remove(parent, name.as_str());
         self.touch_dir(parent);
         Ok(())

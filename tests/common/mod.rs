@@ -172,6 +172,14 @@ impl Emulator {
         panic!("GET {key}: still failing after 20 tries");
     }
 
+    /// GET an object directly: its body when it is there (200), else None.
+    #[allow(dead_code)]
+    pub fn try_get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        self.try_request("GET", bucket, key)
+            .filter(|r| r.status == 200)
+            .map(|r| r.body)
+    }
+
     /// One signed request that tolerates a dropped connection (None).
     fn try_request(&self, method: &str, bucket: &str, key: &str) -> Option<Response> {
         let this = std::panic::AssertUnwindSafe(self);
