@@ -133,6 +133,10 @@ pub struct MountArgs {
         help_heading = "Cache and uploads"
     )]
     pub multipart_threshold: Option<String>,
+    /// Content-Type of new objects: auto (from the extension), off, or a type (same as
+    /// -o content_type=).
+    #[arg(long = "content-type", value_name = "TYPE", help_heading = "Objects")]
+    pub content_type: Option<String>,
     /// Storage class of new objects (same as -o storage_class=).
     #[arg(long = "storage-class", value_name = "CLASS", help_heading = "Objects")]
     pub storage_class: Option<String>,
@@ -185,6 +189,7 @@ impl MountArgs {
         kv("parallel", &self.parallel);
         kv("multipart_threshold", &self.multipart_threshold);
         kv("storage_class", &self.storage_class);
+        kv("content_type", &self.content_type);
         kv("acl", &self.acl);
         kv("presign_expires", &self.presign_expires);
         kv("loglevel", &self.loglevel);

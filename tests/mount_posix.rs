@@ -115,3 +115,36 @@ fn cosfs_and_s3fs_style_metadata_read_back() {
         Some("target")
     );
 }
+
+#[test]
+fn new_objects_get_a_content_type_from_their_extension() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let m = Mount::new(&emu, BUCKET, "");
+    for (name, data) in [
+        ("a.html", "<p>hi</p>"),
+        ("b.json", "{}"),
+        ("c.png", "x"),
+        ("d", "x"),
+    ] {
+        fs::write(m.p(name), data).unwrap();
+    }
+    m.unmount();
+    let ct = |k: &str| {
+        emu.head(BUCKET, k)
+            .header("content-type")
+            .map(str::to_string)
+    };
+    assert_eq!(ct("a.html").as_deref(), Some("text/html"));
+    assert_eq!(ct("b.json").as_deref(), Some("application/json"));
+    assert_eq!(ct("c.png").as_deref(), Some("image/png"));
+    assert_ne!(
+        ct("d").as_deref(),
+        Some("text/html"),
+        "no extension, no guess"
+    );
+    // A forced type.
+    let m = Mount::new(&emu, BUCKET, "content_type=text/plain");
+    fs::write(m.p("e.html"), "x").unwrap();
+    m.unmount();
+    assert_eq!(ct("e.html").as_deref(), Some("text/plain"));
+}

@@ -244,6 +244,8 @@ pub struct Config {
     pub upload: UploadTuning,
     /// Storage class of new objects (None = bucket default).
     pub storage_class: Option<String>,
+    /// `content_type=` of new objects (None = auto).
+    pub content_type: Option<String>,
     /// Canned ACL of new objects (None = not sent).
     pub acl: Option<String>,
     /// Expiry of `user.cos.url` presigned URLs.
@@ -423,6 +425,7 @@ impl Config {
                 retry_max_delay: o.retry_max_delay.unwrap_or(DEFAULT_RETRY_MAX_DELAY),
             },
             storage_class: o.storage_class,
+            content_type: o.content_type,
             acl: o.acl,
             presign_expires: o.presign_expires.unwrap_or(DEFAULT_PRESIGN_EXPIRES),
             log: LogOptions {

@@ -54,6 +54,8 @@ pub struct MountOptions {
     pub retry_max_delay: Option<Duration>,
     /// `storage_class=` for new objects.
     pub storage_class: Option<String>,
+    /// `content_type=` (auto, off, or a type).
+    pub content_type: Option<String>,
     /// `acl=`: canned ACL for new objects.
     pub acl: Option<String>,
     /// `loglevel=`.
@@ -215,6 +217,13 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
             o.umask = Some(m);
         }
         "cache" | "use_cache" => o.cache = Some(PathBuf::from(v)),
+        "op_timeout" => {
+            let d = duration(v).map_err(|e| bad(&e))?;
+            if d.is_zero() {
+                return Err(bad("must be more than 0"));
+            }
+            o.op_timeout = Some(d)
+        }
         "revalidate" | "metadata_ttl" => o.revalidate = Some(duration(v).map_err(|e| bad(&e))?),
         "attr_ttl" | "stat_cache_expire" => o.attr_ttl = Some(duration(v).map_err(|e| bad(&e))?),
         "neg_ttl" => o.neg_ttl = Some(duration(v).map_err(|e| bad(&e))?),
@@ -248,6 +257,14 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
                 return Err(bad("must be between 1 and 64"));
             }
             o.parallel = Some(n);
+        }
+        "content_type" => {
+            // auto | off | TYPE/SUBTYPE
+            if !(v == "auto" || v == "off" || (v.contains('/') && !v.contains(char::is_whitespace)))
+            {
+                return Err(bad("expected auto, off or a type such as text/plain"));
+            }
+            o.content_type = Some(v.to_string());
         }
         "storage_class" => {
             let up = v.to_ascii_uppercase();
@@ -483,6 +500,8 @@ mod tests {
         assert!(err(&["loglevel=loud"]).contains("loglevel"));
         assert!(err(&["presign_expires=0"]).contains("presign_expires"));
         assert!(err(&["retry_max_delay=0"]).contains("retry_max_delay"));
+        assert!(err(&["op_timeout=0"]).contains("op_timeout"));
+        assert!(err(&["content_type=text html"]).contains("content_type"));
         assert!(err(&["url"]).contains("needs a value"));
         assert!(err(&["url="]).contains("empty"));
         assert!(err(&["ro=1"]).contains("takes no value"));

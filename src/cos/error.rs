@@ -225,7 +225,8 @@ impl From<CosError> for StoreError {
             | "ObjectNotAppendable"
             | "AppendPositionErr" => StoreError::Protocol(format!("{e}")),
             // 400 KeyTooLong / InvalidObjectName → ENAMETOOLONG / EINVAL.
-            "KeyTooLong" | "InvalidObjectName" => StoreError::InvalidName(e.message),
+            "KeyTooLong" => StoreError::KeyTooLong(e.message),
+            "InvalidObjectName" => StoreError::InvalidName(e.message),
             // 400 RequestTimeout / IncompleteBody / EntitySizeNotMatch: the body did not arrive;
             // transient (retry later), else EIO.
             "RequestTimeout" | "IncompleteBody" | "EntitySizeNotMatch" | "UserNetworkTooSlow" => {
@@ -419,7 +420,11 @@ mod tests {
             StoreError::PreconditionFailed(_)
         ));
         assert!(matches!(m(400, "EntityTooLarge"), StoreError::TooLarge(_)));
-        assert!(matches!(m(400, "KeyTooLong"), StoreError::InvalidName(_)));
+        assert!(matches!(m(400, "KeyTooLong"), StoreError::KeyTooLong(_)));
+        assert!(matches!(
+            m(400, "InvalidObjectName"),
+            StoreError::InvalidName(_)
+        ));
         assert!(matches!(
             m(400, "MalformedXML"),
             StoreError::InvalidRequest { .. }

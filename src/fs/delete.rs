@@ -28,6 +28,8 @@ pub struct DeleteBatch {
     /// Keys taken for a DELETE Multiple still in flight: still "gone" for lookups and
     /// listings (COS may list them until the request is answered).
     inflight: Mutex<BTreeSet<String>>,
+    /// Bumped when a DELETE Multiple in flight is answered (see `wait_inflight_under`).
+    landed: tokio::sync::watch::Sender<u64>,
     /// Where the intents are journaled.
     journal: Arc<dyn Uploads>,
     /// Bumped by each unlink; a debounce timer fires only if it is unchanged.
@@ -46,6 +48,7 @@ impl DeleteBatch {
         DeleteBatch {
             keys: Mutex::default(),
             inflight: Mutex::default(),
+            landed: tokio::sync::watch::channel(0).0,
             journal,
             generation: AtomicU64::new(0),
             touches: AtomicU64::new(0),
@@ -206,6 +209,7 @@ impl Fs {
                 f.remove(n);
             }
         }
+        self.deletes.landed.send_modify(|v| *v = v.wrapping_add(1));
         if sent {
             for id in ids {
                 self.deletes.journal.intent_end(id);
@@ -213,10 +217,24 @@ impl Fs {
         }
     }
 
-    /// Sends the waiting deletes of keys under `prefix` now.
+    /// Sends the waiting deletes of keys under `prefix` now, and waits for those another task
+    /// already has in flight (so COS has none of them when this returns).
     pub(crate) async fn flush_deletes_under(&self, prefix: &str) {
         let keys = self.deletes.take(Some(prefix));
         self.send_journaled(keys).await;
+        let mut rx = self.deletes.landed.subscribe();
+        // Bounded: each in-flight request is bounded by the store's deadline.
+        for _ in 0..1000 {
+            let busy = self
+                .deletes
+                .flying()
+                .range(prefix.to_string()..)
+                .next()
+                .is_some_and(|k| k.starts_with(prefix));
+            if !busy || rx.changed().await.is_err() {
+                break;
+            }
+        }
     }
 
     /// DELETE Multiple in batches of ≤ 1000; failures are logged (the unlink already

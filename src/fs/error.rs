@@ -176,7 +176,8 @@ impl From<StoreError> for FsError {
             StoreError::AccessDenied { code, message } => {
                 FsError::AccessDenied(format!("{code}: {message}"))
             }
-            StoreError::InvalidName(m) if m.contains("KeyTooLong") => FsError::NameTooLong(m),
+            // By COS's error code, never by its message text.
+            StoreError::KeyTooLong(m) => FsError::NameTooLong(m),
             StoreError::InvalidName(m) => FsError::InvalidName(m),
             StoreError::TooLarge(m) => FsError::FileTooLarge(m),
             StoreError::InvalidRequest { code, message } => {
@@ -220,9 +221,11 @@ mod tests {
             (StoreError::Archived { restoring: true }, libc::EAGAIN),
             (StoreError::PreconditionFailed("x".into()), libc::ESTALE),
             (
-                StoreError::InvalidName("KeyTooLong".into()),
+                StoreError::KeyTooLong("Your key is too long".into()),
                 libc::ENAMETOOLONG,
             ),
+            // The message never decides: only the code does.
+            (StoreError::InvalidName("KeyTooLong".into()), libc::EINVAL),
             (
                 StoreError::InvalidName("InvalidObjectName".into()),
                 libc::EINVAL,

@@ -129,6 +129,7 @@ impl Fs {
         let s = Stat::new_local(FileKind::File, mode, uid, gid);
         let mut base_opts = self.new_object_opts(&s);
         base_opts.headers.user_meta.clear();
+        base_opts.headers.content_type = self.cfg.content_type.for_name(name.as_str());
         let ino = self
             .table
             .upsert(parent, name.as_str(), FileKind::File, true);

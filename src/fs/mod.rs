@@ -58,6 +58,29 @@ use handle::{FileHandle, OpenCounts};
 use meta::Defaults;
 use table::Table;
 
+/// How new objects get their `Content-Type` (as cosfs and s3fs do, so COS and a CDN serve
+/// them to browsers correctly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContentType {
+    /// From the file name's extension (mime types table); none for unknown extensions.
+    Auto,
+    /// Never sent (COS then stores `application/octet-stream`).
+    Off,
+    /// This type for every new object.
+    Fixed(String),
+}
+
+impl ContentType {
+    /// The type of a new object named `name`.
+    pub fn for_name(&self, name: &str) -> Option<String> {
+        match self {
+            ContentType::Auto => mime_guess::from_path(name).first_raw().map(str::to_string),
+            ContentType::Off => None,
+            ContentType::Fixed(t) => Some(t.clone()),
+        }
+    }
+}
+
 /// Configuration of the fs core (built by `config`/`run` from the mount options).
 #[derive(Debug, Clone)]
 pub struct FsConfig {
@@ -85,6 +108,8 @@ pub struct FsConfig {
     pub readahead_budget: u64,
     /// Storage class for new objects (None = bucket default).
     pub storage_class: Option<StorageClass>,
+    /// Content-Type of new objects.
+    pub content_type: ContentType,
     /// Canned ACL for new objects (None = not sent).
     pub acl: Option<String>,
     /// Parallel copies during a directory rename.
@@ -127,6 +152,7 @@ impl Default for FsConfig {
             readahead_parts: 4,
             readahead_budget: 256 * 1024 * 1024,
             storage_class: None,
+            content_type: ContentType::Auto,
             acl: None,
             copy_parallelism: 16,
             delete_delay: Duration::from_millis(200),

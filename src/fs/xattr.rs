@@ -256,6 +256,22 @@ impl Fs {
             }
             r => r?,
         };
+        if name.starts_with("user.cos.") && flags & (libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0
+        {
+            // The user.cos.* names exist or not like any attribute: XATTR_CREATE of one that
+            // exists is EEXIST, XATTR_REPLACE of one that does not is ENODATA.
+            let exists = match self.getxattr(ino, OsStr::new(&name)).await {
+                Ok(_) => true,
+                Err(FsError::NoAttr) => false,
+                Err(e) => return Err(e),
+            };
+            if flags & libc::XATTR_CREATE != 0 && exists {
+                return Err(FsError::Exists);
+            }
+            if flags & libc::XATTR_REPLACE != 0 && !exists {
+                return Err(FsError::NoAttr);
+            }
+        }
         if kind == FileKind::Dir {
             self.ensure_marker(&rel, &key).await?;
         }

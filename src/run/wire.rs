@@ -130,6 +130,11 @@ fn fs_config(cfg: &Config) -> FsConfig {
         negative_ttl: cfg.ttl.negative,
         read_part_size: cfg.upload.part_size,
         storage_class: cfg.storage_class.as_deref().map(StorageClass::parse),
+        content_type: match cfg.content_type.as_deref() {
+            None | Some("auto") => crate::fs::ContentType::Auto,
+            Some("off") => crate::fs::ContentType::Off,
+            Some(t) => crate::fs::ContentType::Fixed(t.to_string()),
+        },
         acl: cfg.acl.clone(),
         presign_expiry: cfg.presign_expires,
         read_only: cfg.fuse.read_only,

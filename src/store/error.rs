@@ -30,9 +30,12 @@ pub enum StoreError {
         /// COS error message.
         message: String,
     },
-    /// KeyTooLong / InvalidObjectName.
+    /// InvalidObjectName: COS refuses the key's characters.
     #[error("invalid object name: {0}")]
     InvalidName(String),
+    /// KeyTooLong: the key is longer than COS allows.
+    #[error("object key too long: {0}")]
+    KeyTooLong(String),
     /// EntityTooLarge.
     #[error("entity too large: {0}")]
     TooLarge(String),

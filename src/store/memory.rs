@@ -137,10 +137,7 @@ fn check_key(key: &str) -> StoreResult<()> {
         return Err(StoreError::InvalidName("empty key".into()));
     }
     if key.len() > 850 {
-        return Err(StoreError::InvalidName(format!(
-            "KeyTooLong: {} bytes",
-            key.len()
-        )));
+        return Err(StoreError::KeyTooLong(format!("{} bytes", key.len())));
     }
     Ok(())
 }

@@ -308,7 +308,7 @@ async fn faults_and_delete_multiple() {
     assert!(matches!(
         s.put_object(&"k".repeat(851), Bytes::new(), &PutOptions::default())
             .await,
-        Err(StoreError::InvalidName(_))
+        Err(StoreError::KeyTooLong(_))
     ));
 }
 
