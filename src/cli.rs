@@ -18,6 +18,7 @@ pub const SUBCOMMANDS: &[&str] = &[
     "tasks",
     "preflight",
     "presign",
+    "stats",
     "completions",
     "generate-man",
     "help",
@@ -232,6 +233,9 @@ pub enum Tool {
     Preflight(PreflightArgs),
     /// Print a presigned URL for a file of a mount.
     Presign(PresignArgs),
+    /// Print a running mount's counters: requests by COS operation and outcome with p50/p99
+    /// latency, bytes up and down, cache hits and misses, queue depth, errors by errno.
+    Stats(StatsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell); packaging aid.
     #[command(hide = true)]
     Completions {
@@ -247,6 +251,17 @@ pub enum Tool {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+/// `cosfuse stats MOUNTPOINT [--json]`.
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// The mount point of a running cosfuse (or its cache directory).
+    #[arg(value_name = "MOUNTPOINT")]
+    pub mountpoint: PathBuf,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cosfuse tasks MOUNTPOINT [--watch] [pause|restart|cancel ID]`.

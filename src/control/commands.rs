@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::{PreflightArgs, PresignArgs, TaskAction, TasksArgs};
+use crate::cli::{PreflightArgs, PresignArgs, StatsArgs, TaskAction, TasksArgs};
 
 use super::{client, registry, view, PreflightView, Request, Response};
 
@@ -94,6 +94,34 @@ pub fn presign(args: &PresignArgs) -> i32 {
         },
         Err(e) => fail(&e),
     }
+}
+
+/// `cosfuse stats MOUNTPOINT [--json]`: the mount's counters.
+pub fn stats(args: &StatsArgs) -> i32 {
+    let socket = match registry::socket_for(&registry::default_dir(), &args.mountpoint) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let s = match send(&socket, &Request::Stats) {
+        Ok(Response { stats: Some(s), .. }) => s,
+        Ok(r) => {
+            return fail(
+                r.error
+                    .as_deref()
+                    .unwrap_or("the mount returned no counters"),
+            )
+        }
+        Err(e) => return fail(&e),
+    };
+    if args.json {
+        match serde_json::to_string(&s) {
+            Ok(j) => println!("{j}"),
+            Err(e) => return fail(&e.to_string()),
+        }
+        return 0;
+    }
+    print!("{}", view::stats_text(&s));
+    0
 }
 
 /// Formats a preflight answer for the terminal.

@@ -58,6 +58,8 @@ pub enum Request {
         /// Lifetime in seconds.
         expires: u64,
     },
+    /// The mount's counters (`cosfuse stats`).
+    Stats,
     /// A CORS preflight (OPTIONS Object) for a path relative to the mount root.
     Preflight {
         /// Path relative to the mount root.
@@ -152,6 +154,9 @@ pub struct Response {
     /// For `preflight`: the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preflight: Option<PreflightView>,
+    /// For `stats`: the counters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::store::metrics::StatsView>,
 }
 
 impl Response {
@@ -195,6 +200,10 @@ pub trait ControlHandler: Send + Sync + 'static {
         method: &str,
         headers: Option<&str>,
     ) -> Result<PreflightView, String>;
+    /// The mount's counters (the default: none kept).
+    fn stats(&self) -> Option<crate::store::metrics::StatsView> {
+        None
+    }
 }
 
 /// Answers one request with `h`.
@@ -239,6 +248,14 @@ pub async fn dispatch(h: &dyn ControlHandler, req: Request) -> Response {
                 ..Default::default()
             },
             Err(e) => Response::error(e),
+        },
+        Request::Stats => match h.stats() {
+            Some(s) => Response {
+                ok: true,
+                stats: Some(s),
+                ..Default::default()
+            },
+            None => Response::error("this daemon keeps no counters".to_string()),
         },
         Request::Preflight {
             path,

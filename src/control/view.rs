@@ -129,6 +129,42 @@ pub fn watch(
     }
 }
 
+/// The mount's counters as a table (`cosfuse stats`).
+pub fn stats_text(s: &crate::store::metrics::StatsView) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<26} {:>9} {:>8} {:>8} {:>8}  failures",
+        "operation", "ok", "failed", "p50 ms", "p99 ms"
+    );
+    for (op, v) in &s.requests {
+        let failed: u64 = v.failed.values().sum();
+        let why: Vec<String> = v.failed.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "{op:<26} {:>9} {failed:>8} {:>8} {:>8}  {}",
+            v.ok,
+            v.p50_ms,
+            v.p99_ms,
+            why.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "bytes up {}, bytes down {}, uploads queued or running {}",
+        s.bytes_up, s.bytes_down, s.queue_depth
+    );
+    for (k, v) in &s.counters {
+        let _ = writeln!(out, "{k} {v}");
+    }
+    if !s.errors.is_empty() {
+        let e: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "errors: {}", e.join(", "));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,6 +154,7 @@ impl FsError {
 
     /// Logs this error for operation `op` on `what` at its level.
     pub fn log(&self, op: &str, what: &str) {
+        crate::store::metrics::count_errno(self.errno());
         log::log!(
             self.log_level(),
             "{op} {what}: {self} (errno {})",

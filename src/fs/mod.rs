@@ -132,6 +132,8 @@ pub struct FsConfig {
     pub op_timeout: Duration,
     /// Directory of the persistent metadata cache (None: in memory only).
     pub meta_dir: Option<std::path::PathBuf>,
+    /// The mount's counters (cache hits and misses are counted here).
+    pub metrics: Arc<crate::store::metrics::Metrics>,
     /// HEAD requests in flight while a listing learns unknown metadata.
     pub head_parallelism: usize,
 }
@@ -161,6 +163,7 @@ impl Default for FsConfig {
             close_wait: Duration::from_secs(5),
             close_wait_max_size: 8 * 1024 * 1024,
             meta_dir: None,
+            metrics: Arc::default(),
             head_parallelism: 32,
             open_revalidate: Duration::from_secs(1),
             op_timeout: Duration::from_secs(30),

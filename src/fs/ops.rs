@@ -92,7 +92,13 @@ impl Fs {
                 return Ok(s);
             }
         }
-        let stale = match self.attrs.get(rel) {
+        let cached = self.attrs.get(rel);
+        let m = &self.cfg.metrics;
+        match cached {
+            Cached::Present(_) | Cached::Absent => m.incr("attr_cache_hit"),
+            Cached::Stale(_) | Cached::Unknown => m.incr("attr_cache_miss"),
+        }
+        let stale = match cached {
             Cached::Present(s) => return Ok(s),
             Cached::Absent => return Err(FsError::NotFound),
             // A file this mount has open is served from what it opened: no request.

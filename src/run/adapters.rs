@@ -36,16 +36,36 @@ pub struct Control {
     client: Arc<CosClient>,
     /// Mounted prefix ("" or `dir/`), prepended to paths.
     prefix: String,
+    /// The mount's counters.
+    metrics: Arc<crate::store::metrics::Metrics>,
 }
 
 impl Control {
     /// Builds the handler.
-    pub fn new(queue: Arc<UploadQueue>, client: Arc<CosClient>, prefix: String) -> Control {
+    pub fn new(
+        queue: Arc<UploadQueue>,
+        client: Arc<CosClient>,
+        prefix: String,
+        metrics: Arc<crate::store::metrics::Metrics>,
+    ) -> Control {
         Control {
             queue,
             client,
             prefix,
+            metrics,
         }
+    }
+
+    /// The counters with the queue's depth.
+    pub fn snapshot(&self) -> crate::store::metrics::StatsView {
+        let mut s = self.metrics.snapshot();
+        s.queue_depth = self
+            .queue
+            .list()
+            .into_iter()
+            .filter(|t| task_view(t.clone()).is_active())
+            .count() as u64;
+        s
     }
 
     fn key(&self, path: &str) -> String {
@@ -97,6 +117,9 @@ impl ControlHandler for Control {
     }
     fn cancel(&self, id: u64) -> Result<PathBuf, String> {
         self.queue.cancel(id)
+    }
+    fn stats(&self) -> Option<crate::store::metrics::StatsView> {
+        Some(self.snapshot())
     }
     async fn presign(&self, path: &str, method: &str, expires: Duration) -> Result<String, String> {
         let key = self.key(path);

@@ -160,6 +160,7 @@ where
     })
     .ok();
     let (ctl_stop_tx, ctl_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let counters = parts.control.clone();
     let control_task = listener.map(|l| {
         rt.spawn(control::server::serve(l, parts.control, async {
             let _ = ctl_stop_rx.await;
@@ -224,6 +225,13 @@ where
     }
     let _ = std::fs::remove_file(&socket_path);
     drop(registration);
+    if let Some(s) = counters.stats() {
+        // The same counters `cosfuse stats` shows, for the record of this mount.
+        log::info!(
+            "counters: {}",
+            serde_json::to_string(&s).unwrap_or_default()
+        );
+    }
     log::info!("{} unmounted", cfg.mountpoint.display());
     Ok(ending)
 }

@@ -28,6 +28,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
         Ok(Invocation::Tool(Tool::Tasks(a))) => commands::tasks(&a),
         Ok(Invocation::Tool(Tool::Presign(a))) => commands::presign(&a),
+        Ok(Invocation::Tool(Tool::Stats(a))) => commands::stats(&a),
         Ok(Invocation::Tool(Tool::Preflight(a))) => commands::preflight(&a),
         Ok(Invocation::Tool(Tool::Completions { shell })) => {
             use std::io::Write;

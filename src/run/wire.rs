@@ -26,7 +26,11 @@ pub async fn assemble(
     let cache = CacheDir::open(&cfg.cache_dir)
         .map_err(|e| format!("cache directory {}: {e}", cfg.cache_dir.display()))?;
     let store: Arc<dyn ObjectStore> = client.clone();
-    let queue = UploadQueue::new(store.clone(), cache.clone(), upload_config(cfg));
+    let metrics = Arc::new(crate::store::metrics::Metrics::default());
+    // The queue's transfers are counted, not bounded (parts are long transfers).
+    let counted: Arc<dyn ObjectStore> =
+        crate::store::DeadlineStore::counting(store.clone(), metrics.clone());
+    let queue = UploadQueue::new(counted, cache.clone(), upload_config(cfg));
     // Names first: a rename or delete left half-done is finished before its uploads re-run.
     queue.recover_intents().await;
     match queue.recover().await {
@@ -48,12 +52,20 @@ pub async fn assemble(
     }
     // The queue is the fs core's `Uploads` (impl in fs/uploads.rs).
     // Every request of a filesystem call ends within the deadline (retries included).
-    let bounded: Arc<dyn ObjectStore> = crate::store::DeadlineStore::new(store, cfg.op_timeout);
-    let fs = Fs::new(bounded, fs_config(cfg), queue.clone());
+    let bounded: Arc<dyn ObjectStore> =
+        crate::store::DeadlineStore::new(store, cfg.op_timeout, metrics.clone());
+    let mut fcfg = fs_config(cfg);
+    fcfg.metrics = metrics.clone();
+    let fs = Fs::new(bounded, fcfg, queue.clone());
     let filesystem = FuseAdapter::new(fs, tokio::runtime::Handle::current());
     Ok(Assembled {
         filesystem,
-        control: Arc::new(Control::new(queue.clone(), client, cfg.prefix.clone())),
+        control: Arc::new(Control::new(
+            queue.clone(),
+            client,
+            cfg.prefix.clone(),
+            metrics,
+        )),
         uploads: Arc::new(QueueDrain(queue)),
     })
 }

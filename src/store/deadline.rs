@@ -1,5 +1,6 @@
 //! `DeadlineStore`: every request of the filesystem core ends within a deadline, its retries
-//! included (they run inside the one bounded call, so they share the deadline instead of
+//! included, and is counted in the mount's [`Metrics`] (the upload queue's store is wrapped
+//! without a deadline, for the counters only) (they run inside the one bounded call, so they share the deadline instead of
 //! multiplying it). An endpoint that accepts connections and never answers then costs a
 //! filesystem call at most the deadline per request, and the caller gets a clear error
 //! (`StoreError::Network`, EIO) with a log line naming the operation and key.
@@ -14,7 +15,9 @@
 use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use super::metrics::Metrics;
 
 use bytes::Bytes;
 
@@ -28,43 +31,67 @@ use super::{
 pub struct DeadlineStore {
     /// The store it bounds.
     inner: Arc<dyn ObjectStore>,
-    /// The deadline of one call.
-    limit: Duration,
+    /// The deadline of one call (None: counters only).
+    limit: Option<Duration>,
     /// Copies may take this many deadlines.
     copy_factor: u32,
+    /// Where calls are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl DeadlineStore {
-    /// Bounds every call of `inner` by `limit` (copies by 10 × `limit`).
-    pub fn new(inner: Arc<dyn ObjectStore>, limit: Duration) -> Arc<DeadlineStore> {
+    /// Bounds every call of `inner` by `limit` (copies by 10 × `limit`), counting them.
+    pub fn new(
+        inner: Arc<dyn ObjectStore>,
+        limit: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Arc<DeadlineStore> {
         Arc::new(DeadlineStore {
             inner,
-            limit,
+            limit: Some(limit),
             copy_factor: 10,
+            metrics,
+        })
+    }
+
+    /// Counts every call of `inner` without bounding it (long transfers of the upload queue).
+    pub fn counting(inner: Arc<dyn ObjectStore>, metrics: Arc<Metrics>) -> Arc<DeadlineStore> {
+        Arc::new(DeadlineStore {
+            inner,
+            limit: None,
+            copy_factor: 10,
+            metrics,
         })
     }
 
     async fn run<T>(
         &self,
-        op: &str,
+        op: &'static str,
         key: &str,
-        limit: Duration,
+        limit: Option<Duration>,
         f: impl Future<Output = StoreResult<T>>,
     ) -> StoreResult<T> {
-        match tokio::time::timeout(limit, f).await {
-            Ok(r) => r,
-            Err(_) => {
-                log::warn!("{op} {key:?}: no answer within {limit:?}; giving up");
-                Err(StoreError::Network(format!(
-                    "{op} {key}: no answer within {} s",
-                    limit.as_secs_f64()
-                )))
-            }
-        }
+        let start = Instant::now();
+        let r = match limit {
+            None => f.await,
+            Some(limit) => match tokio::time::timeout(limit, f).await {
+                Ok(r) => r,
+                Err(_) => {
+                    log::warn!("{op} {key:?}: no answer within {limit:?}; giving up");
+                    Err(StoreError::Network(format!(
+                        "{op} {key}: no answer within {} s",
+                        limit.as_secs_f64()
+                    )))
+                }
+            },
+        };
+        self.metrics
+            .record(op, r.as_ref().map(|_| ()), start.elapsed());
+        r
     }
 
-    fn copy_limit(&self) -> Duration {
-        self.limit.saturating_mul(self.copy_factor)
+    fn copy_limit(&self) -> Option<Duration> {
+        self.limit.map(|l| l.saturating_mul(self.copy_factor))
     }
 }
 
@@ -72,17 +99,27 @@ impl DeadlineStore {
 impl ObjectStore for DeadlineStore {
     async fn list_objects(&self, req: &ListRequest) -> StoreResult<ListPage> {
         let f = self.inner.list_objects(req);
-        self.run("GET Bucket", &req.prefix, self.limit, f).await
+        self.run("GetBucket", &req.prefix, self.limit, f).await
     }
 
     async fn head_object(&self, key: &str) -> StoreResult<ObjectMeta> {
-        self.run("HEAD", key, self.limit, self.inner.head_object(key))
+        self.run("HeadObject", key, self.limit, self.inner.head_object(key))
             .await
     }
 
     async fn get_object(&self, key: &str, range: Option<Range<u64>>) -> StoreResult<GetResult> {
-        self.run("GET", key, self.limit, self.inner.get_object(key, range))
-            .await
+        let r = self
+            .run(
+                "GetObject",
+                key,
+                self.limit,
+                self.inner.get_object(key, range),
+            )
+            .await;
+        if let Ok(g) = &r {
+            self.metrics.bytes(0, g.data.len() as u64);
+        }
+        r
     }
 
     async fn put_object(
@@ -91,8 +128,9 @@ impl ObjectStore for DeadlineStore {
         body: Bytes,
         opts: &PutOptions,
     ) -> StoreResult<PutResult> {
+        self.metrics.bytes(body.len() as u64, 0);
         let f = self.inner.put_object(key, body, opts);
-        self.run("PUT", key, self.limit, f).await
+        self.run("PutObject", key, self.limit, f).await
     }
 
     async fn copy_object(
@@ -102,19 +140,25 @@ impl ObjectStore for DeadlineStore {
         opts: &CopyOptions,
     ) -> StoreResult<PutResult> {
         let f = self.inner.copy_object(src_key, dst_key, opts);
-        self.run("PUT Object - Copy", dst_key, self.copy_limit(), f)
+        self.run("PutObjectCopy", dst_key, self.copy_limit(), f)
             .await
     }
 
     async fn delete_object(&self, key: &str) -> StoreResult<()> {
-        self.run("DELETE", key, self.limit, self.inner.delete_object(key))
-            .await
+        self.run(
+            "DeleteObject",
+            key,
+            self.limit,
+            self.inner.delete_object(key),
+        )
+        .await
     }
 
     async fn delete_objects(&self, keys: &[String]) -> StoreResult<Vec<DeleteError>> {
         let first = keys.first().map(String::as_str).unwrap_or("");
         let f = self.inner.delete_objects(keys);
-        self.run("DELETE Multiple", first, self.limit, f).await
+        self.run("DeleteMultipleObjects", first, self.limit, f)
+            .await
     }
 
     async fn restore_object(
@@ -124,7 +168,7 @@ impl ObjectStore for DeadlineStore {
         tier: RestoreTier,
     ) -> StoreResult<RestoreOutcome> {
         let f = self.inner.restore_object(key, days, tier);
-        self.run("POST Object restore", key, self.limit, f).await
+        self.run("PostObjectRestore", key, self.limit, f).await
     }
 
     async fn get_object_acl(&self, key: &str) -> StoreResult<AccessControlPolicy> {
@@ -139,12 +183,12 @@ impl ObjectStore for DeadlineStore {
 
     async fn put_object_acl(&self, key: &str, acl: &AclSpec) -> StoreResult<()> {
         let f = self.inner.put_object_acl(key, acl);
-        self.run("PUT Object acl", key, self.limit, f).await
+        self.run("PutObjectACL", key, self.limit, f).await
     }
 
     async fn initiate_multipart(&self, key: &str, opts: &PutOptions) -> StoreResult<String> {
         let f = self.inner.initiate_multipart(key, opts);
-        self.run("Initiate Multipart Upload", key, self.limit, f)
+        self.run("InitiateMultipartUpload", key, self.limit, f)
             .await
     }
 
@@ -155,8 +199,9 @@ impl ObjectStore for DeadlineStore {
         part_number: u32,
         body: Bytes,
     ) -> StoreResult<String> {
+        self.metrics.bytes(body.len() as u64, 0);
         let f = self.inner.upload_part(key, upload_id, part_number, body);
-        self.run("Upload Part", key, self.copy_limit(), f).await
+        self.run("UploadPart", key, self.copy_limit(), f).await
     }
 
     async fn upload_part_copy(
@@ -170,8 +215,7 @@ impl ObjectStore for DeadlineStore {
         let f = self
             .inner
             .upload_part_copy(key, upload_id, part_number, src_key, range);
-        self.run("Upload Part - Copy", key, self.copy_limit(), f)
-            .await
+        self.run("UploadPartCopy", key, self.copy_limit(), f).await
     }
 
     async fn complete_multipart(
@@ -181,13 +225,13 @@ impl ObjectStore for DeadlineStore {
         parts: &[CompletedPart],
     ) -> StoreResult<PutResult> {
         let f = self.inner.complete_multipart(key, upload_id, parts);
-        self.run("Complete Multipart Upload", key, self.copy_limit(), f)
+        self.run("CompleteMultipartUpload", key, self.copy_limit(), f)
             .await
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
         let f = self.inner.abort_multipart(key, upload_id);
-        self.run("Abort Multipart Upload", key, self.limit, f).await
+        self.run("AbortMultipartUpload", key, self.limit, f).await
     }
 
     fn presign_get(&self, key: &str, expires: Duration) -> Option<String> {
@@ -273,7 +317,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_call_that_never_answers_ends_at_the_deadline() {
-        let s = DeadlineStore::new(Arc::new(Stuck), Duration::from_secs(30));
+        let m = Arc::new(Metrics::default());
+        let s = DeadlineStore::new(Arc::new(Stuck), Duration::from_secs(30), m.clone());
         let start = tokio::time::Instant::now();
         let e = s.head_object("k").await.unwrap_err();
         assert!(matches!(e, StoreError::Network(ref m) if m.contains("no answer within 30")));

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 pub mod deadline;
 mod error;
+pub mod metrics;
 pub use deadline::DeadlineStore;
 pub use error::StoreError;
 mod memory;
