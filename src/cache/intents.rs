@@ -16,7 +16,9 @@
 //!   DELETE the FROM/ keys.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+#[cfg(test)]
+use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -105,25 +107,14 @@ impl IntentLog {
     }
 
     fn rewrite(path: &Path, live: &BTreeMap<u64, Intent>) -> io::Result<File> {
-        let tmp = path.with_extension("tmp");
-        {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
-            let mut buf = Vec::new();
-            for (&id, intent) in live {
-                buf.extend(encode(&Record::Begin {
-                    id,
-                    intent: intent.clone(),
-                })?);
-            }
-            f.write_all(&buf)?;
-            f.sync_all()?;
+        let mut buf = Vec::new();
+        for (&id, intent) in live {
+            buf.extend(encode(&Record::Begin {
+                id,
+                intent: intent.clone(),
+            })?);
         }
-        std::fs::rename(&tmp, path)?;
-        OpenOptions::new().append(true).open(path)
+        super::journal::replace_file(path, &buf, true)
     }
 
     fn append(&mut self, rec: &Record) -> io::Result<()> {

@@ -212,6 +212,32 @@ fn encode(rec: &Record) -> io::Result<Vec<u8>> {
     Ok(line)
 }
 
+/// Atomically replaces the file at `path` with `contents` (a temporary file renamed over it;
+/// `durable`: fsync'd, with its directory, so a crash leaves the old or the new file whole) and
+/// returns an append handle on it. The journals and caches of this module rewrite themselves
+/// compacted this way.
+pub(crate) fn replace_file(path: &Path, contents: &[u8], durable: bool) -> io::Result<File> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(contents)?;
+        if durable {
+            f.sync_all()?;
+        }
+    }
+    std::fs::rename(&tmp, path)?;
+    if durable {
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
+    }
+    OpenOptions::new().append(true).open(path)
+}
+
 /// fsyncs a directory so a create/rename inside it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -247,25 +273,11 @@ impl Journal {
 
     /// Atomically replaces the file at `path` with the `live` entries; returns an append handle.
     fn rewrite(path: &Path, live: &BTreeMap<u64, Entry>, max_id: u64) -> io::Result<File> {
-        let tmp = path.with_extension("tmp");
-        {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
-            let mut buf = encode(&Record::MaxId { max: max_id })?;
-            for e in live.values() {
-                buf.extend_from_slice(&encode(&Record::Put(Box::new(e.clone())))?);
-            }
-            f.write_all(&buf)?;
-            f.sync_all()?;
+        let mut buf = encode(&Record::MaxId { max: max_id })?;
+        for e in live.values() {
+            buf.extend_from_slice(&encode(&Record::Put(Box::new(e.clone())))?);
         }
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            sync_dir(dir)?;
-        }
-        OpenOptions::new().append(true).open(path)
+        replace_file(path, &buf, true)
     }
 
     /// Largest task id (or seq) ever journaled in this directory; new ids must be above it.

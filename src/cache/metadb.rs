@@ -12,7 +12,7 @@
 //! Locking: one std mutex, a leaf lock (never across `.await`).
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -199,27 +199,18 @@ impl MetaDb {
 /// Writes the live entries (least recently used first, so a reload keeps the order) to a new
 /// file and returns its append handle.
 fn rewrite(path: &Path, map: &LruCache<String, Rec>) -> io::Result<File> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        let mut buf = Vec::new();
-        for (k, r) in map.iter().rev() {
-            let line = Line {
-                k: k.clone(),
-                e: r.etag.clone(),
-                m: r.meta.clone(),
-            };
-            buf.extend(serde_json::to_vec(&line).map_err(io::Error::other)?);
-            buf.push(b'\n');
-        }
-        f.write_all(&buf)?;
+    let mut buf = Vec::new();
+    for (k, r) in map.iter().rev() {
+        let line = Line {
+            k: k.clone(),
+            e: r.etag.clone(),
+            m: r.meta.clone(),
+        };
+        buf.extend(serde_json::to_vec(&line).map_err(io::Error::other)?);
+        buf.push(b'\n');
     }
-    std::fs::rename(&tmp, path)?;
-    OpenOptions::new().append(true).open(path)
+    // Not fsync'd: losing this cache costs HEAD requests, nothing else.
+    super::journal::replace_file(path, &buf, false)
 }
 
 #[cfg(test)]
