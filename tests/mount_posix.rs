@@ -148,3 +148,34 @@ fn new_objects_get_a_content_type_from_their_extension() {
     m.unmount();
     assert_eq!(ct("e.html").as_deref(), Some("text/plain"));
 }
+
+#[test]
+fn names_with_control_characters_round_trip() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let m = Mount::new(&emu, BUCKET, "");
+    let names = ["ends in cr\r", "tab\there", "bell\u{7}"];
+    for n in names {
+        fs::write(m.p(n), n.as_bytes()).unwrap();
+    }
+    fs::rename(m.p("tab\there"), m.p("moved\ttab")).unwrap();
+    m.unmount();
+    let m = Mount::new(&emu, BUCKET, "");
+    let mut listed: Vec<String> = fs::read_dir(m.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    listed.sort();
+    let mut want = vec!["bell\u{7}", "ends in cr\r", "moved\ttab"];
+    want.sort();
+    assert_eq!(listed, want);
+    assert_eq!(fs::read(m.p("ends in cr\r")).unwrap(), b"ends in cr\r");
+    for n in want {
+        fs::remove_file(m.p(n)).unwrap();
+    }
+    m.unmount();
+    let r = emu.request("GET", BUCKET, "", &[], &[], b"");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("<Key>"),
+        "deleted in COS"
+    );
+}

@@ -241,6 +241,17 @@ impl Fs {
     /// succeeded for the caller), transient ones retried. True when every batch was answered.
     pub(crate) async fn send_deletes(&self, keys: Vec<String>) -> bool {
         let mut all = true;
+        // A control character would not survive an XML body (CR becomes LF when parsed):
+        // such keys are deleted one by one, their names URL-encoded.
+        let (controls, keys): (Vec<String>, Vec<String>) = keys
+            .into_iter()
+            .partition(|k| k.chars().any(char::is_control));
+        for k in controls {
+            if let Err(e) = self.store.delete_object(&k).await {
+                log::error!("delete of {k:?} failed: {e}");
+                all = false;
+            }
+        }
         for chunk in keys.chunks(DELETE_BATCH_MAX) {
             let mut attempt = 0;
             loop {

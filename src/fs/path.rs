@@ -2,8 +2,9 @@
 //! the directory ⇄ `dir/` mapping and the mount prefix (`BUCKET:/prefix`).
 //!
 //! Rules (issue 3, docs/protocol.md §2): a component over 255 bytes or a key over 850 bytes is
-//! ENAMETOOLONG; a name COS cannot store (not UTF-8, control characters, `.`/`..`, `/`) is
-//! EINVAL. Names are never rewritten silently. Everything past this file takes these newtypes
+//! ENAMETOOLONG; a name COS cannot store (not UTF-8, NUL, `.`/`..`, `/`) is EINVAL. Other
+//! control characters are valid: keys travel URL-encoded (and listings are asked for with
+//! `encoding-type=url`), and their deletes go one by one, never inside an XML body. Names are never rewritten silently. Everything past this file takes these newtypes
 //! and does not re-check strings.
 
 use std::ffi::OsStr;
@@ -43,11 +44,9 @@ impl ValidName {
         if s.contains('/') {
             return Err(FsError::InvalidName(format!("{s:?} contains '/'")));
         }
-        // Control characters cannot travel in COS's XML listings reliably (docs/protocol.md §2).
-        if s.chars().any(|c| c.is_control()) {
-            return Err(FsError::InvalidName(format!(
-                "{s:?} contains a control character"
-            )));
+        // NUL ends a C string and COS refuses it in keys.
+        if s.contains('\0') {
+            return Err(FsError::InvalidName(format!("{s:?} contains NUL")));
         }
         Ok(ValidName(s.to_string()))
     }
@@ -157,7 +156,10 @@ mod tests {
         );
         let too_long = ValidName::parse(&"x".repeat(256)).unwrap_err();
         assert_eq!(too_long.errno(), libc::ENAMETOOLONG);
-        for bad in ["", ".", "..", "a/b", "tab\there", "nl\n", "del\u{7f}"] {
+        for good in ["tab\there", "cr\r", "nl\n", "del\u{7f}"] {
+            assert!(ValidName::parse(good).is_ok(), "{good:?}");
+        }
+        for bad in ["", ".", "..", "a/b", "nul\0"] {
             assert_eq!(
                 ValidName::parse(bad).unwrap_err().errno(),
                 libc::EINVAL,
