@@ -77,6 +77,6 @@ while IFS= read -r -d '' f; do
     if ! cmp -s "$f" "$W/check/$rel"; then lost=$((lost + 1)); echo "MISMATCH $rel"; fi
 done < <(find "$W/ref" -type f -print0)
 extra=$(cd "$W/check" && find . -type f | sed 's|^\./||' | while read -r r; do [ -e "$W/ref/$r" ] || echo "$r"; done | wc -l)
-faults=$(curl -s "$URL/-/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("FaultsInjected", "?"))' 2>/dev/null || echo "?")
+faults=$(curl -s "$URL/-/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("faults_injected", "?"))' 2>/dev/null || echo "?")
 echo "soak: $files files, $bytes bytes, $crashes crashes, $faults faults injected, $lost lost, $extra resurrected"
 [ "$lost" -eq 0 ] && [ "$extra" -eq 0 ]

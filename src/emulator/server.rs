@@ -289,12 +289,12 @@ async fn handle(
         let resp = Resp {
             status: 200,
             headers: vec![("Content-Type".into(), "application/json".into())],
-            body: Body::Bytes(Bytes::from({
-                // The per-operation counters plus the faults injected so far (soak reports).
-                let mut m = state.stats.snapshot();
-                m.insert("FaultsInjected".into(), state.faults.injected());
-                serde_json::to_string(&m).unwrap_or_else(|_| state.stats.to_json())
-            })),
+            // The per-operation counters plus the faults injected so far (soak reports).
+            body: Body::Bytes(Bytes::from(
+                state
+                    .stats
+                    .to_json_with_faults(Some(state.faults.injected())),
+            )),
         };
         return Ok(render(resp, &request_id, &method, false));
     }

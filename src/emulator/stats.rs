@@ -40,6 +40,11 @@ impl Stats {
 
     /// `{"requests": {...}}`, every known operation listed (zero when unused).
     pub fn to_json(&self) -> String {
+        self.to_json_with_faults(None)
+    }
+
+    /// `to_json`, plus `"faults_injected": N` when given (soak reports).
+    pub fn to_json_with_faults(&self, faults: Option<u64>) -> String {
         let snap = self.snapshot();
         let mut m = serde_json::Map::new();
         for op in OPERATIONS {
@@ -48,7 +53,10 @@ impl Stats {
         for (k, v) in snap {
             m.insert(k, v.into());
         }
-        serde_json::json!({ "requests": m }).to_string()
+        match faults {
+            Some(n) => serde_json::json!({ "requests": m, "faults_injected": n }).to_string(),
+            None => serde_json::json!({ "requests": m }).to_string(),
+        }
     }
 }
 

@@ -329,7 +329,17 @@ impl Fs {
             return Err(FsError::IsDir);
         }
         let key = self.key_of(&rel, FileKind::File)?;
-        let node = self.table.child_node(parent, name.as_str()).map(|(_, n)| n);
+        let child = self.table.child_node(parent, name.as_str());
+        if let Some((ino, n)) = &child {
+            if self.opens.is_open(n) && !n.is_staged() {
+                // Open descriptors must keep reading and writing the file after the name is
+                // gone (POSIX): keep its bytes locally before the upload is discarded.
+                if let Err(e) = self.stage(*ino, n, true).await {
+                    log::warn!("unlink {rel}: could not keep a copy for its open descriptors: {e}");
+                }
+            }
+        }
+        let node = child.map(|(_, n)| n);
         {
             // Serialized with a hand-off of the same inode: it either enqueued before (and is
             // discarded here) or sees the inode detached and uploads nothing.

@@ -145,7 +145,12 @@ impl Fs {
     }
 
     /// Makes the node's staging copy (with the data when `with_data`) unless it has one.
-    async fn stage(&self, ino: InodeNo, node: &Arc<Node>, with_data: bool) -> FsResult<()> {
+    pub(crate) async fn stage(
+        &self,
+        ino: InodeNo,
+        node: &Arc<Node>,
+        with_data: bool,
+    ) -> FsResult<()> {
         let _gate = node.gate.lock().await;
         if node.content.lock().await.staged().is_some() {
             return Ok(());

@@ -224,3 +224,28 @@ async fn a_write_after_an_early_flush_survives_the_upload_finishing_meanwhile() 
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "staging files left: {left:?}");
 }
+
+#[tokio::test]
+async fn a_file_handed_off_then_unlinked_while_open_keeps_its_bytes() {
+    // A descriptor inherited by a child process and closed at its exec sends a FLUSH: the
+    // file is handed off, and then unlinked while this handle is still open.
+    let e = env();
+    let (en, fh) =
+        e.fs.create(ROOT_INO, os("f"), 0o644, libc::O_RDWR, 1, 1)
+            .await
+            .unwrap();
+    let ino = en.attr.ino;
+    e.fs.write(ino, fh, 0, b"before, ").await.unwrap();
+    e.fs.flush(ino, fh).await.unwrap();
+    e.fs.unlink(ROOT_INO, os("f")).await.unwrap();
+    e.fs.write(ino, fh, 8, b"after").await.unwrap();
+    assert_eq!(
+        &e.fs.read(ino, fh, 0, 100).await.unwrap()[..],
+        b"before, after"
+    );
+    assert_eq!(e.fs.getattr(ino).await.unwrap().nlink, 0);
+    e.fs.release(ino, fh).await.unwrap();
+    e.uploads.upload_all().await.unwrap();
+    e.fs.flush_deletes().await;
+    assert_eq!(e.store.get("f"), None, "never uploaded under its old name");
+}
