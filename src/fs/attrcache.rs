@@ -60,6 +60,10 @@ struct Inner {
     entries: LruCache<String, Slot>,
     /// Path → HEAD-only metadata by identity.
     head: LruCache<String, HeadMeta>,
+    /// Directory path → (mtime, ctime) set by this mount's changes of its entries. COS keeps
+    /// no time for a listing, so these live here and win over what a later look-up fetches:
+    /// a directory's times never go back (`tar` compares them before and after reading).
+    dir_times: LruCache<String, (SystemTime, SystemTime)>,
 }
 
 /// Attribute + negative cache (see module doc).
@@ -95,6 +99,7 @@ impl AttrCache {
             inner: Mutex::new(Inner {
                 entries: LruCache::new(cap),
                 head: LruCache::new(cap),
+                dir_times: LruCache::new(cap),
             }),
         }
     }
@@ -125,8 +130,14 @@ impl AttrCache {
     }
 
     /// Records attributes from a HEAD or a local change (remembers HEAD-only metadata).
-    pub fn put(&self, path: &str, s: Stat) {
+    pub fn put(&self, path: &str, mut s: Stat) {
         let mut g = self.lock();
+        if s.kind == FileKind::Dir {
+            if let Some(&(m, c)) = g.dir_times.get(path) {
+                s.mtime = s.mtime.max(m);
+                s.ctime = s.ctime.max(c);
+            }
+        }
         // Directories are never listed as Contents, so their metadata is not needed here (and an
         // empty marker's ETag equals an empty file's: never let one stand for the other).
         if s.from_head && s.kind != FileKind::Dir {
@@ -182,6 +193,21 @@ impl AttrCache {
         s
     }
 
+    /// A directory's entries changed now: its mtime and ctime become `now`, kept over later
+    /// look-ups. `base` is what is known of it when the cache holds nothing.
+    pub fn touch_dir(&self, path: &str, now: SystemTime, base: Option<Stat>) {
+        let mut g = self.lock();
+        g.dir_times.put(path.to_string(), (now, now));
+        let current = match g.entries.get(path) {
+            Some(Slot::Present(s, _)) => Some(s.clone()),
+            _ => base,
+        };
+        drop(g);
+        if let Some(s) = current {
+            self.put(path, s);
+        }
+    }
+
     /// Records that a path does not exist.
     pub fn put_absent(&self, path: &str) {
         self.lock()
@@ -206,6 +232,15 @@ impl AttrCache {
             .collect();
         for v in victims {
             g.entries.pop(&v);
+        }
+        let gone: Vec<String> = g
+            .dir_times
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| k == dir || k.starts_with(&under) || dir.is_empty())
+            .collect();
+        for v in gone {
+            g.dir_times.pop(&v);
         }
     }
 

@@ -102,7 +102,7 @@ impl Fs {
         // answer (the backend is down) the file is created in the cache all the same: its
         // upload waits in the queue, and recovery keeps the local copy aside should COS turn
         // out to hold a different object by then.
-        let known_absent = self.own_dirs().contains(&dir)
+        let known_absent = self.own.known_absent(&rel)
             && self.table.child_node(parent, name.as_str()).is_none()
             && self.uploads.pending(key.as_str()).is_none();
         let found = if known_absent {
@@ -150,6 +150,7 @@ impl Fs {
         }
         self.deletes.cancel(key.as_str());
         self.attrs.invalidate(&rel);
+        self.own.added(&rel);
         self.touch_dir(parent);
         let fh = self.new_file_handle(ino, node, flags);
         Ok((self.entry_of(ino, &s), fh))

@@ -34,6 +34,7 @@ mod handle;
 pub mod meta;
 pub mod node;
 mod ops;
+mod owndirs;
 pub mod path;
 mod read;
 mod rename;
@@ -211,9 +212,8 @@ pub struct Fs {
     opens: OpenCounts,
     /// POSIX metadata by key + ETag, kept across mounts (`cache::metadb`).
     metadb: Arc<MetaDb>,
-    /// Directories this mount created (relative paths): a name not in the inode table and
-    /// not pending is known absent there, so a create asks COS nothing. Leaf lock.
-    own_dirs: Mutex<std::collections::HashSet<String>>,
+    /// Directories this mount created and the names it put there (`owndirs.rs`).
+    own: owndirs::OwnDirs,
     /// Directories this mount has listed (relative paths), for offline creates. Leaf lock.
     listed_dirs: Mutex<std::collections::HashSet<String>>,
 }
@@ -242,7 +242,7 @@ impl Fs {
             ns: tokio::sync::RwLock::new(()),
             opens: OpenCounts::default(),
             metadb,
-            own_dirs: Mutex::default(),
+            own: owndirs::OwnDirs::default(),
             listed_dirs: Mutex::default(),
         })
     }
@@ -258,10 +258,6 @@ impl Fs {
             gid: self.cfg.gid,
             umask: self.cfg.umask,
         }
-    }
-
-    fn own_dirs(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
-        self.own_dirs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn listed_dirs(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {

@@ -117,7 +117,7 @@ impl Fs {
             return Ok(s);
         }
         let parent = rel.rsplit_once('/').map_or("", |(d, _)| d);
-        let in_own_dir = stale.is_none() && node.is_none() && self.own_dirs().contains(parent);
+        let in_own_dir = stale.is_none() && node.is_none() && self.own.known_absent(rel);
         if in_own_dir {
             // A directory this mount created holds what this mount put there (and what a
             // listing of it showed, which is in the cache): nothing to ask.
@@ -312,7 +312,7 @@ impl Fs {
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
         self.touch_dir(parent);
-        self.own_dirs().insert(rel.clone());
+        self.own.made_dir(&rel);
         let ino = self
             .table
             .upsert(parent, name.as_str(), FileKind::Dir, true);
@@ -350,6 +350,7 @@ impl Fs {
             };
             self.uploads.discard(key.as_str());
             self.attrs.put_absent(&rel);
+            self.own.removed(&rel);
             self.table.remove(parent, name.as_str());
         }
         // Always delete in COS too: an upload may have finished a moment ago.
@@ -420,7 +421,7 @@ impl Fs {
         }
         self.attrs.invalidate_tree(&rel);
         self.attrs.put_absent(&rel);
-        self.own_dirs().remove(&rel);
+        self.own.removed(&rel);
         self.table.remove(parent, name.as_str());
         self.touch_dir(parent);
         Ok(())
@@ -457,6 +458,7 @@ impl Fs {
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
         self.touch_dir(parent);
+        self.own.added(&rel);
         let ino = self
             .table
             .upsert(parent, name.as_str(), FileKind::Symlink, true);
@@ -537,6 +539,7 @@ impl Fs {
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
         self.touch_dir(parent);
+        self.own.added(&rel);
         let ino = self.table.upsert(parent, name.as_str(), kind, true);
         Ok(self.entry_of(ino, &s))
     }
@@ -547,15 +550,12 @@ impl Fs {
         let Ok(rel) = self.table.path(dir) else {
             return;
         };
-        let now = SystemTime::now();
-        let mut s = match self.attrs.get(&rel) {
-            Cached::Present(s) | Cached::Stale(s) => s,
-            _ if rel.is_empty() => Stat::dir(&self.defaults(), self.started),
-            _ => return,
+        let base = match self.attrs.get(&rel) {
+            Cached::Present(s) | Cached::Stale(s) => Some(s),
+            _ if rel.is_empty() => Some(Stat::dir(&self.defaults(), self.started)),
+            _ => None,
         };
-        s.mtime = now;
-        s.ctime = now;
-        self.attrs.put(&rel, s);
+        self.attrs.touch_dir(&rel, SystemTime::now(), base);
     }
 
     /// statfs: a large, mostly free filesystem (COS has no quota to report).

@@ -74,19 +74,7 @@ impl Fs {
             // Nothing may hand off a key under the moving tree meanwhile (lock order 1).
             let _ns = self.ns.write().await;
             self.rename_dir(&from, &to).await?;
-            // What this mount created moves with the tree.
-            let mut own = self.own_dirs();
-            let under = format!("{from}/");
-            let moved: Vec<String> = own
-                .iter()
-                .filter(|d| **d == from || d.starts_with(&under))
-                .cloned()
-                .collect();
-            for d in moved {
-                own.remove(&d);
-                own.insert(format!("{to}{}", &d[from.len()..]));
-            }
-            drop(own);
+
             self.table
                 .rename(parent, name.as_str(), newparent, newname.as_str());
         } else {
@@ -115,6 +103,7 @@ impl Fs {
             moved.last_modified = None;
             self.attrs.put(&to, moved);
         }
+        self.own.renamed(&from, &to);
         self.touch_dir(parent);
         self.touch_dir(newparent);
         Ok(())
