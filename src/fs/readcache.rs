@@ -11,6 +11,9 @@
 //! past it the oldest chunks go first: least recently used (`Evict::Lru`) or least recently
 //! stored (`Evict::Fifo`). An evicted chunk's disk space is given back with a punched hole.
 //!
+//! The cache never crowds out staging files (which share the cache directory's filesystem): it
+//! stores nothing while less than 5 % of that filesystem is free.
+//!
 //! One std mutex guards the index and the file I/O of a chunk (page-cache pread/pwrite of at
 //! most one read's worth), so eviction can never punch a hole under a reader.
 
@@ -233,6 +236,9 @@ impl ReadCache {
         if !self.enabled() || data.is_empty() {
             return false;
         }
+        if self.dir.as_deref().is_some_and(low_on_space) {
+            return false;
+        }
         let etag = unquote(etag);
         let end = start + data.len() as u64;
         let first = start.div_ceil(self.chunk);
@@ -358,6 +364,20 @@ impl Drop for ReadCache {
             let _ = std::fs::remove_dir_all(d);
         }
     }
+}
+
+/// True when less than 5 % of the filesystem holding `dir` is free (or it cannot be told).
+fn low_on_space(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return true;
+    };
+    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return true;
+    }
+    st.f_bavail.saturating_mul(20) < st.f_blocks
 }
 
 /// Gives back the disk space of `[off, off+len)` (best effort: on filesystems without hole
