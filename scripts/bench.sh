@@ -173,7 +173,13 @@ umount_target() {
     # The daemon finishes its uploads and exits; bounded wait (60 s).
     for _ in $(seq 1 600); do { [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; } && return 0; sleep 0.1; done
 }
-remount() { umount_target "$1" "$2"; dropcaches; mount_target "$1" "$2"; }
+# Cold = remount + drop_caches + no file data left in a daemon's disk cache (rclone keeps its VFS
+# cache across mounts; cosfuse empties its read cache at mount; s3fs runs without use_cache).
+remount() {
+    umount_target "$1" "$2"
+    [ "$1" = rclone-writes ] && rm -rf "$WORK/cache-rclone"
+    dropcaches; mount_target "$1" "$2"
+}
 hwm() { local pid; pid=$(daemon_pid "$1"); [ -n "$pid" ] && awk '/VmHWM/ {print $2/1024}' "/proc/$pid/status" || echo 0; }
 
 # Shared read-only data, loaded once at the server with rclone (not counted for any target):
