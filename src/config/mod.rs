@@ -205,6 +205,19 @@ pub struct UploadTuning {
     pub retry_max_delay: Duration,
 }
 
+/// Read tuning (see `fs::read` and `fs::readcache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadTuning {
+    /// Size limit of the read cache in bytes (0: none).
+    pub cache_size: u64,
+    /// Eviction policy of the read cache.
+    pub evict: crate::fs::readcache::Evict,
+    /// Smallest fetch of a random read, and the cache's chunk.
+    pub block: u64,
+    /// Read-ahead memory of all sequential readers together, in bytes.
+    pub readahead: u64,
+}
+
 /// Logging settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogOptions {
@@ -242,6 +255,8 @@ pub struct Config {
     pub op_timeout: Duration,
     /// Upload tuning.
     pub upload: UploadTuning,
+    /// Read tuning.
+    pub read: ReadTuning,
     /// Storage class of new objects (None = bucket default).
     pub storage_class: Option<String>,
     /// `content_type=` of new objects (None = auto).
@@ -305,6 +320,12 @@ pub const DEFAULT_NEG_TTL: Duration = Duration::from_secs(1);
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// Default parts in flight per file.
 pub const DEFAULT_PARALLEL: usize = 4;
+/// Default size limit of the read cache.
+pub const DEFAULT_READ_CACHE: u64 = 1 << 30;
+/// Default random-read block.
+pub const DEFAULT_READ_BLOCK: u64 = 128 << 10;
+/// Default read-ahead budget (keeps the daemon under 64 MiB while streaming).
+pub const DEFAULT_READAHEAD: u64 = 32 << 20;
 /// Default multipart threshold.
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 << 20;
 /// Default `retry_max_delay`: failed uploads are retried at least every 5 minutes.
@@ -423,6 +444,12 @@ impl Config {
                 parallel: o.parallel.unwrap_or(DEFAULT_PARALLEL),
                 multipart_threshold: o.multipart_threshold.unwrap_or(DEFAULT_MULTIPART_THRESHOLD),
                 retry_max_delay: o.retry_max_delay.unwrap_or(DEFAULT_RETRY_MAX_DELAY),
+            },
+            read: ReadTuning {
+                cache_size: o.read_cache.unwrap_or(DEFAULT_READ_CACHE),
+                evict: o.read_cache_evict.unwrap_or_default(),
+                block: o.read_block.unwrap_or(DEFAULT_READ_BLOCK),
+                readahead: o.readahead.unwrap_or(DEFAULT_READAHEAD),
             },
             storage_class: o.storage_class,
             content_type: o.content_type,

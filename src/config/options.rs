@@ -50,6 +50,14 @@ pub struct MountOptions {
     pub parallel: Option<usize>,
     /// `multipart_threshold=` bytes.
     pub multipart_threshold: Option<u64>,
+    /// `read_cache=` bytes: size limit of the local read cache (0 disables it).
+    pub read_cache: Option<u64>,
+    /// `read_cache_evict=lru|fifo`: which cached ranges leave first.
+    pub read_cache_evict: Option<crate::fs::readcache::Evict>,
+    /// `read_block=` bytes: what a random read fetches at least (and the cache's chunk).
+    pub read_block: Option<u64>,
+    /// `readahead=` bytes: memory for read-ahead of sequential readers, all files together.
+    pub readahead: Option<u64>,
     /// `retry_max_delay=` seconds: the longest wait between two attempts of a failed upload.
     pub retry_max_delay: Option<Duration>,
     /// `storage_class=` for new objects.
@@ -243,6 +251,19 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
             o.part_size = Some(s);
         }
         "multipart_threshold" => o.multipart_threshold = Some(size(v).map_err(|e| bad(&e))?),
+        "read_cache" => o.read_cache = Some(size(v).map_err(|e| bad(&e))?),
+        "read_cache_evict" => {
+            o.read_cache_evict =
+                Some(crate::fs::readcache::Evict::parse(v).ok_or_else(|| bad("lru or fifo"))?)
+        }
+        "read_block" => {
+            let s = size(v).map_err(|e| bad(&e))?;
+            if !(4 << 10..=64 << 20).contains(&s) {
+                return Err(bad("must be between 4K and 64M"));
+            }
+            o.read_block = Some(s);
+        }
+        "readahead" => o.readahead = Some(size(v).map_err(|e| bad(&e))?),
         "retry_max_delay" => {
             let d = duration(v).map_err(|e| bad(&e))?;
             // Zero would retry a failing upload in a tight loop.
@@ -399,6 +420,10 @@ mod tests {
             "part_size=16M",
             "parallel=8",
             "multipart_threshold=64MiB",
+            "read_cache=2G",
+            "read_cache_evict=FIFO",
+            "read_block=256K",
+            "readahead=0",
             "retry_max_delay=2.5",
             "storage_class=standard_ia",
             "acl=public-read",
@@ -429,6 +454,9 @@ mod tests {
         assert_eq!(o.part_size, Some(16 << 20));
         assert_eq!(o.parallel, Some(8));
         assert_eq!(o.multipart_threshold, Some(64 << 20));
+        assert_eq!(o.read_cache, Some(2 << 30));
+        assert_eq!(o.read_cache_evict, Some(crate::fs::readcache::Evict::Fifo));
+        assert_eq!((o.read_block, o.readahead), (Some(256 << 10), Some(0)));
         assert_eq!(o.retry_max_delay, Some(Duration::from_millis(2500)));
         assert_eq!(o.storage_class.as_deref(), Some("STANDARD_IA"));
         assert_eq!(o.acl.as_deref(), Some("public-read"));
@@ -495,6 +523,8 @@ mod tests {
         assert!(err(&["part_size=1K"]).contains("part_size"));
         assert!(err(&["part_size=8X"]).contains("unit"));
         assert!(err(&["parallel=0"]).contains("parallel"));
+        assert!(err(&["read_cache_evict=mru"]).contains("read_cache_evict"));
+        assert!(err(&["read_block=1K"]).contains("read_block"));
         assert!(err(&["storage_class=COLD"]).contains("storage_class=COLD"));
         assert!(err(&["acl=everyone"]).contains("acl=everyone"));
         assert!(err(&["loglevel=loud"]).contains("loglevel"));

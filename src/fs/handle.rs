@@ -225,7 +225,10 @@ impl Fs {
         if r.as_ref().map(|(v, _)| *v) != Some(version) {
             let s = self.stat_path(&rel).await?;
             let key = self.key_of(&rel, FileKind::File)?;
-            *r = Some((version, self.open_source(key.as_str(), s.size)));
+            *r = Some((
+                version,
+                self.open_source_at(key.as_str(), s.size, s.etag.clone()),
+            ));
         }
         match r.as_mut() {
             Some((_, src)) => self.read_source(src, &rel, offset, size).await,

@@ -1,8 +1,15 @@
-//! Reading: ranged GETs of `read_part_size` parts; a reader whose offsets follow on from the
-//! previous read is sequential and gets `readahead_parts` further parts fetched in parallel.
-//! Memory is bounded per handle (the parts around the reader) and globally (a semaphore of
-//! part-sized permits; read-ahead is skipped when the budget is spent, demanded parts never
-//! wait for it). Files with a pending upload are read from their local copy.
+//! Reading: a reader whose offsets follow on from its previous read is sequential and gets
+//! `read_part_size` parts fetched ahead of it in parallel (`readahead_parts` of them, within a
+//! global byte budget; read-ahead is skipped when the budget is spent, demanded bytes never wait
+//! for it). Any other read is random: it fetches only the bytes asked for, rounded out to the
+//! read cache's chunks (`read_block`), and drops the read-ahead of that handle.
+//!
+//! Every downloaded range goes into the read cache (`readcache.rs`, keyed by key + ETag), and
+//! every read is served from it first, so a re-read costs no request while the object's ETag is
+//! unchanged. A handle learns the ETag from the attributes at open, then from each GET: a GET
+//! answering another ETag drops what the cache held of the key and the handle's read-ahead.
+//! Parts that reached the cache are not kept in memory, so a sequential reader holds only the
+//! parts in flight. Files with a pending upload are read from their local copy.
 //!
 //! Archived objects: GET fails with `StoreError::Archived`; we log one warning naming the file
 //! and the `setfattr` command that restores it and return the errno documented in `error.rs`.
@@ -17,50 +24,79 @@ use tokio::task::JoinHandle;
 
 use super::error::{FsError, FsResult};
 use super::Fs;
-use crate::store::{ObjectStore, StoreError};
+use crate::store::{GetResult, ObjectStore, StoreError};
 
-/// One part of the object, loading or loaded.
+/// Units of the read-ahead budget semaphore (its permits count KiB, so budgets up to 4 TiB fit).
+const BUDGET_UNIT: u64 = 1024;
+
+/// One read-ahead part of the object, loading or loaded.
 pub(crate) enum Part {
-    /// A GET in flight.
+    /// A GET in flight (and its share of the read-ahead budget, if it took one).
     Loading(
-        JoinHandle<Result<Bytes, StoreError>>,
+        JoinHandle<Result<GetResult, StoreError>>,
         Option<OwnedSemaphorePermit>,
     ),
-    /// The bytes (holding its share of the read-ahead budget, if it took one).
+    /// The bytes, kept only when the read cache could not take them.
     Ready(Bytes, Option<OwnedSemaphorePermit>),
+}
+
+/// The read state of a handle over a COS object.
+pub(crate) struct Remote {
+    /// Key.
+    key: String,
+    /// Object size when opened.
+    size: u64,
+    /// ETag of the bytes this handle reads (None until known).
+    etag: Option<String>,
+    /// Read-ahead parts by index.
+    parts: BTreeMap<u64, Part>,
+    /// Offset right after the previous read (sequential detection).
+    next: u64,
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        abort_all(&mut self.parts);
+    }
+}
+
+fn abort_all(parts: &mut BTreeMap<u64, Part>) {
+    for (_, p) in std::mem::take(parts) {
+        if let Part::Loading(h, _) = p {
+            h.abort();
+        }
+    }
 }
 
 /// Where a read handle's bytes come from.
 pub(crate) enum Source {
     /// A local pending-upload copy.
     Local(std::fs::File),
-    /// COS.
-    Remote {
-        /// Key.
-        key: String,
-        /// Object size when opened.
-        size: u64,
-        /// Parts by index.
-        parts: BTreeMap<u64, Part>,
-        /// Offset right after the previous read (sequential detection).
-        next: u64,
-    },
+    /// COS (boxed: it is much larger than a file).
+    Remote(Box<Remote>),
 }
 
 impl Fs {
     /// A reader over `key` (local when an upload of it is pending).
     pub(crate) fn open_source(&self, key: &str, size: u64) -> Source {
+        self.open_source_at(key, size, None)
+    }
+
+    /// A reader over `key` at `etag` (the attributes' ETag: the read cache serves it without a
+    /// request).
+    pub(crate) fn open_source_at(&self, key: &str, size: u64, etag: Option<String>) -> Source {
         if let Some(p) = self.uploads.pending(key) {
             if let Ok(f) = std::fs::File::open(&p.path) {
                 return Source::Local(f);
             }
         }
-        Source::Remote {
+        Source::Remote(Box::new(Remote {
             key: key.to_string(),
             size,
+            etag: etag.map(|e| e.trim_matches('"').to_string()),
             parts: BTreeMap::new(),
             next: 0,
-        }
+        }))
     }
 
     /// Reads `[offset, offset+size)` from a source.
@@ -78,19 +114,13 @@ impl Fs {
                 buf.truncate(n);
                 Ok(Bytes::from(buf))
             }
-            Source::Remote {
-                key,
-                size: total,
-                parts,
-                next,
-            } => {
-                let r = self
-                    .read_remote(key, *total, parts, next, offset, size)
-                    .await;
-                if let Err(e @ (FsError::Archived | FsError::Restoring)) = &r {
+            Source::Remote(r) => {
+                let res = self.read_remote(r, offset, size).await;
+                if let Err(e @ (FsError::Archived | FsError::Restoring)) = &res {
                     log::warn!(
-                        "{rel}: object {key} is archived and not restored{}; restore it with: \
+                        "{rel}: object {} is archived and not restored{}; restore it with: \
                          setfattr -n user.cos.restore -v days=1 <mountpoint>/{rel}",
+                        r.key,
                         if *e == FsError::Restoring {
                             " (a restore is in progress)"
                         } else {
@@ -98,81 +128,152 @@ impl Fs {
                         }
                     );
                 }
-                r
+                res
             }
         }
     }
 
-    async fn read_remote(
+    /// Starts a GET of `range` in the background.
+    fn spawn_get(
         &self,
         key: &str,
-        total: u64,
-        parts: &mut BTreeMap<u64, Part>,
-        next: &mut u64,
-        offset: u64,
-        size: u32,
-    ) -> FsResult<Bytes> {
-        if offset >= total || size == 0 {
-            return Ok(Bytes::new());
+        range: std::ops::Range<u64>,
+    ) -> JoinHandle<Result<GetResult, StoreError>> {
+        let store: Arc<dyn ObjectStore> = self.store.clone();
+        let k = key.to_string();
+        tokio::spawn(async move { store.get_object(&k, Some(range)).await })
+    }
+
+    /// Takes in a GET's answer for `r`: a new ETag drops the old one's cached bytes and the
+    /// read-ahead; the bytes go into the cache. Returns true when the cache now holds them all.
+    fn absorb(&self, r: &mut Remote, start: u64, g: &GetResult) -> bool {
+        let etag = g.etag.trim_matches('"');
+        if r.etag.as_deref() != Some(etag) {
+            if r.etag.is_some() {
+                self.readcache.forget(&r.key);
+                abort_all(&mut r.parts);
+            }
+            r.etag = Some(etag.to_string());
         }
+        self.readcache
+            .put(&r.key, etag, start, &g.data, g.total_size)
+    }
+
+    /// Starts read-ahead of a sequential reader at `[offset, end)`: the parts it demands
+    /// and up to `readahead_parts` more, except those already cached or loading.
+    fn read_ahead(&self, r: &mut Remote, offset: u64, end: u64) {
         let psize = self.cfg.read_part_size.max(1);
-        let end = (offset + u64::from(size)).min(total);
         let first = offset / psize;
         let last = (end - 1) / psize;
-        let sequential = offset == *next;
-        let ahead = if sequential {
-            self.cfg.readahead_parts as u64
-        } else {
-            0
-        };
-        let max_part = (total - 1) / psize;
-        // Drop parts the reader has left behind or jumped away from (bounded memory).
-        parts.retain(|&i, _| i >= first && i <= last + ahead);
+        let max_part = (r.size - 1) / psize;
+        let ahead = self.cfg.readahead_parts as u64;
+        // Parts behind the reader are done with (bounded memory).
+        let behind: Vec<u64> = r.parts.range(..first).map(|(&i, _)| i).collect();
+        for i in behind {
+            if let Some(Part::Loading(h, _)) = r.parts.remove(&i) {
+                h.abort();
+            }
+        }
         for i in first..=(last + ahead).min(max_part) {
-            if parts.contains_key(&i) {
+            if r.parts.contains_key(&i) {
                 continue;
             }
+            let range = i * psize..((i + 1) * psize).min(r.size);
+            if let Some(e) = &r.etag {
+                if self.readcache.contains(&r.key, e, range.clone()) {
+                    continue;
+                }
+            }
             let permit = if i > last {
-                match self.readahead.clone().try_acquire_owned() {
+                let units = (range.end - range.start).div_ceil(BUDGET_UNIT) as u32;
+                match self.readahead.clone().try_acquire_many_owned(units) {
                     Ok(p) => Some(p),
                     Err(_) => break, // budget spent: no read-ahead now
                 }
             } else {
                 None
             };
-            let range = i * psize..((i + 1) * psize).min(total);
-            let store: Arc<dyn ObjectStore> = self.store.clone();
-            let k = key.to_string();
-            let h = tokio::spawn(
-                async move { store.get_object(&k, Some(range)).await.map(|g| g.data) },
-            );
-            parts.insert(i, Part::Loading(h, permit));
+            let h = self.spawn_get(&r.key, range);
+            r.parts.insert(i, Part::Loading(h, permit));
+        }
+    }
+
+    async fn read_remote(&self, r: &mut Remote, offset: u64, size: u32) -> FsResult<Bytes> {
+        let total = r.size;
+        if offset >= total || size == 0 {
+            return Ok(Bytes::new());
+        }
+        let psize = self.cfg.read_part_size.max(1);
+        let chunk = self.readcache.chunk();
+        let end = (offset + u64::from(size)).min(total);
+        // Near the previous end counts as sequential: the kernel's parallel read-ahead READs
+        // may arrive slightly out of order.
+        let sequential = offset <= r.next.saturating_add(psize) && offset + psize >= r.next;
+        if sequential {
+            self.read_ahead(r, offset, end);
+        } else {
+            abort_all(&mut r.parts);
         }
         let mut out = BytesMut::with_capacity((end - offset) as usize);
-        for i in first..=last {
-            let part = parts
-                .remove(&i)
-                .ok_or_else(|| FsError::Io("part missing".into()))?;
-            let (data, permit) = match part {
-                Part::Ready(b, p) => (b, p),
-                Part::Loading(mut h, p) => {
-                    let res = (&mut h).await.map_err(|e| FsError::Io(e.to_string()))?;
-                    (res?, p)
+        let mut pos = offset;
+        // Bounded: each turn advances `pos` or leaves the loop.
+        while pos < end {
+            let i = pos / psize;
+            if let Some(part) = r.parts.remove(&i) {
+                let pstart = i * psize;
+                let (data, permit, cached) = match part {
+                    Part::Ready(b, p) => (b, p, false),
+                    Part::Loading(mut h, p) => {
+                        let g = (&mut h).await.map_err(|e| FsError::Io(e.to_string()))??;
+                        let cached = self.absorb(r, pstart, &g);
+                        (g.data, p, cached)
+                    }
+                };
+                let from = (pos - pstart) as usize;
+                let to = ((end - pstart) as usize).min(data.len());
+                if from >= to {
+                    break; // the object shrank under us: stop at its new end
                 }
-            };
-            let pstart = i * psize;
-            let from = (offset.max(pstart) - pstart) as usize;
-            let to = ((end.min(pstart + psize) - pstart) as usize).min(data.len());
-            if from < to {
                 out.extend_from_slice(&data[from..to]);
+                pos = pstart + to as u64;
+                let whole = data.len() as u64 == (pstart + psize).min(total) - pstart;
+                if !cached && whole && pos < pstart + data.len() as u64 {
+                    r.parts.insert(i, Part::Ready(data, permit));
+                }
+                if !whole {
+                    break;
+                }
+                continue;
             }
-            let short = data.len() < ((pstart + psize).min(total) - pstart) as usize;
-            parts.insert(i, Part::Ready(data, permit));
-            if short {
-                break; // the object shrank under us: stop at its new end
+            if let Some(e) = r.etag.clone() {
+                let b = self.readcache.read_prefix(&r.key, &e, pos..end);
+                if !b.is_empty() {
+                    pos += b.len() as u64;
+                    out.extend_from_slice(&b);
+                    continue;
+                }
+            }
+            // Not loading, not cached: fetch just this, rounded out to whole chunks.
+            let fstart = pos / chunk * chunk;
+            let fend = (end.div_ceil(chunk) * chunk).min(total);
+            let g = self
+                .store
+                .get_object(&r.key, Some(fstart..fend))
+                .await
+                .map_err(FsError::from)?;
+            self.absorb(r, fstart, &g);
+            let from = (pos - fstart) as usize;
+            let to = ((end - fstart) as usize).min(g.data.len());
+            if from >= to {
+                break;
+            }
+            out.extend_from_slice(&g.data[from..to]);
+            pos = fstart + to as u64;
+            if (g.data.len() as u64) < fend - fstart {
+                break;
             }
         }
-        *next = offset + out.len() as u64;
+        r.next = offset + out.len() as u64;
         Ok(out.freeze())
     }
 }

@@ -140,7 +140,12 @@ fn fs_config(cfg: &Config) -> FsConfig {
         entry_ttl: cfg.ttl.attr.min(Duration::from_secs(1)),
         meta_ttl: cfg.ttl.attr,
         negative_ttl: cfg.ttl.negative,
-        read_part_size: cfg.upload.part_size,
+        // Reads keep `FsConfig`'s part size and parts ahead: sized for memory, not uploads.
+        readahead_budget: cfg.read.readahead,
+        read_block: cfg.read.block,
+        read_cache_size: cfg.read.cache_size,
+        read_cache_evict: cfg.read.evict,
+        read_cache_dir: Some(cfg.cache_dir.join("read")),
         storage_class: cfg.storage_class.as_deref().map(StorageClass::parse),
         content_type: match cfg.content_type.as_deref() {
             None | Some("auto") => crate::fs::ContentType::Auto,

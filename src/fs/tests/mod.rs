@@ -109,4 +109,5 @@ mod data;
 mod handles;
 mod model;
 mod namespace;
+mod reads;
 mod xattrs;

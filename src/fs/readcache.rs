@@ -1,0 +1,478 @@
+//! The local read cache: byte ranges that readers downloaded, kept by key + ETag so that a
+//! re-read costs no request while the object is unchanged.
+//!
+//! Ranges are stored in fixed, aligned chunks (`chunk` bytes, the random-read block); a chunk is
+//! cached only when it is complete (or ends at the object's end), so a hit never needs a request
+//! to fill a gap. Each key has at most one ETag: data of a new ETag replaces the old one, and a
+//! lookup with any other ETag misses, so a changed object never serves old bytes.
+//!
+//! Storage is a sparse file per object in `dir` (the mount's cache directory), or memory when
+//! there is no directory (the fs core's unit tests). The total is bounded by `limit` bytes;
+//! past it the oldest chunks go first: least recently used (`Evict::Lru`) or least recently
+//! stored (`Evict::Fifo`). An evicted chunk's disk space is given back with a punched hole.
+//!
+//! The cache never crowds out staging files (which share the cache directory's filesystem): it
+//! stores nothing while less than 5 % of that filesystem is free.
+//!
+//! One std mutex guards the index and the file I/O of a chunk (page-cache pread/pwrite of at
+//! most one read's worth), so eviction can never punch a hole under a reader.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use bytes::{Bytes, BytesMut};
+
+/// Which chunk leaves first when the cache is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Evict {
+    /// Least recently read or stored.
+    #[default]
+    Lru,
+    /// Least recently stored (reads do not refresh a chunk).
+    Fifo,
+}
+
+impl Evict {
+    /// Parses `lru` / `fifo`.
+    pub fn parse(s: &str) -> Option<Evict> {
+        match s.to_ascii_lowercase().as_str() {
+            "lru" => Some(Evict::Lru),
+            "fifo" => Some(Evict::Fifo),
+            _ => None,
+        }
+    }
+}
+
+/// Where an object's chunks live.
+enum Backing {
+    /// A sparse file: chunk `i` at offset `i * chunk`.
+    Disk(PathBuf, File),
+    /// Chunks in memory.
+    Mem(HashMap<u64, Bytes>),
+}
+
+/// The cached chunks of one key at one ETag.
+struct Obj {
+    /// The ETag the chunks belong to.
+    etag: String,
+    /// Their bytes.
+    backing: Backing,
+    /// Present chunks → their length and their tick in `Inner::order`.
+    chunks: HashMap<u64, (u64, u64)>,
+}
+
+/// The index (under `ReadCache::inner`).
+#[derive(Default)]
+struct Inner {
+    /// Objects by key.
+    objects: HashMap<String, Obj>,
+    /// Eviction order: tick → (key, chunk).
+    order: BTreeMap<u64, (String, u64)>,
+    /// Next tick.
+    tick: u64,
+    /// Bytes held.
+    used: u64,
+    /// Names new object files.
+    next_file: u64,
+}
+
+/// The read cache (see module doc).
+pub struct ReadCache {
+    /// Chunk size in bytes.
+    chunk: u64,
+    /// Byte limit; 0 disables the cache.
+    limit: u64,
+    /// Eviction policy.
+    evict: Evict,
+    /// Directory of the object files (None: memory).
+    dir: Option<PathBuf>,
+    /// Index and I/O lock.
+    inner: Mutex<Inner>,
+}
+
+fn unquote(etag: &str) -> &str {
+    etag.trim_matches('"')
+}
+
+impl ReadCache {
+    /// A cache of at most `limit` bytes in `chunk`-byte chunks, on disk under `dir` (emptied
+    /// first: the index is not kept across mounts) or in memory.
+    pub fn new(dir: Option<PathBuf>, limit: u64, chunk: u64, evict: Evict) -> ReadCache {
+        let chunk = chunk.max(1);
+        let mut limit = if limit < chunk { 0 } else { limit };
+        let dir = dir.filter(|_| limit > 0).and_then(|d| {
+            let _ = std::fs::remove_dir_all(&d);
+            match std::fs::create_dir_all(&d) {
+                Ok(()) => Some(d),
+                Err(e) => {
+                    log::warn!("read cache disabled: cannot create {}: {e}", d.display());
+                    limit = 0;
+                    None
+                }
+            }
+        });
+        ReadCache {
+            chunk,
+            limit,
+            evict,
+            dir,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The chunk size.
+    pub fn chunk(&self) -> u64 {
+        self.chunk
+    }
+
+    /// True when the cache keeps anything.
+    pub fn enabled(&self) -> bool {
+        self.limit > 0
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> u64 {
+        self.lock().used
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True when every byte of `range` of `key` at `etag` is cached.
+    pub fn contains(&self, key: &str, etag: &str, range: std::ops::Range<u64>) -> bool {
+        if !self.enabled() || range.start >= range.end {
+            return false;
+        }
+        let g = self.lock();
+        let Some(o) = g.objects.get(key).filter(|o| o.etag == unquote(etag)) else {
+            return false;
+        };
+        (range.start / self.chunk..=(range.end - 1) / self.chunk).all(|i| {
+            o.chunks.get(&i).is_some_and(|&(len, _)| {
+                i * self.chunk + len >= range.end.min((i + 1) * self.chunk)
+            })
+        })
+    }
+
+    /// The longest cached prefix of `range` of `key` at `etag` (empty on a miss).
+    pub fn read_prefix(&self, key: &str, etag: &str, range: std::ops::Range<u64>) -> Bytes {
+        if !self.enabled() || range.start >= range.end {
+            return Bytes::new();
+        }
+        let mut g = self.lock();
+        let inner = &mut *g;
+        let Some(o) = inner
+            .objects
+            .get_mut(key)
+            .filter(|o| o.etag == unquote(etag))
+        else {
+            return Bytes::new();
+        };
+        // Cached bytes from range.start on, stopping at the first missing or short chunk.
+        let mut end = range.start;
+        let mut i = range.start / self.chunk;
+        while end < range.end {
+            match o.chunks.get(&i) {
+                Some(&(len, _)) if i * self.chunk + len > end => {
+                    end = (i * self.chunk + len).min(range.end);
+                    if len < self.chunk {
+                        break; // the object's last chunk
+                    }
+                }
+                _ => break,
+            }
+            i += 1;
+        }
+        if end == range.start {
+            return Bytes::new();
+        }
+        let out = match &o.backing {
+            Backing::Disk(_, f) => {
+                let mut buf = BytesMut::zeroed((end - range.start) as usize);
+                match super::read::read_at_full(f, &mut buf, range.start) {
+                    Ok(n) if n == buf.len() => buf.freeze(),
+                    _ => return Bytes::new(),
+                }
+            }
+            Backing::Mem(m) => {
+                let mut buf = BytesMut::with_capacity((end - range.start) as usize);
+                let mut pos = range.start;
+                while pos < end {
+                    let i = pos / self.chunk;
+                    let Some(b) = m.get(&i) else {
+                        return Bytes::new();
+                    };
+                    let from = (pos - i * self.chunk) as usize;
+                    let to = ((end - i * self.chunk) as usize).min(b.len());
+                    buf.extend_from_slice(&b[from..to]);
+                    pos = i * self.chunk + to as u64;
+                }
+                buf.freeze()
+            }
+        };
+        if self.evict == Evict::Lru {
+            for i in range.start / self.chunk..=(end - 1) / self.chunk {
+                inner.tick += 1;
+                let t = inner.tick;
+                if let Some(c) = o.chunks.get_mut(&i) {
+                    inner.order.remove(&c.1);
+                    c.1 = t;
+                    inner.order.insert(t, (key.to_string(), i));
+                }
+            }
+        }
+        out
+    }
+
+    /// Stores `data`, the bytes of `key` at `etag` from offset `start`, of an object of `total`
+    /// bytes: the whole chunks it covers (and the object's last chunk). Data of another ETag of
+    /// the key is dropped first. Returns true when every chunk of the range is now cached.
+    pub fn put(&self, key: &str, etag: &str, start: u64, data: &[u8], total: u64) -> bool {
+        if !self.enabled() || data.is_empty() {
+            return false;
+        }
+        if self.dir.as_deref().is_some_and(low_on_space) {
+            return false;
+        }
+        let etag = unquote(etag);
+        let end = start + data.len() as u64;
+        let first = start.div_ceil(self.chunk);
+        let mut g = self.lock();
+        let inner = &mut *g;
+        if inner.objects.get(key).is_some_and(|o| o.etag != etag) {
+            Self::drop_object(inner, key);
+        }
+        if !inner.objects.contains_key(key) {
+            let backing = match &self.dir {
+                Some(d) => {
+                    inner.next_file += 1;
+                    let path = d.join(format!("obj-{}", inner.next_file));
+                    match std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(&path)
+                    {
+                        Ok(f) => Backing::Disk(path, f),
+                        Err(e) => {
+                            log::debug!("read cache: {}: {e}", path.display());
+                            return false;
+                        }
+                    }
+                }
+                None => Backing::Mem(HashMap::new()),
+            };
+            inner.objects.insert(
+                key.to_string(),
+                Obj {
+                    etag: etag.to_string(),
+                    backing,
+                    chunks: HashMap::new(),
+                },
+            );
+        }
+        let mut all = start % self.chunk == 0;
+        let mut i = first;
+        while i * self.chunk < end {
+            let cs = i * self.chunk;
+            let ce = ((i + 1) * self.chunk).min(total);
+            if ce > end {
+                all = false;
+                break;
+            }
+            let Some(o) = inner.objects.get_mut(key) else {
+                return false;
+            };
+            if !o.chunks.contains_key(&i) {
+                let bytes = &data[(cs - start) as usize..(ce - start) as usize];
+                let stored = match &mut o.backing {
+                    Backing::Disk(_, f) => f.write_all_at(bytes, cs).is_ok(),
+                    Backing::Mem(m) => {
+                        m.insert(i, Bytes::copy_from_slice(bytes));
+                        true
+                    }
+                };
+                if !stored {
+                    return false;
+                }
+                inner.tick += 1;
+                o.chunks.insert(i, (ce - cs, inner.tick));
+                inner.order.insert(inner.tick, (key.to_string(), i));
+                inner.used += ce - cs;
+            }
+            i += 1;
+        }
+        self.evict_over_limit(inner);
+        all && inner
+            .objects
+            .get(key)
+            .is_some_and(|o| (first..i).all(|i| o.chunks.contains_key(&i)))
+    }
+
+    /// Drops everything cached of `key`.
+    pub fn forget(&self, key: &str) {
+        let mut g = self.lock();
+        Self::drop_object(&mut g, key);
+    }
+
+    fn drop_object(inner: &mut Inner, key: &str) {
+        if let Some(o) = inner.objects.remove(key) {
+            for (len, tick) in o.chunks.values() {
+                inner.order.remove(tick);
+                inner.used -= len;
+            }
+            if let Backing::Disk(path, _) = o.backing {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    fn evict_over_limit(&self, inner: &mut Inner) {
+        // Bounded: each turn removes one entry of `order`.
+        while inner.used > self.limit {
+            let Some((_, (key, i))) = inner.order.pop_first() else {
+                break;
+            };
+            let Some(o) = inner.objects.get_mut(&key) else {
+                continue;
+            };
+            if let Some((len, _)) = o.chunks.remove(&i) {
+                inner.used -= len;
+                match &mut o.backing {
+                    Backing::Disk(_, f) => punch_hole(f, i * self.chunk, len),
+                    Backing::Mem(m) => {
+                        m.remove(&i);
+                    }
+                }
+            }
+            if o.chunks.is_empty() {
+                Self::drop_object(inner, &key);
+            }
+        }
+    }
+}
+
+impl Drop for ReadCache {
+    fn drop(&mut self) {
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// True when less than 5 % of the filesystem holding `dir` is free (or it cannot be told).
+fn low_on_space(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return true;
+    };
+    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return true;
+    }
+    st.f_bavail.saturating_mul(20) < st.f_blocks
+}
+
+/// Gives back the disk space of `[off, off+len)` (best effort: on filesystems without hole
+/// punching the space stays used until the object is dropped; the index forgets it anyway).
+fn punch_hole(f: &File, off: u64, len: u64) {
+    // SAFETY: fallocate on an owned, open descriptor; no memory is passed.
+    let r = unsafe {
+        libc::fallocate(
+            f.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            off as libc::off_t,
+            len as libc::off_t,
+        )
+    };
+    if r != 0 {
+        log::debug!(
+            "read cache: punching a hole: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    fn both(limit: u64, evict: Evict) -> Vec<(ReadCache, Option<tempfile::TempDir>)> {
+        let d = tempfile::tempdir().unwrap();
+        vec![
+            (ReadCache::new(None, limit, 4, evict), None),
+            (
+                ReadCache::new(Some(d.path().join("read")), limit, 4, evict),
+                Some(d),
+            ),
+        ]
+    }
+
+    #[test]
+    fn hits_only_whole_chunks_of_the_same_etag() {
+        let d = data(10);
+        for (c, _d) in both(100, Evict::Lru) {
+            // [1, 10): chunk 0 is partial (not stored), chunks 1 and 2 (the last, short) are.
+            assert!(!c.put("k", "\"e1\"", 1, &d[1..], 10));
+            assert!(c.contains("k", "e1", 4..10));
+            assert!(!c.contains("k", "e1", 3..10));
+            assert!(!c.contains("k", "e2", 4..10));
+            assert_eq!(&c.read_prefix("k", "e1", 5..10)[..], &d[5..10]);
+            assert_eq!(&c.read_prefix("k", "e1", 5..40)[..], &d[5..10]);
+            assert!(c.read_prefix("k", "e1", 0..10).is_empty());
+            assert!(c.read_prefix("k", "e2", 4..10).is_empty());
+            assert!(c.put("k", "e1", 0, &d[..4], 10));
+            assert_eq!(&c.read_prefix("k", "e1", 0..10)[..], &d[..]);
+            assert_eq!(c.used(), 10);
+            // A new ETag replaces every chunk of the old one.
+            let d2 = vec![9u8; 10];
+            assert!(c.put("k", "e2", 0, &d2, 10));
+            assert!(c.read_prefix("k", "e1", 0..10).is_empty());
+            assert_eq!(&c.read_prefix("k", "e2", 0..10)[..], &d2[..]);
+            assert_eq!(c.used(), 10);
+            c.forget("k");
+            assert_eq!(c.used(), 0);
+            assert!(!c.contains("k", "e2", 0..4));
+        }
+    }
+
+    #[test]
+    fn evicts_least_recently_used_or_first_stored() {
+        let d = data(12);
+        for evict in [Evict::Lru, Evict::Fifo] {
+            for (c, _d) in both(8, evict) {
+                c.put("a", "e", 0, &d[..4], 12);
+                c.put("b", "e", 0, &d[..4], 12);
+                assert_eq!(c.read_prefix("a", "e", 0..4).len(), 4); // refreshes `a` under LRU
+                c.put("c", "e", 0, &d[..4], 12);
+                assert!(c.used() <= 8);
+                let (gone, kept) = match evict {
+                    Evict::Lru => ("b", "a"),
+                    Evict::Fifo => ("a", "b"),
+                };
+                assert!(!c.contains(gone, "e", 0..4), "{evict:?}");
+                assert!(c.contains(kept, "e", 0..4), "{evict:?}");
+                assert!(c.contains("c", "e", 0..4));
+            }
+        }
+    }
+
+    #[test]
+    fn disabled_below_one_chunk() {
+        let c = ReadCache::new(None, 3, 4, Evict::Lru);
+        assert!(!c.enabled());
+        assert!(!c.put("k", "e", 0, &[1, 2, 3, 4], 4));
+        assert!(c.read_prefix("k", "e", 0..4).is_empty());
+    }
+}
