@@ -123,3 +123,17 @@ fn two_mounts_of_one_bucket_see_each_others_closed_files() {
     let want = pattern(3 << 20, 5);
     becomes(|| fs::read(a.p("back.txt")).ok(), None, Some(&want));
 }
+
+#[test]
+fn a_repeated_ls_within_list_ttl_costs_nothing_and_own_changes_show_at_once() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    emu.put(BUCKET, "d/one", b"1");
+    let m = Mount::new(&emu, BUCKET, "list_ttl=600");
+    assert_eq!(sh(m.path(), "ls d"), "one\n");
+    let before = emu.stats();
+    assert_eq!(sh(m.path(), "ls d"), "one\n");
+    assert_eq!(delta(&before, &emu.stats(), "GetBucket"), 0, "second ls");
+    // This mount's change drops the listing: the new name shows at once.
+    fs::write(m.p("d/two"), b"2").unwrap();
+    assert_eq!(sh(m.path(), "ls d"), "one\ntwo\n");
+}

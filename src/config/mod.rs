@@ -190,6 +190,8 @@ pub struct Ttls {
     pub negative: Duration,
     /// An open revalidates a file whose attributes are older than this (close-to-open).
     pub revalidate: Duration,
+    /// A directory listing is reused this long.
+    pub list: Duration,
 }
 
 /// Upload tuning.
@@ -437,6 +439,7 @@ impl Config {
                 attr: o.attr_ttl.unwrap_or(DEFAULT_ATTR_TTL),
                 negative: o.neg_ttl.unwrap_or(DEFAULT_NEG_TTL),
                 revalidate: o.revalidate.unwrap_or(DEFAULT_REVALIDATE),
+                list: o.list_ttl.unwrap_or(DEFAULT_REVALIDATE),
             },
             op_timeout: o.op_timeout.unwrap_or(DEFAULT_OP_TIMEOUT),
             upload: UploadTuning {

@@ -42,6 +42,8 @@ pub struct MountOptions {
     pub neg_ttl: Option<Duration>,
     /// `op_timeout=` seconds.
     pub op_timeout: Option<Duration>,
+    /// `list_ttl=` seconds.
+    pub list_ttl: Option<Duration>,
     /// `revalidate=` seconds (`metadata_ttl=` as mountpoint-s3 spells it).
     pub revalidate: Option<Duration>,
     /// `part_size=` bytes (suffixes K, M, G).
@@ -225,6 +227,7 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
             o.umask = Some(m);
         }
         "cache" | "use_cache" => o.cache = Some(PathBuf::from(v)),
+        "list_ttl" => o.list_ttl = Some(duration(v).map_err(|e| bad(&e))?),
         "op_timeout" => {
             let d = duration(v).map_err(|e| bad(&e))?;
             if d.is_zero() {

@@ -148,6 +148,30 @@ impl Fs {
         ino: InodeNo,
     ) -> FsResult<Vec<(String, FileKind, InodeNo)>> {
         let rel = self.dir_path(ino)?;
+        let names = match self.listings.get(&rel) {
+            Some(names) => names,
+            None => {
+                let names = self.fetch_listing(ino, &rel).await?;
+                self.listings.put(&rel, names.clone());
+                names
+            }
+        };
+        Ok(names
+            .into_iter()
+            .map(|(name, kind)| {
+                let child = self
+                    .table
+                    .child(ino, &name)
+                    .unwrap_or_else(|| pseudo_ino(&join(&rel, &name)));
+                (name, kind, child)
+            })
+            .collect())
+    }
+
+    /// The merged listing of directory `rel` (inode `ino`): COS's pages, pending uploads and
+    /// staged files, without names waiting for deletion.
+    async fn fetch_listing(&self, ino: InodeNo, rel: &str) -> FsResult<BTreeMap<String, FileKind>> {
+        let rel = rel.to_string();
         let prefix = self.key_of(&rel, FileKind::Dir)?.to_string();
         let d = self.defaults();
         let mut names: BTreeMap<String, FileKind> = BTreeMap::new();
@@ -259,15 +283,66 @@ impl Fs {
         for (name, _, node) in self.table.staged_children(ino) {
             add(&mut names, &name, node.kind);
         }
-        Ok(names
-            .into_iter()
-            .map(|(name, kind)| {
-                let child = self
-                    .table
-                    .child(ino, &name)
-                    .unwrap_or_else(|| pseudo_ino(&join(&rel, &name)));
-                (name, kind, child)
-            })
-            .collect())
+        Ok(names)
+    }
+}
+
+/// Directory listings kept for `list_ttl`, so a repeated `ls` asks COS nothing; this mount's
+/// own changes of a directory drop its listing at once (`Fs::touch_dir`), other clients'
+/// changes show after the TTL. Bounded by entry count. Leaf lock.
+pub struct Listings {
+    /// Validity.
+    ttl: std::time::Duration,
+    /// Directory path → (when listed, names and kinds).
+    map: std::sync::Mutex<lru::LruCache<String, (std::time::Instant, BTreeMap<String, FileKind>)>>,
+}
+
+impl Listings {
+    /// Listings valid for `ttl` (zero: never kept), at most `dirs` of them.
+    pub fn new(ttl: std::time::Duration, dirs: usize) -> Listings {
+        let cap = std::num::NonZeroUsize::new(dirs.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
+        Listings {
+            ttl,
+            map: std::sync::Mutex::new(lru::LruCache::new(cap)),
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        lru::LruCache<String, (std::time::Instant, BTreeMap<String, FileKind>)>,
+    > {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The listing of `rel`, if fresh.
+    pub fn get(&self, rel: &str) -> Option<BTreeMap<String, FileKind>> {
+        match self.lock().get(rel) {
+            Some((at, names)) if at.elapsed() < self.ttl => Some(names.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps a listing.
+    pub fn put(&self, rel: &str, names: BTreeMap<String, FileKind>) {
+        if !self.ttl.is_zero() {
+            self.lock()
+                .put(rel.to_string(), (std::time::Instant::now(), names));
+        }
+    }
+
+    /// Drops the listing of `rel` and of every directory under it.
+    pub fn drop_tree(&self, rel: &str) {
+        let under = format!("{rel}/");
+        let mut g = self.lock();
+        let victims: Vec<String> = g
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| k == rel || k.starts_with(&under) || rel.is_empty())
+            .collect();
+        for v in victims {
+            g.pop(&v);
+        }
     }
 }

@@ -135,6 +135,8 @@ pub struct FsConfig {
     pub close_wait: Duration,
     /// Files up to this size are waited for on close; larger ones upload in the background.
     pub close_wait_max_size: u64,
+    /// How long a directory listing is reused (this mount's changes drop it at once).
+    pub list_ttl: Duration,
     /// An open revalidates a file (one HEAD) whose attributes are older than this
     /// (close-to-open consistency); zero revalidates every open.
     pub open_revalidate: Duration,
@@ -184,6 +186,7 @@ impl Default for FsConfig {
             metrics: Arc::default(),
             head_parallelism: 32,
             open_revalidate: Duration::from_secs(1),
+            list_ttl: Duration::ZERO,
             op_timeout: Duration::from_secs(30),
         }
     }
@@ -231,6 +234,8 @@ pub struct Fs {
     opens: OpenCounts,
     /// POSIX metadata by key + ETag, kept across mounts (`cache::metadb`).
     metadb: Arc<MetaDb>,
+    /// Recent directory listings (`dir.rs`).
+    listings: dir::Listings,
     /// Directories this mount created and the names it put there (`owndirs.rs`).
     own: owndirs::OwnDirs,
     /// Directories this mount has listed (relative paths), for offline creates. Leaf lock.
@@ -252,6 +257,7 @@ impl Fs {
             None => MetaDb::memory(cfg.meta_capacity),
         });
         uploads.attach_metadb(metadb.clone());
+        let listings = dir::Listings::new(cfg.list_ttl, 4096);
         Arc::new_cyclic(|me| Fs {
             store,
             attrs: AttrCache::new(cfg.meta_ttl, cfg.negative_ttl, cfg.meta_capacity),
@@ -269,6 +275,7 @@ impl Fs {
             opens: OpenCounts::default(),
             metadb,
             own: owndirs::OwnDirs::default(),
+            listings,
             listed_dirs: Mutex::default(),
         })
     }

@@ -556,6 +556,7 @@ impl Fs {
             _ => None,
         };
         self.attrs.touch_dir(&rel, SystemTime::now(), base);
+        self.listings.drop_tree(&rel);
     }
 
     /// statfs: a large, mostly free filesystem (COS has no quota to report).

@@ -104,6 +104,8 @@ impl Fs {
             self.attrs.put(&to, moved);
         }
         self.own.renamed(&from, &to);
+        self.listings.drop_tree(&from);
+        self.listings.drop_tree(&to);
         self.touch_dir(parent);
         self.touch_dir(newparent);
         Ok(())

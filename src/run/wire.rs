@@ -157,6 +157,7 @@ fn fs_config(cfg: &Config) -> FsConfig {
         read_only: cfg.fuse.read_only,
         meta_dir: Some(cfg.cache_dir.clone()),
         open_revalidate: cfg.ttl.revalidate,
+        list_ttl: cfg.ttl.list,
         op_timeout: cfg.op_timeout,
         ..FsConfig::default()
     }
