@@ -39,7 +39,7 @@ deps() {
             reason = ""
             text = line " " above
             if (match(text, /# *behind:[^#]*/)) {
-                reason = substr(text, RSTART, RLENGTH); sub(/# *behind: */, "", reason)
+                reason = substr(text, RSTART, RLENGTH); sub(/# *behind: */, "", reason); sub(/[ \t]+$/, "", reason)
             }
             above = ""
             if (ver != "") print name "\t" ver "\t" reason
@@ -78,7 +78,8 @@ older() {
 # or version, 3 when the registry could not be asked.
 newest() {
     local out
-    if out=$(cd "$SCRATCH" && cargo info --quiet "$1" 2>&1); then
+    # Bounded retries and timeout: an unreachable registry should cost seconds, not minutes.
+    if out=$(cd "$SCRATCH" && CARGO_NET_RETRY=1 CARGO_HTTP_TIMEOUT=20 cargo info --quiet "$1" 2>&1); then
         sed -n 's/^version: \([^ ]*\).*/\1/p' <<<"$out" | head -1
         return 0
     fi
