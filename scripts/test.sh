@@ -13,6 +13,10 @@ echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
+# Issue 13: no direct dependency a major version behind crates.io without a written reason
+# (warns and goes on when crates.io cannot be reached).
+echo "==> dependency versions (scripts/check-deps.sh)"
+bash scripts/check-deps.sh
 echo "==> cargo test --no-fail-fast"
 cargo test --no-fail-fast
 

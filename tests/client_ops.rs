@@ -41,6 +41,9 @@ fn config(endpoint: &str, secret: &str) -> CosConfig {
 }
 
 async fn env() -> Env {
+    // For the plain reqwest clients of presigned-URL and anonymous-access tests (reqwest 0.13
+    // without a bundled crypto provider).
+    cosfuse::cos::tls::install_default_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::start(
         EmulatorConfig::new(dir.path())

@@ -643,7 +643,7 @@ async fn binary_contract_first_line_and_persistence() {
             .strip_prefix("listening on http://127.0.0.1:")
             .map(|p| format!("127.0.0.1:{p}"));
         let addr = addr.unwrap_or_else(|| panic!("bad first line {first:?}"));
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let client = http_client();
         let t = now();
         let path = format!("/{BUCKET}/persist.txt");
         let method = if round == 0 { "PUT" } else { "GET" };

@@ -190,7 +190,7 @@ async fn start_with(tune: impl FnOnce(&mut EmulatorConfig)) -> Emu {
         .credential(ID, KEY);
     tune(&mut cfg);
     let emu = Emulator::start(cfg).await.unwrap();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = http_client();
     Emu { emu, client, dir }
 }
 
@@ -394,7 +394,7 @@ async fn the_binary_takes_the_limit_flags() {
         t - 60,
         t + 600,
     );
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = http_client();
     let r = client
         .put(format!("http://{addr}{path}"))
         .header("authorization", auth)

@@ -658,7 +658,7 @@ async fn get_service_lists_buckets_when_several_exist() {
         .credential(ID, KEY);
     let emu = cosfuse::emulator::Emulator::start(cfg).await.unwrap();
     let host = emu.addr().to_string();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = http_client();
     let t = now();
     let auth = cosfuse::cos::sign::authorization(
         ID,

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rand::Rng;
 use tokio::sync::watch;
 
 use super::multipart;
@@ -99,7 +98,7 @@ pub(crate) fn retry_delay(initial: Duration, max: Duration, failures: u32) -> Du
     let full = initial.saturating_mul(1u32 << exp).min(max);
     let half = full / 2;
     let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-    half + Duration::from_nanos(rand::thread_rng().gen_range(0..=nanos))
+    half + Duration::from_nanos(rand::random_range(0..=nanos))
 }
 
 /// Claims the next runnable task; without one, says when the next Waiting task is due.

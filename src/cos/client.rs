@@ -65,8 +65,7 @@ impl CosClient {
         let builder = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.read_timeout)
-            .user_agent(cfg.user_agent.clone())
-            .use_rustls_tls();
+            .user_agent(cfg.user_agent.clone());
         let http = super::tls::configure(builder, &cfg.ca_files, &cfg.resolve)?
             .build()
             .map_err(|e| CosError::client(0, CODE_PROTOCOL, format!("HTTP client setup: {e}")))?;

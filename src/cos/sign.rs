@@ -4,7 +4,7 @@
 //! Both the client (signing) and the emulator (verifying) use these functions; both sides are
 //! pinned by the official SDK vectors in `cos-vectors/signature.json`.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha1::{Digest, Sha1};
 
 type HmacSha1 = Hmac<Sha1>;

@@ -1,7 +1,7 @@
 //! AWS Signature Version 4 (`AWS4-HMAC-SHA256`), the second scheme COS accepts for S3-style
 //! requests (docs/protocol.md §1.8). Pure functions; the caller supplies time and canonical parts.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;

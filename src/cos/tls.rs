@@ -12,22 +12,44 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use rustls::CertificateError;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::{CertificateError, ClientConfig, RootCertStore};
 
 use super::error::{CosError, CODE_PROTOCOL, CODE_TLS};
 
-/// Adds the extra CA bundles and the name overrides to a reqwest builder.
+/// Adds the TLS setup (trusted roots, ring as the crypto provider) and the name overrides to
+/// a reqwest builder.
+///
+/// Why a rustls config of our own: reqwest 0.13 dropped its Mozilla- and native-roots
+/// features for rustls-platform-verifier, which on Linux trusts only the system store (a
+/// container without one could no longer reach COS) and whose only bundled crypto provider is
+/// aws-lc. Building the config here keeps the trust described above and keeps ring, the provider
+/// the emulator's TLS and the rest of the tree use, so one rustls with one provider is linked.
 pub(crate) fn configure(
-    mut builder: reqwest::ClientBuilder,
+    builder: reqwest::ClientBuilder,
     ca_files: &[PathBuf],
     resolve: &[(String, IpAddr)],
 ) -> Result<reqwest::ClientBuilder, CosError> {
     let bad = |m: String| CosError::client(0, CODE_PROTOCOL, m);
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    // As reqwest 0.12 did with its native-roots feature: unreadable or unparsable system
+    // certificates are skipped; only a store with nothing but bad ones is an error.
+    let native = rustls_native_certs::load_native_certs();
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    if added == 0 && ignored > 0 {
+        return Err(bad(
+            "zero valid certificates found in the system's root store".to_string(),
+        ));
+    }
     for file in ca_files {
         let pem =
             std::fs::read(file).map_err(|e| bad(format!("cafile {}: {e}", file.display())))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| bad(format!("cafile {}: {e}", file.display())))?;
         if certs.is_empty() {
             return Err(bad(format!(
@@ -36,14 +58,35 @@ pub(crate) fn configure(
             )));
         }
         for c in certs {
-            builder = builder.add_root_certificate(c);
+            roots
+                .add(c)
+                .map_err(|e| bad(format!("cafile {}: {e}", file.display())))?;
         }
     }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // What reqwest sets on a config it builds itself for an HTTP/1-only client.
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut builder = builder.tls_backend_preconfigured(tls);
     for (host, ip) in resolve {
         // Port 0: the URL's port is used (reqwest ignores this one).
         builder = builder.resolve(host, SocketAddr::new(*ip, 0));
     }
     Ok(builder)
+}
+
+/// Makes ring the process's default rustls crypto provider, unless one is already set.
+///
+/// reqwest 0.13 is built here without a provider of its own (its only bundled one is aws-lc),
+/// so a `reqwest::Client` it configures itself, i.e. any not built by `CosClient` (tests, tools
+/// talking to the emulator), panics at `build()` unless a process default exists.
+pub fn install_default_crypto_provider() {
+    // Err only means another provider is already the default, which serves as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The rustls error somewhere in `e`'s source chain, if the failure was a TLS one.

@@ -93,23 +93,12 @@ pub fn percent_decode(s: &str, plus_space: bool) -> String {
 /// The bytes `s` percent-decodes to, unchecked (keys must be checked for UTF-8 by the caller:
 /// a lossy decode would map two different keys to one).
 pub fn percent_decode_bytes(s: &str, plus_space: bool) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b == b'+' && plus_space { b' ' } else { b });
-        i += 1;
+    // `+` is replaced before decoding so that an encoded `%2B` still decodes to `+`. A `%` not
+    // followed by two hex digits stays as it is.
+    if plus_space && s.contains('+') {
+        return percent_encoding::percent_decode_str(&s.replace('+', " ")).collect();
     }
-    out
+    percent_encoding::percent_decode_str(s).collect()
 }
 
 /// Splits a raw query string into decoded (name, value) pairs (`+` = space; `a` = `("a", "")`).
@@ -486,6 +475,8 @@ mod tests {
         assert_eq!(percent_decode("/a%20b+c%2B", true), "/a b c+");
         assert_eq!(percent_decode("/a+b%", false), "/a+b%");
         assert_eq!(percent_decode("%E7%9B%AE", true), "目");
+        // Not an escape: kept as sent (`%+1` too, which u8::from_str_radix used to accept).
+        assert_eq!(percent_decode("%zz%+1%4", false), "%zz%+1%4");
         assert_eq!(
             parse_query("acl&marker=a+b&x=%3B"),
             vec![

@@ -88,7 +88,7 @@ impl Faults {
             return false;
         }
         let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % every != 0 {
+        if !n.is_multiple_of(every) {
             return false;
         }
         let limit = self.config().limit.unwrap_or(u64::MAX);

@@ -3,8 +3,10 @@
 //! qualified name). Deliberately independent of the client's XML code (ARCHITECTURE.md §2), so a
 //! bug cannot hide on both sides.
 
+use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
 use quick_xml::Reader;
+use quick_xml::XmlVersion;
 
 /// Escapes text for element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -146,9 +148,8 @@ impl Element {
     }
 }
 
-fn local(name: &[u8]) -> String {
-    let s = String::from_utf8_lossy(name);
-    s.rsplit(':').next().unwrap_or_default().to_string()
+fn local(name: &str) -> String {
+    name.rsplit(':').next().unwrap_or_default().to_string()
 }
 
 fn element_from(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, String> {
@@ -158,11 +159,12 @@ fn element_from(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, String
     };
     for a in e.attributes() {
         let a = a.map_err(|e| e.to_string())?;
-        let v = a.unescape_value().map_err(|e| e.to_string())?;
-        el.attrs.push((
-            String::from_utf8_lossy(a.key.as_ref()).to_string(),
-            v.to_string(),
-        ));
+        // What quick-xml's deprecated `unescape_value()` does since 0.38: entities resolved,
+        // XML 1.0 attribute-value normalization.
+        let v = a
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| e.to_string())?;
+        el.attrs.push((a.key.as_ref().to_string(), v.to_string()));
     }
     Ok(el)
 }
@@ -202,12 +204,26 @@ pub fn parse(body: &[u8]) -> Result<Element, String> {
             }
             Event::Text(t) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t.unescape().map_err(|e| e.to_string())?);
+                    top.text.push_str(&t.into_inner());
+                }
+            }
+            // Since quick-xml 0.38 a text's entity and character references arrive as events of
+            // their own instead of being unescaped with the text: resolve them as before (the
+            // five predefined entities and `&#..;`; anything else is an error).
+            Event::GeneralRef(r) => {
+                if let Some(top) = stack.last_mut() {
+                    match r.resolve_char_ref().map_err(|e| e.to_string())? {
+                        Some(c) => top.text.push(c),
+                        None => top.text.push_str(
+                            resolve_predefined_entity(&r)
+                                .ok_or_else(|| format!("unknown entity &{};", &*r))?,
+                        ),
+                    }
                 }
             }
             Event::CData(t) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(&t));
+                    top.text.push_str(&t.into_inner());
                 }
             }
             Event::Eof => return Err("no root element".to_string()),
@@ -274,6 +290,16 @@ mod tests {
         assert!(err.contains("deeper"), "{err}");
         let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
         assert!(parse(ok.as_bytes()).is_ok());
+    }
+
+    /// quick-xml 0.38+ hands entity and character references over as events of their own; keys
+    /// in Delete Multiple bodies such as `a&amp;b` must still come out unescaped.
+    #[test]
+    fn text_references_are_resolved() {
+        let el = parse(b"<Key a=\"x&lt;y\">a&amp;b&#x41;&#66;<![CDATA[&amp;]]></Key>").unwrap();
+        assert_eq!(el.text, "a&bAB&amp;");
+        assert_eq!(el.attr("a"), Some("x<y"));
+        assert!(parse(b"<Key>&nosuch;</Key>").is_err());
     }
 
     #[test]

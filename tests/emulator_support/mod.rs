@@ -135,7 +135,7 @@ impl Emu {
             .bucket(BUCKET)
             .credential(ID, KEY);
         let emu = Emulator::start(cfg).await.unwrap();
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let client = http_client();
         Emu { emu, client, dir }
     }
 
@@ -231,4 +231,11 @@ impl Emu {
         assert_eq!(r.status, 200, "PUT {key}: {}", r.text());
         r
     }
+}
+
+/// A plain reqwest client for raw requests to the emulator. reqwest 0.13 is built without a
+/// crypto provider of its own, so ring is made the process default first.
+pub fn http_client() -> reqwest::Client {
+    cosfuse::cos::tls::install_default_crypto_provider();
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }

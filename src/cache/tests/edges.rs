@@ -117,7 +117,7 @@ async fn metadata_change_restarts_a_paused_multipart_upload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_mix_ends_with_the_last_version_of_every_key() {
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
     let seed: u64 = rand::random();
     println!("seed {seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -125,8 +125,8 @@ async fn seeded_mix_ends_with_the_last_version_of_every_key() {
     let keys = ["a", "b/c", "d", "e/f/g"];
     let mut last: std::collections::HashMap<&str, Option<Vec<u8>>> = Default::default();
     for step in 0..150u32 {
-        let key = keys[rng.gen_range(0..keys.len())];
-        match rng.gen_range(0..10) {
+        let key = keys[rng.random_range(0..keys.len())];
+        match rng.random_range(0..10) {
             0 => {
                 fx.q.discard(key);
                 last.insert(key, None);
@@ -134,17 +134,17 @@ async fn seeded_mix_ends_with_the_last_version_of_every_key() {
             1 => fx.store.fail_next("PutObject", 1, unavailable()),
             2 => fx.store.fail_next("UploadPart", 1, unavailable()),
             _ => {
-                let len = if rng.gen_bool(0.2) {
-                    rng.gen_range(2 * PART..4 * PART) as usize
+                let len = if rng.random_bool(0.2) {
+                    rng.random_range(2 * PART..4 * PART) as usize
                 } else {
-                    rng.gen_range(0..2000)
+                    rng.random_range(0..2000)
                 };
                 let body = data(len, step as u8);
                 fx.put(key, &body);
                 last.insert(key, Some(body));
             }
         }
-        if rng.gen_bool(0.1) {
+        if rng.random_bool(0.1) {
             drain(&fx.q).await;
         }
     }

@@ -65,8 +65,8 @@ async fn reference_model_random_operations() {
                     .map(|(k, _)| k.clone()),
             )
             .collect();
-        let dir = dirs[rng.gen_range(0..dirs.len())].clone();
-        let name = pool[rng.gen_range(0..pool.len())];
+        let dir = dirs[rng.random_range(0..dirs.len())].clone();
+        let name = pool[rng.random_range(0..pool.len())];
         let path = if dir.is_empty() {
             name.to_string()
         } else {
@@ -74,7 +74,7 @@ async fn reference_model_random_operations() {
         };
         let pino = resolve(fs, &dir).await.unwrap();
         let existing = model.get(&path).cloned();
-        let op = rng.gen_range(0..8);
+        let op = rng.random_range(0..8);
         if std::env::var("COSFUSE_TRACE").is_ok() {
             println!(
                 "step {step}: op {op} path {path:?} existing {:?}",
@@ -87,10 +87,10 @@ async fn reference_model_random_operations() {
                 if existing == Some(None) {
                     continue;
                 }
-                let len = rng.gen_range(0..30);
-                let data: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+                let len = rng.random_range(0..30);
+                let data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
                 let off = if existing.is_some() {
-                    rng.gen_range(0..20usize)
+                    rng.random_range(0..20usize)
                 } else {
                     0
                 };
@@ -157,8 +157,8 @@ async fn reference_model_random_operations() {
             }
             5 => {
                 // rename to another name in a random dir
-                let to_dir = dirs[rng.gen_range(0..dirs.len())].clone();
-                let to_name = pool[rng.gen_range(0..pool.len())];
+                let to_dir = dirs[rng.random_range(0..dirs.len())].clone();
+                let to_name = pool[rng.random_range(0..pool.len())];
                 let to = if to_dir.is_empty() {
                     to_name.to_string()
                 } else {
@@ -202,7 +202,7 @@ async fn reference_model_random_operations() {
             6 => {
                 if let Some(Some(cur)) = existing {
                     let ino = resolve(fs, &path).await.unwrap();
-                    let size = rng.gen_range(0..40usize);
+                    let size = rng.random_range(0..40usize);
                     fs.setattr(
                         ino,
                         SetAttr {
@@ -219,7 +219,7 @@ async fn reference_model_random_operations() {
                 }
             }
             _ => {
-                if rng.gen_bool(0.5) {
+                if rng.random_bool(0.5) {
                     e.uploads.upload_all().await.unwrap();
                 } else {
                     fs.flush_deletes().await;
