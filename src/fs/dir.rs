@@ -287,6 +287,9 @@ impl Fs {
     }
 }
 
+/// Directory path → (when listed, names and kinds).
+type ListingMap = lru::LruCache<String, (std::time::Instant, BTreeMap<String, FileKind>)>;
+
 /// Directory listings kept for `list_ttl`, so a repeated `ls` asks COS nothing; this mount's
 /// own changes of a directory drop its listing at once (`Fs::touch_dir`), other clients'
 /// changes show after the TTL. Bounded by entry count. Leaf lock.
@@ -294,7 +297,7 @@ pub struct Listings {
     /// Validity.
     ttl: std::time::Duration,
     /// Directory path → (when listed, names and kinds).
-    map: std::sync::Mutex<lru::LruCache<String, (std::time::Instant, BTreeMap<String, FileKind>)>>,
+    map: std::sync::Mutex<ListingMap>,
 }
 
 impl Listings {
@@ -307,12 +310,7 @@ impl Listings {
         }
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        lru::LruCache<String, (std::time::Instant, BTreeMap<String, FileKind>)>,
-    > {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ListingMap> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -277,7 +277,7 @@ impl ReadCache {
                 },
             );
         }
-        let mut all = start % self.chunk == 0;
+        let mut all = start.is_multiple_of(self.chunk);
         let mut i = first;
         while i * self.chunk < end {
             let cs = i * self.chunk;

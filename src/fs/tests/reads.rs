@@ -20,7 +20,7 @@ fn reads_env(cache: u64) -> Env {
 
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut r = rand::rngs::StdRng::seed_from_u64(seed);
-    (0..len).map(|_| r.gen()).collect()
+    (0..len).map(|_| r.random()).collect()
 }
 
 #[tokio::test]
