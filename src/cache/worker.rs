@@ -94,11 +94,13 @@ pub(crate) async fn worker_loop(inner: Arc<Inner>) {
 /// point in its upper half), so uploads failing together do not retry in lockstep and the
 /// spacing never collapses towards zero.
 pub(crate) fn retry_delay(initial: Duration, max: Duration, failures: u32) -> Duration {
-    let exp = failures.saturating_sub(1).min(30);
-    let full = initial.saturating_mul(1u32 << exp).min(max);
-    let half = full / 2;
-    let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-    half + Duration::from_nanos(rand::random_range(0..=nanos))
+    // The schedule is the client's (`cos::retry`): one implementation of the backoff.
+    crate::cos::RetryPolicy {
+        base_delay: initial,
+        max_delay: max,
+        ..Default::default()
+    }
+    .equal_jitter(failures, rand::random::<f64>())
 }
 
 /// Claims the next runnable task; without one, says when the next Waiting task is due.

@@ -73,14 +73,26 @@ impl RetryPolicy {
         }
     }
 
+    /// `base_delay · 2^(retry-1)`, capped at `max_delay`: the one exponential schedule of the
+    /// project (the client's retries and the upload queue's re-attempts both use it).
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let exp = retry.saturating_sub(1).min(30);
+        self.base_delay
+            .saturating_mul(1u32 << exp)
+            .min(self.max_delay)
+    }
+
+    /// The ceiling with "equal jitter": a random point in its upper half (`unit` in [0, 1)),
+    /// so waits spread out but never collapse towards zero (the upload queue's re-attempts).
+    pub fn equal_jitter(&self, retry: u32, unit: f64) -> Duration {
+        let half = self.ceiling(retry) / 2;
+        half + half.mul_f64(unit.clamp(0.0, 1.0))
+    }
+
     /// The backoff before retry number `retry` (1 = first retry). `unit` is a random number in
     /// [0, 1) used for full jitter (passed in so this stays pure and testable).
     pub fn delay(&self, retry: u32, unit: f64) -> Duration {
-        let exp = retry.saturating_sub(1).min(20);
-        let full = self
-            .base_delay
-            .saturating_mul(1u32 << exp)
-            .min(self.max_delay);
+        let full = self.ceiling(retry);
         if self.full_jitter {
             full.mul_f64(unit.clamp(0.0, 1.0))
         } else {
