@@ -95,3 +95,29 @@ fn kill_9_right_after_rm_r_or_mv_of_a_directory_neither_resurrects_nor_loses() {
         "keys left under d1/"
     );
 }
+
+#[test]
+fn a_file_open_at_a_crash_is_recovered_under_its_name() {
+    use std::io::Write;
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let m = Mount::new(&emu, BUCKET, "");
+    fs::create_dir(m.p("dir")).unwrap();
+    let mut f = fs::File::create(m.p("dir/open file")).unwrap();
+    f.write_all(b"written, never closed").unwrap();
+    let cache = m.kill9();
+    drop(f);
+    let m = Mount::with_cache(&emu, BUCKET, "", cache.clone());
+    let kept: Vec<String> = fs::read_dir(cache.join("recovered"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    let named = kept
+        .iter()
+        .find(|n| n.starts_with("unclosed-dir%2Fopen file"))
+        .unwrap_or_else(|| panic!("recovered files: {kept:?}"));
+    assert_eq!(
+        fs::read(cache.join("recovered").join(named)).unwrap(),
+        b"written, never closed"
+    );
+    m.unmount();
+}

@@ -3,6 +3,7 @@
 //! - [`staging`]: `CacheDir`, the cache directory (lock, staging files, recovery dir);
 //! - [`journal`]: the crash journal of pending uploads (fsync'd, replayed at startup);
 //! - [`intents`]: the namespace journal of deletes and renames under way;
+//! - [`label`]: the key a staging file was made for, in an xattr (crash recovery names);
 //! - [`metadb`]: the persistent metadata cache (POSIX metadata by key + ETag);
 //! - [`upload`]: `UploadQueue`, the write-back upload queue (enqueue, wait, pending views,
 //!   list/pause/restart/cancel, drain), with the per-key operations of the fs core in `keys`,
@@ -12,6 +13,7 @@
 pub mod intents;
 pub mod journal;
 mod keys;
+pub mod label;
 pub mod metadb;
 mod multipart;
 mod recover;

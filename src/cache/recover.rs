@@ -274,10 +274,14 @@ impl UploadQueue {
                 remove_file_logged(&path);
                 continue;
             }
-            let name = format!(
-                "unclosed-{}",
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-            );
+            // The key it was staged for, when the staging file carries it (`label.rs`).
+            let name = match super::label::get(&path) {
+                Some(key) => format!("unclosed-{key}"),
+                None => format!(
+                    "unclosed-{}",
+                    path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+                ),
+            };
             match cache.keep_in_recovery(&path, &name) {
                 Ok(dest) => {
                     log::warn!(

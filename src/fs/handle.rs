@@ -125,7 +125,7 @@ impl Fs {
             Err(FsError::NotFound) => {}
             Err(e) => return Err(e),
         }
-        let (path, file) = self.uploads.new_staging_file()?;
+        let (path, file) = self.uploads.new_staging_file_for(key.as_str())?;
         let s = Stat::new_local(FileKind::File, mode, uid, gid);
         let mut base_opts = self.new_object_opts(&s);
         base_opts.headers.user_meta.clear();

@@ -59,6 +59,12 @@ pub enum Intent {
 pub trait Uploads: Send + Sync + 'static {
     /// A new empty staging file (read-write) and its path.
     fn new_staging_file(&self) -> std::io::Result<(PathBuf, std::fs::File)>;
+    /// A new staging file labelled with the key it is for (so crash recovery can name it).
+    fn new_staging_file_for(&self, key: &str) -> std::io::Result<(PathBuf, std::fs::File)> {
+        let (path, file) = self.new_staging_file()?;
+        crate::cache::label::set(&file, key);
+        Ok((path, file))
+    }
     /// Hands a finished staging file to the queue (which now owns it).
     fn enqueue(
         &self,

@@ -158,7 +158,8 @@ impl Fs {
         // A file unlinked while open that never staged anything has no copy to change.
         let rel = self.table.path(ino)?;
         let s = self.stat_path(&rel).await?;
-        let (path, file) = self.uploads.new_staging_file()?;
+        let key = self.key_of(&rel, FileKind::File)?;
+        let (path, file) = self.uploads.new_staging_file_for(key.as_str())?;
         match self.fill_staging(&rel, &s, &file, with_data).await {
             Ok(f) => {
                 let mut c = node.content.lock().await;
