@@ -52,6 +52,15 @@ fn every_call_returns_within_the_deadline_against_an_endpoint_that_never_answers
     let r = root.clone();
     let cat = returns_within("cat", limit, move || fs::read(r.join("other/file")));
     assert!(cat.is_err());
+    // create in a directory the mount has listed: goes to the cache, returns.
+    let r = root.clone();
+    let created = returns_within("create", limit, move || {
+        fs::write(r.join("known/made-offline"), b"later")
+    });
+    assert!(
+        created.is_ok(),
+        "create while COS does not answer: {created:?}"
+    );
     // fsync of data written now: EIO within the deadline, the data kept for later.
     use std::io::Write;
     f.write_all(b"kept").unwrap();
