@@ -93,11 +93,9 @@ impl Fs {
             }
         }
         let cached = self.attrs.get(rel);
-        let m = &self.cfg.metrics;
-        match cached {
-            Cached::Present(_) | Cached::Absent => m.incr("attr_cache_hit"),
-            Cached::Stale(_) | Cached::Unknown => m.incr("attr_cache_miss"),
-        }
+        self.cfg
+            .metrics
+            .attr_cache(matches!(cached, Cached::Present(_) | Cached::Absent));
         let stale = match cached {
             Cached::Present(s) => return Ok(s),
             Cached::Absent => return Err(FsError::NotFound),

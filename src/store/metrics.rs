@@ -51,8 +51,6 @@ struct Inner {
     bytes_up: u64,
     /// Bytes received in object bodies.
     bytes_down: u64,
-    /// Named counters.
-    counters: BTreeMap<&'static str, u64>,
 }
 
 /// The counters (see module doc).
@@ -60,6 +58,10 @@ struct Inner {
 pub struct Metrics {
     /// State; leaf lock.
     inner: Mutex<Inner>,
+    /// Attribute-cache hits: counted on every lookup, so an atomic, not the mutex.
+    attr_hits: AtomicU64,
+    /// Attribute-cache misses (stale or unknown).
+    attr_misses: AtomicU64,
 }
 
 /// One operation in a snapshot.
@@ -168,9 +170,14 @@ impl Metrics {
         g.bytes_down += down;
     }
 
-    /// Adds one to a named counter.
-    pub fn incr(&self, name: &'static str) {
-        *self.lock().counters.entry(name).or_default() += 1;
+    /// Counts one attribute-cache answer (a lookup's hot path: lock-free).
+    pub fn attr_cache(&self, hit: bool) {
+        let c = if hit {
+            &self.attr_hits
+        } else {
+            &self.attr_misses
+        };
+        c.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counters now (`queue_depth` is the caller's to fill).
@@ -204,11 +211,16 @@ impl Metrics {
                 .collect(),
             bytes_up: g.bytes_up,
             bytes_down: g.bytes_down,
-            counters: g
-                .counters
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
+            counters: BTreeMap::from([
+                (
+                    "attr_cache_hit".to_string(),
+                    self.attr_hits.load(Ordering::Relaxed),
+                ),
+                (
+                    "attr_cache_miss".to_string(),
+                    self.attr_misses.load(Ordering::Relaxed),
+                ),
+            ]),
             errors: ERRNOS
                 .iter()
                 .enumerate()
@@ -238,7 +250,7 @@ mod tests {
             Duration::from_millis(1),
         );
         m.bytes(10, 20);
-        m.incr("attr_cache_hit");
+        m.attr_cache(true);
         let s = m.snapshot();
         let g = &s.requests["GetObject"];
         assert_eq!((g.ok, g.p50_ms, g.p99_ms), (5, 5, 50));
