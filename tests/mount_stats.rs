@@ -4,22 +4,11 @@
 mod common;
 use common::*;
 use std::fs;
-use std::process::Command;
 
 const BUCKET: &str = "stats-1250000000";
 
 fn stats_json(m: &Mount) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_cosfuse"))
-        .args(["stats", "--json"])
-        .arg(m.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&cosfuse_tool(&["stats", "--json"], m)).unwrap()
 }
 
 #[test]
@@ -63,12 +52,7 @@ fn counters_match_the_emulators_for_the_same_work() {
     );
     assert!(s["requests"]["GetObject"]["p99_ms"].as_u64().is_some());
     // The table form names the operations too.
-    let table = Command::new(env!("CARGO_BIN_EXE_cosfuse"))
-        .arg("stats")
-        .arg(m.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&table.stdout);
+    let text = cosfuse_tool(&["stats"], &m);
     assert!(
         text.contains("PutObject") && text.contains("bytes up"),
         "{text}"

@@ -18,17 +18,7 @@ const OPTS: &str = "part_size=1M,multipart_threshold=1M,parallel=1";
 
 /// The output of `cosfuse tasks MNT`.
 fn listing(m: &Mount) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_cosfuse"))
-        .arg("tasks")
-        .arg(m.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cosfuse tasks: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    cosfuse_tool(&["tasks"], m)
 }
 
 /// Rows of `cosfuse tasks MNT`: (id, state, percent, key).

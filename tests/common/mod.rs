@@ -531,6 +531,22 @@ impl Drop for Mount {
     }
 }
 
+/// Runs `cosfuse ARGS... MOUNTPOINT` (a tool subcommand against a live mount), panicking with
+/// its stderr when it fails; returns stdout.
+pub fn cosfuse_tool(args: &[&str], m: &Mount) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_cosfuse"))
+        .args(args)
+        .arg(m.path())
+        .output()
+        .expect("spawn cosfuse");
+    assert!(
+        out.status.success(),
+        "cosfuse {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// Runs a shell command in `cwd`, panicking with its output when it fails; returns stdout.
 pub fn sh(cwd: &Path, script: &str) -> String {
     let out = Command::new("bash")
