@@ -100,15 +100,7 @@ async fn anonymous_access_follows_the_bucket_acl() {
     let e = Emu::start().await;
     // Private bucket: a missing key leaks nothing.
     assert_cos_error(&e.anon("GET", "nope", &[]).await, 403, "AccessDenied");
-    let r = e
-        .send(
-            "PUT",
-            "",
-            &[("acl", "")],
-            &[("x-cos-acl", "public-read")],
-            Vec::new(),
-        )
-        .await;
+    let r = e.put_acl("", &[("x-cos-acl", "public-read")]).await;
     assert_eq!(r.status, 200);
     // Public-read: the bucket is listable, so a missing key is plainly missing.
     assert_cos_error(&e.anon("GET", "nope", &[]).await, 404, "NoSuchKey");
@@ -118,15 +110,7 @@ async fn anonymous_access_follows_the_bucket_acl() {
         .await;
     assert_cos_error(&put, 403, "AccessDenied");
     // Public-read-write: anonymous writes are allowed.
-    let r = e
-        .send(
-            "PUT",
-            "",
-            &[("acl", "")],
-            &[("x-cos-acl", "public-read-write")],
-            Vec::new(),
-        )
-        .await;
+    let r = e.put_acl("", &[("x-cos-acl", "public-read-write")]).await;
     assert_eq!(r.status, 200);
     let put = e
         .send_as(None, "PUT", "anon.txt", &[], &[], b"anon".to_vec())
@@ -140,15 +124,12 @@ async fn sub_account_grants_name_owner_and_sub_account() {
     let e = Emu::start().await;
     e.put("g.txt", b"x").await;
     let r = e
-        .send(
-            "PUT",
+        .put_acl(
             "g.txt",
-            &[("acl", "")],
             &[
                 ("x-cos-grant-read", "id=\"100000000001/100000000011\""),
                 ("x-cos-grant-full-control", "id=\"100000000001\""),
             ],
-            Vec::new(),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -355,9 +336,7 @@ async fn metadata_names_and_object_acl_rules() {
         ("x-cos-acl", "authenticated-read"),
         ("x-cos-grant-write", "id=\"100000000002\""),
     ] {
-        let r = e
-            .send("PUT", "m.txt", &[("acl", "")], &[(h, v)], Vec::new())
-            .await;
+        let r = e.put_acl("m.txt", &[(h, v)]).await;
         assert_cos_error(&r, 400, "InvalidArgument");
     }
     let body = "<AccessControlPolicy><Owner><ID>qcs::cam::uin/100000000001:uin/100000000001</ID></Owner><AccessControlList><Grant><Grantee><ID>qcs::cam::uin/100000000002:uin/100000000002</ID></Grantee><Permission>WRITE</Permission></Grant></AccessControlList></AccessControlPolicy>";
@@ -394,15 +373,7 @@ async fn metadata_names_and_object_acl_rules() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     for v in ["default", "private", "public-read"] {
-        let r = e
-            .send(
-                "PUT",
-                "m.txt",
-                &[("acl", "")],
-                &[("x-cos-acl", v)],
-                Vec::new(),
-            )
-            .await;
+        let r = e.put_acl("m.txt", &[("x-cos-acl", v)]).await;
         assert_eq!(r.status, 200, "{v}: {}", r.text());
     }
 }

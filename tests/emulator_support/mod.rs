@@ -157,6 +157,13 @@ impl Emu {
             .await
     }
 
+    /// PUT `?acl` on `key` ("" = the bucket) with ACL headers and no body.
+    #[allow(dead_code)]
+    pub async fn put_acl(&self, key: &str, headers: &[(&str, &str)]) -> Resp {
+        self.send("PUT", key, &[("acl", "")], headers, Vec::new())
+            .await
+    }
+
     /// Sends an anonymous request.
     pub async fn anon(&self, method: &str, key: &str, query: &[(&str, &str)]) -> Resp {
         self.send_as(None, method, key, query, &[], Vec::new())
