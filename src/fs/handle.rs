@@ -30,46 +30,9 @@ pub struct FileHandle {
     reader: tokio::sync::Mutex<Option<(u64, Source)>>,
 }
 
-/// Open handles per node: the last release drops a clean staging copy.
-#[derive(Default)]
-pub(crate) struct OpenCounts {
-    /// Node address → open handles.
-    counts: std::sync::Mutex<std::collections::HashMap<usize, usize>>,
-}
-
-impl OpenCounts {
-    fn id(node: &Arc<Node>) -> usize {
-        Arc::as_ptr(node) as usize
-    }
-
-    fn open(&self, node: &Arc<Node>) {
-        let mut g = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        *g.entry(Self::id(node)).or_default() += 1;
-    }
-
-    /// True while a handle of `node` is open.
-    pub(crate) fn is_open(&self, node: &Arc<Node>) -> bool {
-        let g = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        g.get(&Self::id(node)).is_some_and(|&n| n > 0)
-    }
-
-    /// Returns the handles still open after this close.
-    fn close(&self, node: &Arc<Node>) -> usize {
-        let mut g = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let id = Self::id(node);
-        let left = g.get(&id).copied().unwrap_or(1).saturating_sub(1);
-        if left == 0 {
-            g.remove(&id);
-        } else {
-            g.insert(id, left);
-        }
-        left
-    }
-}
-
 impl Fs {
     fn new_file_handle(&self, ino: InodeNo, node: Arc<Node>, flags: i32) -> Fh {
-        self.opens.open(&node);
+        node.opened();
         let acc = flags & libc::O_ACCMODE;
         let h = FileHandle {
             ino,
@@ -181,7 +144,7 @@ impl Fs {
     /// (then this mount's bytes are the newest). A changed object replaces the cached
     /// attributes (and every new reader starts from them); a deleted one is ENOENT.
     async fn revalidate_on_open(&self, ino: InodeNo, node: &Arc<Node>, s: Stat) -> FsResult<()> {
-        if node.is_staged() || self.opens.is_open(node) {
+        if node.is_staged() || node.is_open() {
             return Ok(());
         }
         let Ok(rel) = self.table.path(ino) else {
@@ -269,7 +232,7 @@ impl Fs {
         let Handle::File(h) = self.take_handle(fh)? else {
             return Err(FsError::IsDir);
         };
-        let left = self.opens.close(&h.node);
+        let left = h.node.closed();
         let res = if h.writable || left == 0 {
             self.hand_off(h.ino, &h.node, true).await.map(|_| ())
         } else {

@@ -57,7 +57,7 @@ pub use uploads::{ManualUploads, PendingUpload, Uploads};
 use attrcache::AttrCache;
 use delete::DeleteBatch;
 use dir::DirHandle;
-use handle::{FileHandle, OpenCounts};
+use handle::FileHandle;
 use meta::Defaults;
 use table::Table;
 
@@ -230,8 +230,6 @@ pub struct Fs {
     /// The namespace lock (lock order 1 in `node.rs`): a directory rename holds it for writing
     /// so no hand-off names a key under the moving tree meanwhile.
     ns: tokio::sync::RwLock<()>,
-    /// Open handles per node.
-    opens: OpenCounts,
     /// POSIX metadata by key + ETag, kept across mounts (`cache::metadb`).
     metadb: Arc<MetaDb>,
     /// Recent directory listings (`dir.rs`).
@@ -272,7 +270,6 @@ impl Fs {
             me: me.clone(),
             started: std::time::SystemTime::now(),
             ns: tokio::sync::RwLock::new(()),
-            opens: OpenCounts::default(),
             metadb,
             own: owndirs::OwnDirs::default(),
             listings,

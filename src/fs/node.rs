@@ -102,6 +102,8 @@ pub struct Node {
     version: AtomicU64,
     /// True while `content` is Staged (readable without the lock, for listings and forget).
     staged: std::sync::atomic::AtomicBool,
+    /// Open handles of this inode (the last release drops a clean staging copy).
+    opens: AtomicU64,
 }
 
 impl Node {
@@ -113,6 +115,7 @@ impl Node {
             content: tokio::sync::Mutex::new(Content::Remote),
             version: AtomicU64::new(0),
             staged: std::sync::atomic::AtomicBool::new(false),
+            opens: AtomicU64::new(0),
         })
     }
 
@@ -128,6 +131,27 @@ impl Node {
             std::sync::atomic::Ordering::SeqCst,
         );
         self.version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A handle of this inode was opened.
+    pub fn opened(&self) {
+        self.opens.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A handle was released; returns the handles still open.
+    pub fn closed(&self) -> u64 {
+        let prev = self
+            .opens
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_sub(1))
+            })
+            .unwrap_or(0);
+        prev.saturating_sub(1)
+    }
+
+    /// True while a handle of this inode is open.
+    pub fn is_open(&self) -> bool {
+        self.opens.load(Ordering::SeqCst) > 0
     }
 
     /// True while a staging file holds the content (a hint: check under the lock to act).

@@ -100,7 +100,7 @@ impl Fs {
             Cached::Present(s) => return Ok(s),
             Cached::Absent => return Err(FsError::NotFound),
             // A file this mount has open is served from what it opened: no request.
-            Cached::Stale(s) if node.as_ref().is_some_and(|n| self.opens.is_open(n)) => {
+            Cached::Stale(s) if node.as_ref().is_some_and(|n| n.is_open()) => {
                 return Ok(s);
             }
             Cached::Stale(s) => Some(s),
@@ -329,7 +329,7 @@ impl Fs {
         let key = self.key_of(&rel, FileKind::File)?;
         let child = self.table.child_node(parent, name.as_str());
         if let Some((ino, n)) = &child {
-            if self.opens.is_open(n) && !n.is_staged() {
+            if n.is_open() && !n.is_staged() {
                 // Open descriptors must keep reading and writing the file after the name is
                 // gone (POSIX): keep its bytes locally before the upload is discarded.
                 if let Err(e) = self.stage(*ino, n, true).await {
