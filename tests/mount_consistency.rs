@@ -137,3 +137,29 @@ fn a_repeated_ls_within_list_ttl_costs_nothing_and_own_changes_show_at_once() {
     fs::write(m.p("d/two"), b"2").unwrap();
     assert_eq!(sh(m.path(), "ls d"), "one\ntwo\n");
 }
+
+#[test]
+fn an_open_reads_a_longer_object_whole_although_the_kernel_kept_the_old_size() {
+    // The kernel keeps a file's attributes for up to a second. With `revalidate=0` every open
+    // asks COS; when it finds another size it must make the kernel forget the size it kept,
+    // or the read would stop at the old length.
+    let emu = Emulator::start(&[BUCKET], &[]);
+    emu.put(BUCKET, "grow.txt", b"short");
+    let m = Mount::new(&emu, BUCKET, "revalidate=0");
+    for round in 0..5u8 {
+        let before = fs::metadata(m.p("grow.txt")).unwrap().len();
+        let body = vec![b'a' + round; before as usize + 1000];
+        emu.put(BUCKET, "grow.txt", &body);
+        let got = fs::read(m.p("grow.txt")).unwrap();
+        assert_eq!(
+            got.len(),
+            body.len(),
+            "round {round}: read cut at the kernel's old size"
+        );
+        assert_eq!(got, body);
+        assert_eq!(
+            fs::metadata(m.p("grow.txt")).unwrap().len(),
+            body.len() as u64
+        );
+    }
+}

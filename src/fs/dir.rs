@@ -21,7 +21,7 @@ use super::attrcache::Cached;
 use super::error::{FsError, FsResult};
 use super::meta::Stat;
 use super::path::{join, ValidName};
-use super::types::{DirEntry, DirSink, Fh, FileKind, InodeNo, ROOT_INO};
+use super::types::{DirEntry, DirPlusSink, DirSink, Fh, FileKind, InodeNo, ROOT_INO};
 use super::{Fs, Handle};
 use futures::stream::{self, StreamExt};
 
@@ -96,6 +96,62 @@ impl Fs {
                 name: OsString::from(name),
             };
             if sink.add(e) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// readdirplus: like `readdir`, each entry with its attributes, as a lookup would give
+    /// them (counted as a lookup: the kernel forgets it later), so `ls -l` needs no LOOKUP per
+    /// entry. `.` and `..` carry the directory's attributes (the kernel takes none of them).
+    pub async fn readdirplus(
+        &self,
+        ino: InodeNo,
+        fh: Fh,
+        offset: i64,
+        sink: &mut dyn DirPlusSink,
+    ) -> FsResult<()> {
+        let h = match self.handle(fh)? {
+            Handle::Dir(d) => d,
+            Handle::File(_) => return Err(FsError::NotDir),
+        };
+        let mut h = h.lock().await;
+        if h.ino != ino {
+            return Err(FsError::BadHandle);
+        }
+        if offset == 0 {
+            h.entries = self.list_dir(ino).await?;
+        }
+        let rel = self.dir_path(ino)?;
+        let start = usize::try_from(offset.max(0)).unwrap_or(usize::MAX);
+        let here = self.entry_of(ino, &self.stat_path(&rel).await?);
+        for i in start..2 + h.entries.len() {
+            let (name, kind, child, e) = match i {
+                0 => (".", FileKind::Dir, ino, here.clone()),
+                1 => ("..", FileKind::Dir, ROOT_INO, here.clone()),
+                _ => {
+                    let (name, _, _) = &h.entries[i - 2];
+                    let s = match self.stat_path(&join(&rel, name)).await {
+                        Ok(s) => s,
+                        // Gone since the listing: left out, as a later readdir would.
+                        Err(FsError::NotFound) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    let child = self.table.upsert(ino, name, s.kind, true);
+                    (name.as_str(), s.kind, child, self.entry_of(child, &s))
+                }
+            };
+            let d = DirEntry {
+                ino: child,
+                offset: i as i64 + 1,
+                kind,
+                name: OsString::from(name),
+            };
+            if sink.add(d, &e) {
+                if i >= 2 {
+                    self.table.forget(child, 1);
+                }
                 break;
             }
         }

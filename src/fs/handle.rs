@@ -128,7 +128,8 @@ impl Fs {
         let node = self.table.node(ino)?;
         let trunc = flags & libc::O_TRUNC != 0 && flags & libc::O_ACCMODE != libc::O_RDONLY;
         if !trunc {
-            self.revalidate_on_open(ino, &node, s).await?;
+            let s = self.revalidate_on_open(ino, &node, s).await?;
+            self.kernel_catch_up(ino, &node, &s);
         }
         if flags & libc::O_ACCMODE != libc::O_RDONLY {
             self.check_writable()?;
@@ -143,23 +144,23 @@ impl Fs {
     /// validated it within `open_revalidate`, holds it open, or has it staged or pending
     /// (then this mount's bytes are the newest). A changed object replaces the cached
     /// attributes (and every new reader starts from them); a deleted one is ENOENT.
-    async fn revalidate_on_open(&self, ino: InodeNo, node: &Arc<Node>, s: Stat) -> FsResult<()> {
+    async fn revalidate_on_open(&self, ino: InodeNo, node: &Arc<Node>, s: Stat) -> FsResult<Stat> {
         if node.is_staged() || node.is_open() {
-            return Ok(());
+            return Ok(s);
         }
         let Ok(rel) = self.table.path(ino) else {
-            return Ok(());
+            return Ok(s);
         };
         let key = self.key_of(&rel, FileKind::File)?;
         if self.uploads.pending(key.as_str()).is_some()
             || self.attrs.validated_within(&rel, self.cfg.open_revalidate)
         {
-            return Ok(());
+            return Ok(s);
         }
         match self.revalidate(&rel, s).await? {
             Some(fresh) => {
-                self.attrs.put(&rel, fresh);
-                Ok(())
+                self.attrs.put(&rel, fresh.clone());
+                Ok(fresh)
             }
             None => {
                 self.attrs.put_absent(&rel);

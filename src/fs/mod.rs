@@ -238,6 +238,16 @@ pub struct Fs {
     own: owndirs::OwnDirs,
     /// Directories this mount has listed (relative paths), for offline creates. Leaf lock.
     listed_dirs: Mutex<std::collections::HashSet<String>>,
+    /// The kernel's caches, once mounted (`attach_kernel`).
+    kernel: std::sync::OnceLock<Arc<dyn KernelCache>>,
+}
+
+/// What the fs core may ask of the kernel's caches (implemented over FUSE notifications by
+/// the adapter; absent in unit tests).
+pub trait KernelCache: Send + Sync {
+    /// The kernel forgets the attributes it caches for `ino` (the page cache is left alone:
+    /// an open without `keep_cache` drops it anyway). Must not block on the kernel.
+    fn invalidate_attrs(&self, ino: InodeNo);
 }
 
 impl Fs {
@@ -274,7 +284,13 @@ impl Fs {
             own: owndirs::OwnDirs::default(),
             listings,
             listed_dirs: Mutex::default(),
+            kernel: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Connects the kernel's caches (once, after the mount).
+    pub fn attach_kernel(&self, k: Arc<dyn KernelCache>) {
+        let _ = self.kernel.set(k);
     }
 
     /// The configuration.

@@ -104,6 +104,20 @@ pub struct Node {
     staged: std::sync::atomic::AtomicBool,
     /// Open handles of this inode (the last release drops a clean staging copy).
     opens: AtomicU64,
+    /// What the kernel was last given of this inode's attributes, while it may still cache
+    /// them (leaf lock).
+    told: std::sync::Mutex<Option<Told>>,
+}
+
+/// Attributes the kernel holds for an inode, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Told {
+    /// Size the kernel was given.
+    pub size: u64,
+    /// Modification time the kernel was given.
+    pub mtime: std::time::SystemTime,
+    /// End of the validity the reply carried.
+    pub until: std::time::Instant,
 }
 
 impl Node {
@@ -116,6 +130,7 @@ impl Node {
             version: AtomicU64::new(0),
             staged: std::sync::atomic::AtomicBool::new(false),
             opens: AtomicU64::new(0),
+            told: std::sync::Mutex::new(None),
         })
     }
 
@@ -152,6 +167,27 @@ impl Node {
     /// True while a handle of this inode is open.
     pub fn is_open(&self) -> bool {
         self.opens.load(Ordering::SeqCst) > 0
+    }
+
+    /// Records that the kernel was given `size` and `mtime`, valid for `ttl`.
+    pub fn told(&self, size: u64, mtime: std::time::SystemTime, ttl: std::time::Duration) {
+        let until = std::time::Instant::now() + ttl;
+        *self.told.lock().unwrap_or_else(|p| p.into_inner()) = Some(Told { size, mtime, until });
+    }
+
+    /// True when the kernel may still hold a size or mtime other than these (so it must be
+    /// told to forget them); forgets the record then, as the caller invalidates.
+    pub fn kernel_differs(&self, size: u64, mtime: std::time::SystemTime) -> bool {
+        let mut g = self.told.lock().unwrap_or_else(|p| p.into_inner());
+        match *g {
+            Some(t)
+                if t.until > std::time::Instant::now() && (t.size, t.mtime) != (size, mtime) =>
+            {
+                *g = None;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// True while a staging file holds the content (a hint: check under the lock to act).

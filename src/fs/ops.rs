@@ -47,21 +47,37 @@ impl Fs {
     }
 
     pub(crate) fn entry_of(&self, ino: InodeNo, s: &Stat) -> Entry {
+        let attr = self.attr_of(ino, s);
         Entry {
-            attr: self.attr_of(ino, s),
-            ttl: self.kernel_ttl(s.kind),
+            ttl: self.kernel_ttl(&attr),
+            attr,
             generation: 0,
         }
     }
 
-    /// How long the kernel may cache an entry and its attributes: directories `entry_ttl`;
-    /// files and symlinks not at all, so the size an open revalidated is the size the kernel
-    /// reads to (a cached one could cut another client's new, longer object at the old size).
-    /// Each such look-up is answered from this process's cache, without a request.
-    pub fn kernel_ttl(&self, kind: FileKind) -> std::time::Duration {
-        match kind {
-            FileKind::Dir => self.cfg.entry_ttl,
-            _ => std::time::Duration::ZERO,
+    /// How long the kernel may cache an entry and these attributes of it: `entry_ttl`. For
+    /// files and symlinks the reply is remembered in the inode's `Node`, and an open that
+    /// settles on another size or mtime (another client changed the object, a listing or a
+    /// HEAD told) invalidates the kernel's copy first (`kernel_catch_up`), so a read never
+    /// stops at a size the kernel kept from before.
+    pub fn kernel_ttl(&self, a: &Attr) -> std::time::Duration {
+        let ttl = self.cfg.entry_ttl;
+        if a.kind != FileKind::Dir && !ttl.is_zero() {
+            if let Ok(node) = self.table.node(a.ino) {
+                node.told(a.size, a.mtime, ttl);
+            }
+        }
+        ttl
+    }
+
+    /// After an open settled on attributes `s`: if the kernel may still cache another size or
+    /// mtime for the inode (given before a listing or another client changed them), tell it
+    /// to forget them, so reads go to the new size.
+    pub(crate) fn kernel_catch_up(&self, ino: InodeNo, node: &super::node::Node, s: &Stat) {
+        if node.kernel_differs(s.size, s.mtime) {
+            if let Some(k) = self.kernel.get() {
+                k.invalidate_attrs(ino);
+            }
         }
     }
 

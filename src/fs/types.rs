@@ -132,6 +132,21 @@ pub trait DirSink: Send {
     fn add(&mut self, entry: DirEntry) -> bool;
 }
 
+/// Where readdirplus puts entries with their look-up results (fuser's `ReplyDirectoryPlus`
+/// in the adapter, a `Vec` in tests).
+pub trait DirPlusSink: Send {
+    /// Adds an entry and what a lookup of it gives; returns true when the buffer is full
+    /// (the entry was NOT added, so the caller takes back its lookup count).
+    fn add(&mut self, entry: DirEntry, looked_up: &Entry) -> bool;
+}
+
+impl DirPlusSink for Vec<(DirEntry, Entry)> {
+    fn add(&mut self, entry: DirEntry, looked_up: &Entry) -> bool {
+        self.push((entry, looked_up.clone()));
+        false
+    }
+}
+
 impl DirSink for Vec<DirEntry> {
     fn add(&mut self, entry: DirEntry) -> bool {
         self.push(entry);

@@ -6,16 +6,17 @@
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::SystemTime;
 
 use fuser::{
     AccessFlags, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
     LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
-    WriteFlags,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
+    Request, TimeOrNow, WriteFlags,
 };
 
-use super::convert::{errno, file_attr, masked_mode, set_time, ReplySink};
+use super::convert::{errno, file_attr, masked_mode, set_time, ReplyPlusSink, ReplySink};
 use crate::fs::{Entry, Fs, FsError, SetAttr};
 
 /// The fuser filesystem over an `Fs`.
@@ -40,6 +41,43 @@ impl FuseAdapter {
     {
         let fs = self.fs.clone();
         self.rt.spawn(async move { f(fs).await });
+    }
+
+    /// Runs `f(fs)` on the fuser thread (inside the runtime's context) until it first waits
+    /// for something not ready, and hands the rest to the runtime. For metadata calls answered
+    /// from memory (a warm `ls -l` sends three of them per entry) this saves two thread hops
+    /// per call; a call that needs COS goes on in the background at its first network wait.
+    /// Only for calls whose synchronous part is memory work: no disk I/O, no blocking lock
+    /// held long (the fuser thread reads the next request only after this returns).
+    fn inline<F, Fut>(&self, f: F)
+    where
+        F: FnOnce(Arc<Fs>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let _ctx = self.rt.enter();
+        let mut fut = Box::pin(f(self.fs.clone()));
+        // Polling with a no-op waker is sound: the runtime polls a spawned task once at once,
+        // and every tokio resource re-registers the waker of the latest poll.
+        let mut cx = Context::from_waker(Waker::noop());
+        if fut.as_mut().poll(&mut cx).is_pending() {
+            self.rt.spawn(fut);
+        }
+    }
+}
+
+/// The kernel's caches over FUSE notifications (`fs::KernelCache`).
+pub struct KernelNotifier(pub fuser::Notifier);
+
+impl crate::fs::KernelCache for KernelNotifier {
+    fn invalidate_attrs(&self, ino: u64) {
+        // Offset -1: attributes only, no page-cache range (which could wait on page locks
+        // held by reads this daemon has not answered yet).
+        match self.0.inval_inode(INodeNo(ino), -1, 0) {
+            Ok(()) => {}
+            // The kernel no longer has the inode: nothing to forget.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => log::warn!("cannot invalidate the kernel's attributes of inode {ino}: {e}"),
+        }
     }
 }
 
@@ -80,7 +118,12 @@ impl Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // O_TRUNC arrives with open (no separate truncate-to-0 that would upload an empty
         // object first); large writes mean fewer round trips into the staging file.
-        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC) {
+        // READDIRPLUS: a listing carries each entry's attributes, so `ls -l` needs no LOOKUP
+        // per entry (AUTO: the kernel uses it when a listing is followed by stats).
+        let wanted = InitFlags::FUSE_ATOMIC_O_TRUNC
+            | InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO;
+        if let Err(missing) = config.add_capabilities(wanted) {
             log::info!("kernel lacks FUSE capabilities {missing:?}");
         }
         let _ = config.set_max_write(1024 * 1024);
@@ -102,7 +145,7 @@ impl Filesystem for FuseAdapter {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_owned();
-        self.spawn(move |fs| async move {
+        self.inline(move |fs| async move {
             let r = fs.lookup(parent.0, &name).await;
             reply_entry(reply, r, "lookup", format!("{}/{name:?}", parent.0));
         });
@@ -113,9 +156,9 @@ impl Filesystem for FuseAdapter {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.spawn(move |fs| async move {
+        self.inline(move |fs| async move {
             match fs.getattr(ino.0).await {
-                Ok(a) => reply.attr(&fs.kernel_ttl(a.kind), &file_attr(&a)),
+                Ok(a) => reply.attr(&fs.kernel_ttl(&a), &file_attr(&a)),
                 Err(e) => reply.error(fail(&e, "getattr", ino.0)),
             }
         });
@@ -149,14 +192,14 @@ impl Filesystem for FuseAdapter {
         };
         self.spawn(move |fs| async move {
             match fs.setattr(ino.0, req, fh.map(|f| f.0)).await {
-                Ok(a) => reply.attr(&fs.kernel_ttl(a.kind), &file_attr(&a)),
+                Ok(a) => reply.attr(&fs.kernel_ttl(&a), &file_attr(&a)),
                 Err(e) => reply.error(fail(&e, "setattr", ino.0)),
             }
         });
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        self.spawn(move |fs| async move {
+        self.inline(move |fs| async move {
             match fs.readlink(ino.0).await {
                 Ok(t) => reply.data(&t),
                 Err(e) => reply.error(fail(&e, "readlink", ino.0)),
@@ -367,7 +410,7 @@ impl Filesystem for FuseAdapter {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        self.spawn(move |fs| async move {
+        self.inline(move |fs| async move {
             match fs.opendir(ino.0, flags.0).await {
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
                 Err(e) => reply.error(fail(&e, "opendir", ino.0)),
@@ -383,12 +426,30 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         reply: ReplyDirectory,
     ) {
-        self.spawn(move |fs| async move {
+        self.inline(move |fs| async move {
             let mut sink = ReplySink(reply);
             let off = i64::try_from(offset).unwrap_or(i64::MAX);
             match fs.readdir(ino.0, fh.0, off, &mut sink).await {
                 Ok(()) => sink.0.ok(),
                 Err(e) => sink.0.error(fail(&e, "readdir", ino.0)),
+            }
+        });
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        reply: ReplyDirectoryPlus,
+    ) {
+        self.inline(move |fs| async move {
+            let mut sink = ReplyPlusSink(reply);
+            let off = i64::try_from(offset).unwrap_or(i64::MAX);
+            match fs.readdirplus(ino.0, fh.0, off, &mut sink).await {
+                Ok(()) => sink.0.ok(),
+                Err(e) => sink.0.error(fail(&e, "readdirplus", ino.0)),
             }
         });
     }
@@ -401,7 +462,7 @@ impl Filesystem for FuseAdapter {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |fs| async move {
+        self.inline(move |fs| async move {
             let r = fs.releasedir(ino.0, fh.0).await;
             reply_empty(reply, r, "releasedir", ino.0);
         });
@@ -423,7 +484,7 @@ impl Filesystem for FuseAdapter {
     }
 
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        self.spawn(move |fs| async move {
+        self.inline(move |fs| async move {
             match fs.statfs(ino.0).await {
                 Ok(s) => reply.statfs(
                     s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
@@ -452,14 +513,14 @@ impl Filesystem for FuseAdapter {
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let name = name.to_owned();
-        self.spawn(move |fs| async move {
+        self.inline(move |fs| async move {
             let r = fs.getxattr(ino.0, &name).await;
             reply_xattr(reply, r, size, "getxattr", format!("{} {name:?}", ino.0));
         });
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        self.spawn(move |fs| async move {
+        self.inline(move |fs| async move {
             let r = fs.listxattr(ino.0).await;
             reply_xattr(reply, r, size, "listxattr", ino.0.to_string());
         });

@@ -71,6 +71,23 @@ impl DirSink for ReplySink {
     }
 }
 
+/// readdirplus's sink over fuser's reply.
+pub struct ReplyPlusSink(pub fuser::ReplyDirectoryPlus);
+
+impl crate::fs::types::DirPlusSink for ReplyPlusSink {
+    fn add(&mut self, e: DirEntry, looked_up: &crate::fs::Entry) -> bool {
+        let offset = u64::try_from(e.offset).unwrap_or(0);
+        self.0.add(
+            INodeNo(e.ino),
+            offset,
+            &e.name,
+            &looked_up.ttl,
+            &file_attr(&looked_up.attr),
+            fuser::Generation(looked_up.generation),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,9 @@ pub struct Assembled<F: fuser::Filesystem + Send + 'static> {
     pub control: Arc<dyn ControlHandler>,
     /// The upload queue, drained at the end.
     pub uploads: Arc<dyn Drain>,
+    /// Called with the session's notifier once the kernel mount exists (so the fs core can
+    /// invalidate what the kernel caches).
+    pub on_mounted: Box<dyn FnOnce(fuser::Notifier) + Send>,
 }
 
 /// Why the mount ended.
@@ -141,6 +144,7 @@ where
                 return Err(format!("cannot mount on {}: {e}", cfg.mountpoint.display()));
             }
         };
+    (parts.on_mounted)(session.notifier());
     let mut unmounter = session.unmount_callable();
     let registration = registry::register(
         registry_dir,

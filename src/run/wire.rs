@@ -57,6 +57,10 @@ pub async fn assemble(
     let mut fcfg = fs_config(cfg);
     fcfg.metrics = metrics.clone();
     let fs = Fs::new(bounded, fcfg, queue.clone());
+    let kernel_fs = fs.clone();
+    let on_mounted = Box::new(move |n: fuser::Notifier| {
+        kernel_fs.attach_kernel(Arc::new(crate::fuse::adapter::KernelNotifier(n)))
+    });
     let filesystem = FuseAdapter::new(fs, tokio::runtime::Handle::current());
     Ok(Assembled {
         filesystem,
@@ -67,6 +71,7 @@ pub async fn assemble(
             metrics,
         )),
         uploads: Arc::new(QueueDrain(queue)),
+        on_mounted,
     })
 }
 

@@ -113,6 +113,7 @@ fn start(cfg: Config, reg: PathBuf, stop: tokio::sync::oneshot::Receiver<()>) ->
             filesystem: NullFs,
             control: Arc::new(NoTasks),
             uploads: d,
+            on_mounted: Box::new(|_| {}),
         };
         let stop = async move {
             let _ = stop.await;
