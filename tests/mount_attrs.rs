@@ -133,3 +133,46 @@ fn objects_without_metadata_keep_the_documented_defaults() {
     sh(m.path(), "ls -l plain");
     assert_eq!(delta(&before, &emu.stats(), "HeadObject"), 0);
 }
+
+#[test]
+fn stats_in_bulk_after_a_remount_cost_a_listing_not_a_head_each() {
+    // `stat` of every name of a directory, after a remount with the kept cache and no
+    // listing first (a build tool, `find`, rsync's receiver): after a few cold look-ups one
+    // listing answers the rest, with the modes known for their ETags, and names it does not
+    // show are absent without a request. Another client's new name still shows.
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let m = Mount::new(&emu, BUCKET, "");
+    fs::create_dir(m.p("many")).unwrap();
+    for i in 0..60 {
+        let p = m.p(&format!("many/f{i}"));
+        fs::write(&p, format!("{i}")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600 + (i % 8) as u32)).unwrap();
+    }
+    let cache = m.unmount();
+    let m = Mount::with_cache(&emu, BUCKET, "", cache);
+    fs::metadata(m.p("many")).unwrap();
+    let before = emu.stats();
+    for i in 0..60 {
+        let md = fs::metadata(m.p(&format!("many/f{i}"))).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o600 + (i % 8) as u32, "f{i}'s mode");
+        assert_eq!(md.len(), format!("{i}").len() as u64, "f{i}'s size");
+        let missing = fs::metadata(m.p(&format!("many/g{i}")));
+        assert_eq!(missing.unwrap_err().raw_os_error(), Some(libc::ENOENT));
+    }
+    let after = emu.stats();
+    let heads = delta(&before, &after, "HeadObject");
+    let pages = delta(&before, &after, "GetBucket");
+    // Only the look-ups before the listing is taken ask one by one (HEAD + LIST each).
+    assert!(heads <= 4, "{heads} HEADs for 120 look-ups");
+    assert!(pages <= 12, "{pages} listings for 120 look-ups");
+
+    emu.put(BUCKET, "many/new", b"n");
+    let start = std::time::Instant::now();
+    while fs::metadata(m.p("many/new")).is_err() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(4),
+            "another client's new name stays hidden"
+        );
+        std::thread::yield_now();
+    }
+}

@@ -40,6 +40,7 @@ pub mod path;
 mod read;
 pub mod readcache;
 mod rename;
+mod scan;
 pub mod table;
 pub mod types;
 pub mod uploads;
@@ -238,6 +239,8 @@ pub struct Fs {
     own: owndirs::OwnDirs,
     /// Directories this mount has listed (relative paths), for offline creates. Leaf lock.
     listed_dirs: Mutex<std::collections::HashSet<String>>,
+    /// Directories listed to answer look-ups that miss in bulk (`scan.rs`).
+    scans: scan::Scans,
     /// The kernel's caches, once mounted (`attach_kernel`).
     kernel: std::sync::OnceLock<Arc<dyn KernelCache>>,
 }
@@ -284,6 +287,7 @@ impl Fs {
             own: owndirs::OwnDirs::default(),
             listings,
             listed_dirs: Mutex::default(),
+            scans: scan::Scans::default(),
             kernel: std::sync::OnceLock::new(),
         })
     }

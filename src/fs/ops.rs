@@ -137,6 +137,19 @@ impl Fs {
             // listing of it showed, which is in the cache): nothing to ask.
             return Err(FsError::NotFound);
         }
+        if stale.is_none() {
+            match self.scan_lookup(parent, rel).await? {
+                super::scan::Answer::Ask => {}
+                super::scan::Answer::Absent => {
+                    self.attrs.put_absent(rel);
+                    return Err(FsError::NotFound);
+                }
+                super::scan::Answer::File(s) => {
+                    self.attrs.put(rel, s.clone());
+                    return Ok(s);
+                }
+            }
+        }
         if let Some(old) = stale.filter(|s| s.kind != FileKind::Dir) {
             if let Some(s) = self.revalidate(rel, old).await? {
                 self.attrs.put(rel, s.clone());
@@ -571,6 +584,8 @@ impl Fs {
         };
         self.attrs.touch_dir(&rel, SystemTime::now(), base);
         self.listings.drop_tree(&rel);
+        // Scans stay: this mount's own names are found before them (staged, pending, cached)
+        // and they live for about a second.
     }
 
     /// statfs: a large, mostly free filesystem (COS has no quota to report).

@@ -106,6 +106,8 @@ impl Fs {
         self.own.renamed(&from, &to);
         self.listings.drop_tree(&from);
         self.listings.drop_tree(&to);
+        self.scans.drop_tree(&from);
+        self.scans.drop_tree(&to);
         self.touch_dir(parent);
         self.touch_dir(newparent);
         Ok(())
