@@ -131,7 +131,9 @@ impl Fs {
                 // An implicit directory (no marker) keeps the documented defaults, as a fact.
                 Err(StoreError::NotFound(_)) if is_dir => {
                     self.metadb.put(&key, "", Default::default());
-                    Stat::dir(&d, self.started)
+                    let mut s = Stat::dir(&d, self.started);
+                    s.acl = Some(Default::default());
+                    s
                 }
                 Err(StoreError::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),

@@ -205,6 +205,8 @@ impl Fs {
             }
             let marker = listed.iter().find(|o| o.key == dir_key.as_str());
             let mut s = Stat::dir(&d, listed[0].last_modified);
+            // No marker: nothing can carry ACLs (a marker's HEAD below sets what it holds).
+            s.acl = Some(Default::default());
             if let Some(m) = marker {
                 // The marker carries the directory's mode/owner; one more HEAD, only here.
                 match self.store.head_object(&m.key).await {
@@ -296,8 +298,9 @@ impl Fs {
         let rel = join(&self.dir_path(parent)?, name.as_str());
         let key = self.key_of(&rel, FileKind::Dir)?;
         self.ensure_absent(&rel).await?;
-        // The kernel already applied the caller's umask to `mode`.
+        // The adapter applied the caller's umask (or not: `creation_mode`) to `mode`.
         let mut s = Stat::new_local(FileKind::Dir, mode, uid, gid);
+        self.inherit_acl(parent, &mut s).await;
         self.deletes.cancel(key.as_str());
         self.deletes.unmark_dir(key.as_str());
         let opts = self.new_object_opts(&s);
@@ -523,6 +526,7 @@ impl Fs {
         let key = self.key_of(&rel, kind)?;
         self.ensure_absent(&rel).await?;
         let mut s = Stat::new_local(kind, mode & 0o7777, uid, gid);
+        self.inherit_acl(parent, &mut s).await;
         if matches!(kind, FileKind::CharDevice | FileKind::BlockDevice) {
             s.rdev = rdev;
         }

@@ -15,7 +15,7 @@ use fuser::{
     WriteFlags,
 };
 
-use super::convert::{errno, file_attr, masked_mode, set_time, ReplySink};
+use super::convert::{errno, file_attr, set_time, ReplySink};
 use crate::fs::{Entry, Fs, FsError, SetAttr};
 
 /// The fuser filesystem over an `Fs`.
@@ -82,6 +82,14 @@ impl Filesystem for FuseAdapter {
         // object first); large writes mean fewer round trips into the staging file.
         if let Err(missing) = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC) {
             log::info!("kernel lacks FUSE capabilities {missing:?}");
+        }
+        // POSIX ACLs: the kernel enforces and caches them and passes us only their xattrs;
+        // with FUSE_DONT_MASK it leaves the umask to us, which must not apply under a parent's
+        // default ACL (fs/posix_acl_fs.rs).
+        for cap in [InitFlags::FUSE_POSIX_ACL, InitFlags::FUSE_DONT_MASK] {
+            if let Err(missing) = config.add_capabilities(cap) {
+                log::info!("kernel lacks FUSE capabilities {missing:?}");
+            }
         }
         let _ = config.set_max_write(1024 * 1024);
         Ok(())
@@ -176,9 +184,8 @@ impl Filesystem for FuseAdapter {
     ) {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.spawn(move |fs| async move {
-            let r = fs
-                .mknod(parent.0, &name, masked_mode(mode, umask), rdev, uid, gid)
-                .await;
+            let mode = fs.creation_mode(parent.0, mode, umask).await;
+            let r = fs.mknod(parent.0, &name, mode, rdev, uid, gid).await;
             reply_entry(reply, r, "mknod", format!("{name:?}"));
         });
     }
@@ -194,9 +201,8 @@ impl Filesystem for FuseAdapter {
     ) {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.spawn(move |fs| async move {
-            let r = fs
-                .mkdir(parent.0, &name, masked_mode(mode, umask), uid, gid)
-                .await;
+            let mode = fs.creation_mode(parent.0, mode, umask).await;
+            let r = fs.mkdir(parent.0, &name, mode, uid, gid).await;
             reply_entry(reply, r, "mkdir", format!("{name:?}"));
         });
     }
@@ -491,10 +497,8 @@ impl Filesystem for FuseAdapter {
     ) {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.spawn(move |fs| async move {
-            match fs
-                .create(parent.0, &name, masked_mode(mode, umask), flags, uid, gid)
-                .await
-            {
+            let mode = fs.creation_mode(parent.0, mode, umask).await;
+            match fs.create(parent.0, &name, mode, flags, uid, gid).await {
                 Ok((e, fh)) => reply.created(
                     &e.ttl,
                     &file_attr(&e.attr),
