@@ -324,6 +324,16 @@ impl Listings {
         }
     }
 
+    /// The number of subdirectories in the listing of `rel`, if fresh.
+    pub fn subdirs(&self, rel: &str) -> Option<usize> {
+        match self.lock().peek(rel) {
+            Some((at, names)) if at.elapsed() < self.ttl => {
+                Some(names.values().filter(|k| **k == FileKind::Dir).count())
+            }
+            _ => None,
+        }
+    }
+
     /// Keeps a listing.
     pub fn put(&self, rel: &str, names: BTreeMap<String, FileKind>) {
         if !self.ttl.is_zero() {

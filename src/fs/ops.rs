@@ -38,12 +38,30 @@ impl Fs {
             ctime: s.ctime,
             kind: s.kind,
             perm: (s.perm & 0o7777) as u16,
-            nlink: if s.kind == FileKind::Dir { 2 } else { 1 },
+            nlink: if s.kind == FileKind::Dir {
+                self.dir_nlink(ino)
+            } else {
+                1
+            },
             uid: s.uid,
             gid: s.gid,
             blksize: 4096,
             rdev: s.rdev,
         }
+    }
+
+    /// A directory's link count, 2 + its subdirectories, when the mount knows them without a
+    /// request: a fresh listing, or a directory it created (whose names it tracks). Else 2,
+    /// as s3fs reports (counting would cost a listing per stat).
+    fn dir_nlink(&self, ino: InodeNo) -> u32 {
+        let Ok(rel) = self.table.path(ino) else {
+            return 2;
+        };
+        let n = self
+            .listings
+            .subdirs(&rel)
+            .or_else(|| self.own.subdirs(&rel));
+        2 + n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX - 2))
     }
 
     pub(crate) fn entry_of(&self, ino: InodeNo, s: &Stat) -> Entry {
