@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/lib.sh"
 cd "$ROOT"
 
-ensure_packages fuse3 attr rsync sqlite3 curl git
+ensure_packages fuse3 attr acl rsync sqlite3 curl git
 
 echo "==> cargo fmt --check"
 cargo fmt --check

@@ -1,7 +1,8 @@
 //! POSIX metadata on a real mount, read back after a remount with an empty cache: separate
 //! atime and mtime with nanoseconds and dates past 2038, ctime moving on chmod, FIFOs, sockets
 //! and devices with their types and device numbers; and interop: objects carrying cosfs- and
-//! s3fs-style metadata (written to the emulator directly) show the right mode, owner and times.
+//! s3fs-style metadata (written to the emulator directly) show the right mode, owner and times;
+//! directory link counts (2 + subdirectories) of directories the mount made.
 
 mod common;
 use common::*;
@@ -178,4 +179,16 @@ fn names_with_control_characters_round_trip() {
         !String::from_utf8_lossy(&r.body).contains("<Key>"),
         "deleted in COS"
     );
+}
+
+#[test]
+fn directory_link_counts_follow_mkdir_rename_and_rmdir() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let m = Mount::new(&emu, BUCKET, "");
+    sh(m.path(), "mkdir -p a/x a/y b && touch a/f");
+    let n = |rel: &str| fs::metadata(m.p(rel)).unwrap().nlink();
+    assert_eq!((n("a"), n("b")), (4, 2), "made here: 2 + subdirectories");
+    sh(m.path(), "mv a/x b/ && rmdir a/y");
+    assert_eq!((n("a"), n("b")), (2, 3));
+    m.unmount();
 }

@@ -45,6 +45,10 @@ impl Fs {
             let mut s = old.clone();
             if let Some(m) = req.mode {
                 s.perm = m & 0o7777;
+                // As on a local disk, chmod rewrites the access ACL's owner/mask/other.
+                if let Some(acl) = &mut s.acl {
+                    acl.chmod(s.perm);
+                }
             }
             if let Some(u) = req.uid {
                 s.uid = u;
@@ -71,7 +75,7 @@ impl Fs {
     }
 
     /// Stores changed attributes where they will reach COS (see module doc).
-    async fn persist_attrs(&self, ino: InodeNo, s: Stat) -> FsResult<()> {
+    pub(crate) async fn persist_attrs(&self, ino: InodeNo, s: Stat) -> FsResult<()> {
         let node = self.table.node(ino)?;
         {
             // A staged file carries them in its next upload.
@@ -83,6 +87,7 @@ impl Fs {
                 st.stat.mtime = s.mtime;
                 st.stat.atime = s.atime;
                 st.stat.ctime = s.ctime;
+                st.stat.acl = s.acl.clone();
                 st.dirty = true;
                 node.changed(&c);
                 return Ok(());

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use lru::LruCache;
 
 use super::meta::Stat;
+use super::posix_acl::PosixAcls;
 use super::types::FileKind;
 
 /// How long a directory's attributes are served without asking COS again (files: the TTL).
@@ -43,6 +44,8 @@ struct HeadMeta {
     ctime: SystemTime,
     /// Device number.
     rdev: u32,
+    /// POSIX ACLs (None: not known).
+    acl: Option<PosixAcls>,
 }
 
 /// A cached answer for one path.
@@ -153,6 +156,7 @@ impl AttrCache {
                 atime: s.atime,
                 ctime: s.ctime,
                 rdev: s.rdev,
+                acl: s.acl.clone(),
             };
             g.head.put(path.to_string(), hm);
         }
@@ -185,6 +189,7 @@ impl AttrCache {
                 s.atime = hm.atime;
                 s.ctime = hm.ctime;
                 s.rdev = hm.rdev;
+                s.acl = hm.acl.clone();
                 s.from_head = true;
             }
         }

@@ -187,7 +187,9 @@ impl Fs {
                 // An implicit directory (no marker) keeps the documented defaults, as a fact.
                 Err(StoreError::NotFound(_)) if is_dir => {
                     self.metadb.put(&key, "", Default::default());
-                    Stat::dir(&d, self.started)
+                    let mut s = Stat::dir(&d, self.started);
+                    s.acl = Some(Default::default());
+                    s
                 }
                 Err(StoreError::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -374,6 +376,16 @@ impl Listings {
     pub fn get(&self, rel: &str) -> Option<BTreeMap<String, FileKind>> {
         match self.lock().get(rel) {
             Some((at, names)) if at.elapsed() < self.ttl => Some(names.clone()),
+            _ => None,
+        }
+    }
+
+    /// The number of subdirectories in the listing of `rel`, if fresh.
+    pub fn subdirs(&self, rel: &str) -> Option<usize> {
+        match self.lock().peek(rel) {
+            Some((at, names)) if at.elapsed() < self.ttl => {
+                Some(names.values().filter(|k| **k == FileKind::Dir).count())
+            }
             _ => None,
         }
     }

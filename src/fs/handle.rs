@@ -89,7 +89,8 @@ impl Fs {
             Err(e) => return Err(e),
         }
         let (path, file) = self.uploads.new_staging_file_for(key.as_str())?;
-        let s = Stat::new_local(FileKind::File, mode, uid, gid);
+        let mut s = Stat::new_local(FileKind::File, mode, uid, gid);
+        self.inherit_acl(parent, &mut s).await;
         let mut base_opts = self.new_object_opts(&s);
         base_opts.headers.user_meta.clear();
         base_opts.headers.content_type = self.cfg.content_type.for_name(name.as_str());

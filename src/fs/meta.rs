@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::posix_acl::{read_acls, write_acls, PosixAcls};
 use super::types::FileKind;
 use crate::store::{ListEntry, ObjectMeta, StorageClass};
 
@@ -68,6 +69,9 @@ pub struct Stat {
     /// True when mode/uid/gid/mtime came from the object's metadata (a HEAD, or a cached HEAD
     /// for the same ETag + Last-Modified); false when they are defaults from a listing.
     pub from_head: bool,
+    /// POSIX ACLs (stored in `x-cos-meta-xattr`); None when not known (a listing's defaults,
+    /// a directory seen only as a prefix): ask COS before relying on them.
+    pub acl: Option<PosixAcls>,
 }
 
 impl Stat {
@@ -87,6 +91,7 @@ impl Stat {
             last_modified: None,
             storage_class: StorageClass::Standard,
             from_head: false,
+            acl: None,
         }
     }
 
@@ -107,6 +112,7 @@ impl Stat {
             last_modified: None,
             storage_class: StorageClass::Standard,
             from_head: true,
+            acl: Some(PosixAcls::default()),
         }
     }
 
@@ -131,6 +137,7 @@ impl Stat {
             last_modified: Some(e.last_modified),
             storage_class: e.storage_class.clone(),
             from_head: false,
+            acl: None,
         }
     }
 
@@ -190,7 +197,7 @@ pub fn format_mtime(t: SystemTime) -> String {
     }
 }
 
-/// Applies `x-cos-meta-mode/uid/gid/mtime` to a stat. A mode with `S_IFLNK` makes a symlink
+/// Applies `x-cos-meta-mode/uid/gid/mtime` (and the ACLs in `x-cos-meta-xattr`) to a stat. A mode with `S_IFLNK` makes a symlink
 /// (cosfs's convention); a directory key stays a directory whatever the mode says.
 pub fn apply_user_meta(s: &mut Stat, meta: &BTreeMap<String, String>, is_dir: bool) {
     if let Some(mode) = meta
@@ -226,9 +233,11 @@ pub fn apply_user_meta(s: &mut Stat, meta: &BTreeMap<String, String>, is_dir: bo
     if let Some(r) = meta.get(META_RDEV).and_then(|v| v.trim().parse().ok()) {
         s.rdev = r;
     }
+    s.acl = Some(read_acls(meta));
 }
 
-/// Writes mode/uid/gid/mtime of `s` into user metadata (replacing older values).
+/// Writes mode/uid/gid/mtime of `s` into user metadata (replacing older values), and its ACLs
+/// when known (the stored access ACL follows the mode either way).
 pub fn store_user_meta(s: &Stat, meta: &mut BTreeMap<String, String>) {
     meta.insert(META_MODE.into(), s.mode().to_string());
     meta.insert(META_UID.into(), s.uid.to_string());
@@ -241,6 +250,7 @@ pub fn store_user_meta(s: &Stat, meta: &mut BTreeMap<String, String>) {
     } else {
         meta.remove(META_RDEV);
     }
+    write_acls(meta, s.acl.as_ref(), s.perm);
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 //! - `handle.rs`: create/open/read/flush/release/fsync; `write.rs`: the staging copy and its
 //!   hand-off to the upload queue; `rename.rs`;
 //! - `delete.rs`: batched DELETE Multiple; `xattr.rs` + `xattr_acl.rs`: `user.cos.*`;
+//!   `posix_acl.rs` (values, mode arithmetic) + `posix_acl_fs.rs` (get/set, inheritance):
+//!   POSIX ACLs, enforced by the kernel;
 //! - `path.rs` (key rules), `meta.rs` (cosfs metadata formats), `attrcache.rs`, `table.rs`,
 //!   `error.rs` (errnos), `uploads.rs` (the upload-queue boundary), `types.rs`.
 //!
@@ -37,6 +39,8 @@ pub mod node;
 mod ops;
 mod owndirs;
 pub mod path;
+pub mod posix_acl;
+mod posix_acl_fs;
 mod read;
 pub mod readcache;
 mod rename;

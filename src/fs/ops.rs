@@ -38,12 +38,30 @@ impl Fs {
             ctime: s.ctime,
             kind: s.kind,
             perm: (s.perm & 0o7777) as u16,
-            nlink: if s.kind == FileKind::Dir { 2 } else { 1 },
+            nlink: if s.kind == FileKind::Dir {
+                self.dir_nlink(ino)
+            } else {
+                1
+            },
             uid: s.uid,
             gid: s.gid,
             blksize: 4096,
             rdev: s.rdev,
         }
+    }
+
+    /// A directory's link count, 2 + its subdirectories, when the mount knows them without a
+    /// request: a fresh listing, or a directory it created (whose names it tracks). Else 2,
+    /// as s3fs reports (counting would cost a listing per stat).
+    fn dir_nlink(&self, ino: InodeNo) -> u32 {
+        let Ok(rel) = self.table.path(ino) else {
+            return 2;
+        };
+        let n = self
+            .listings
+            .subdirs(&rel)
+            .or_else(|| self.own.subdirs(&rel));
+        2 + n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX - 2))
     }
 
     pub(crate) fn entry_of(&self, ino: InodeNo, s: &Stat) -> Entry {
@@ -234,6 +252,8 @@ impl Fs {
             }
             let marker = listed.iter().find(|o| o.key == dir_key.as_str());
             let mut s = Stat::dir(&d, listed[0].last_modified);
+            // No marker: nothing can carry ACLs (a marker's HEAD below sets what it holds).
+            s.acl = Some(Default::default());
             if let Some(m) = marker {
                 // The marker carries the directory's mode/owner; one more HEAD, only here.
                 match self.store.head_object(&m.key).await {
@@ -325,8 +345,9 @@ impl Fs {
         let rel = join(&self.dir_path(parent)?, name.as_str());
         let key = self.key_of(&rel, FileKind::Dir)?;
         self.ensure_absent(&rel).await?;
-        // The kernel already applied the caller's umask to `mode`.
+        // The adapter applied the caller's umask (or not: `creation_mode`) to `mode`.
         let mut s = Stat::new_local(FileKind::Dir, mode, uid, gid);
+        self.inherit_acl(parent, &mut s).await;
         self.deletes.cancel(key.as_str());
         self.deletes.unmark_dir(key.as_str());
         let opts = self.new_object_opts(&s);
@@ -552,6 +573,7 @@ impl Fs {
         let key = self.key_of(&rel, kind)?;
         self.ensure_absent(&rel).await?;
         let mut s = Stat::new_local(kind, mode & 0o7777, uid, gid);
+        self.inherit_acl(parent, &mut s).await;
         if matches!(kind, FileKind::CharDevice | FileKind::BlockDevice) {
             s.rdev = rdev;
         }

@@ -103,7 +103,7 @@ impl Fs {
             moved.last_modified = None;
             self.attrs.put(&to, moved);
         }
-        self.own.renamed(&from, &to);
+        self.own.renamed(&from, &to, src.kind == FileKind::Dir);
         self.listings.drop_tree(&from);
         self.listings.drop_tree(&to);
         self.scans.drop_tree(&from);

@@ -12,19 +12,18 @@
 //! | `user.cos.meta.NAME` | `x-cos-meta-NAME` | copy in place |
 //! | other `user.*` | stored as cosfs/s3fs do: JSON `{name: base64}` in `x-cos-meta-xattr` | copy in place |
 //!
-//! Other namespaces (`security.`, `system.`, `trusted.`) are absent (ENODATA) and cannot be set
-//! (ENOTSUP). User metadata is limited to 2 KB in total (E2BIG beyond); metadata names may
+//! `system.posix_acl_access` / `system.posix_acl_default` are POSIX ACLs (`posix_acl_fs.rs`),
+//! stored in the same map. Other namespaces (`security.`, `system.`, `trusted.`) are absent
+//! (ENODATA) and cannot be set (ENOTSUP). User metadata is limited to 2 KB in total (E2BIG beyond); metadata names may
 //! contain only letters, digits and `-` (EINVAL otherwise). Pending uploads are waited for first,
 //! so every change applies to the object in COS. A copy in place does not keep an object ACL set
 //! with `user.cos.acl` (COS does not copy ACLs); the mount's `acl=` default is applied instead.
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
-
-use base64::Engine;
 
 use super::error::{FsError, FsResult};
 use super::path::ObjectKey;
+use super::posix_acl::{is_acl_name, set_xattr_map, xattr_map};
 use super::types::{FileKind, InodeNo};
 use super::xattr_acl::{
     decode_value, encode_value, grants_header, parse_policy, parse_restore, policy_json,
@@ -39,8 +38,6 @@ use crate::store::{
 const META_MAX: usize = 2048;
 /// `x-cos-meta-` names the fs uses itself (not shown as `user.cos.meta.*`).
 const RESERVED_META: [&str; 5] = ["mode", "uid", "gid", "mtime", "xattr"];
-/// Where free-form `user.*` xattrs live.
-const XATTR_META: &str = "xattr";
 /// Standard headers exposed as xattrs.
 const HEADERS: [&str; 5] = [
     "content-type",
@@ -73,32 +70,6 @@ fn header_slot<'a>(h: &'a mut ObjectHeaders, name: &str) -> Option<&'a mut Optio
         "expires" => Some(&mut h.expires),
         _ => None,
     }
-}
-
-fn xattr_map(h: &ObjectHeaders) -> BTreeMap<String, Vec<u8>> {
-    let Some(raw) = h.user_meta.get(XATTR_META) else {
-        return BTreeMap::new();
-    };
-    let json = String::from_utf8_lossy(&decode_value(raw)).into_owned();
-    let parsed: BTreeMap<String, String> = serde_json::from_str(&json).unwrap_or_default();
-    parsed
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, base64::engine::general_purpose::STANDARD.decode(v).ok()?)))
-        .collect()
-}
-
-fn set_xattr_map(h: &mut ObjectHeaders, m: &BTreeMap<String, Vec<u8>>) {
-    if m.is_empty() {
-        h.user_meta.remove(XATTR_META);
-        return;
-    }
-    let enc: BTreeMap<&String, String> = m
-        .iter()
-        .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v)))
-        .collect();
-    let json = serde_json::to_string(&enc).unwrap_or_default();
-    h.user_meta
-        .insert(XATTR_META.into(), encode_value(json.as_bytes()));
 }
 
 fn meta_size(h: &ObjectHeaders) -> usize {
@@ -140,6 +111,9 @@ impl Fs {
     /// getxattr: the value (see module doc).
     pub async fn getxattr(&self, ino: InodeNo, name: &OsStr) -> FsResult<Vec<u8>> {
         let name = name.to_str().ok_or(FsError::NoAttr)?;
+        if is_acl_name(name) {
+            return self.get_posix_acl(ino, name).await;
+        }
         if !name.starts_with("user.") {
             self.table.path(ino)?;
             return Err(FsError::NoAttr);
@@ -195,7 +169,7 @@ impl Fs {
             }
             return Err(FsError::NoAttr);
         }
-        xattr_map(&h).remove(name).ok_or(FsError::NoAttr)
+        xattr_map(&h.user_meta).remove(name).ok_or(FsError::NoAttr)
     }
 
     /// listxattr: NUL-terminated names.
@@ -225,7 +199,7 @@ impl Fs {
         {
             names.push(format!("user.cos.meta.{k}"));
         }
-        names.extend(xattr_map(&m.headers).into_keys());
+        names.extend(xattr_map(&m.headers.user_meta).into_keys());
         let mut out = Vec::new();
         for n in names {
             out.extend_from_slice(n.as_bytes());
@@ -247,6 +221,9 @@ impl Fs {
             .to_str()
             .ok_or(FsError::NotSupported("non-UTF-8 xattr name"))?
             .to_string();
+        if is_acl_name(&name) {
+            return self.set_posix_acl(ino, &name, Some(value), flags).await;
+        }
         if !name.starts_with("user.") {
             return Err(FsError::NotSupported("only user.* extended attributes"));
         }
@@ -362,6 +339,9 @@ impl Fs {
     pub async fn removexattr(&self, ino: InodeNo, name: &OsStr) -> FsResult<()> {
         self.check_writable()?;
         let name = name.to_str().ok_or(FsError::NoAttr)?.to_string();
+        if is_acl_name(&name) {
+            return self.set_posix_acl(ino, &name, None, 0).await;
+        }
         if !name.starts_with("user.") {
             return Err(FsError::NoAttr);
         }
@@ -409,7 +389,7 @@ impl Fs {
                 }
             }
         } else {
-            let mut m = xattr_map(h);
+            let mut m = xattr_map(&h.user_meta);
             let exists = m.contains_key(name);
             if flags & libc::XATTR_CREATE != 0 && exists {
                 return Err(FsError::Exists);
@@ -421,7 +401,7 @@ impl Fs {
                 Some(v) => m.insert(name.to_string(), v.to_vec()),
                 None => m.remove(name),
             };
-            set_xattr_map(h, &m);
+            set_xattr_map(&mut h.user_meta, &m);
         }
         if meta_size(h) > META_MAX {
             return Err(FsError::TooBig(format!(

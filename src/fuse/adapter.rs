@@ -16,7 +16,7 @@ use fuser::{
     Request, TimeOrNow, WriteFlags,
 };
 
-use super::convert::{errno, file_attr, masked_mode, set_time, ReplyPlusSink, ReplySink};
+use super::convert::{errno, file_attr, set_time, ReplyPlusSink, ReplySink};
 use crate::fs::{Entry, Fs, FsError, SetAttr};
 
 /// The fuser filesystem over an `Fs`.
@@ -126,6 +126,14 @@ impl Filesystem for FuseAdapter {
         if let Err(missing) = config.add_capabilities(wanted) {
             log::info!("kernel lacks FUSE capabilities {missing:?}");
         }
+        // POSIX ACLs: the kernel enforces and caches them and passes us only their xattrs;
+        // with FUSE_DONT_MASK it leaves the umask to us, which must not apply under a parent's
+        // default ACL (fs/posix_acl_fs.rs).
+        for cap in [InitFlags::FUSE_POSIX_ACL, InitFlags::FUSE_DONT_MASK] {
+            if let Err(missing) = config.add_capabilities(cap) {
+                log::info!("kernel lacks FUSE capabilities {missing:?}");
+            }
+        }
         let _ = config.set_max_write(1024 * 1024);
         Ok(())
     }
@@ -219,9 +227,8 @@ impl Filesystem for FuseAdapter {
     ) {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.spawn(move |fs| async move {
-            let r = fs
-                .mknod(parent.0, &name, masked_mode(mode, umask), rdev, uid, gid)
-                .await;
+            let mode = fs.creation_mode(parent.0, mode, umask).await;
+            let r = fs.mknod(parent.0, &name, mode, rdev, uid, gid).await;
             reply_entry(reply, r, "mknod", format!("{name:?}"));
         });
     }
@@ -237,9 +244,8 @@ impl Filesystem for FuseAdapter {
     ) {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.spawn(move |fs| async move {
-            let r = fs
-                .mkdir(parent.0, &name, masked_mode(mode, umask), uid, gid)
-                .await;
+            let mode = fs.creation_mode(parent.0, mode, umask).await;
+            let r = fs.mkdir(parent.0, &name, mode, uid, gid).await;
             reply_entry(reply, r, "mkdir", format!("{name:?}"));
         });
     }
@@ -552,10 +558,8 @@ impl Filesystem for FuseAdapter {
     ) {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.spawn(move |fs| async move {
-            match fs
-                .create(parent.0, &name, masked_mode(mode, umask), flags, uid, gid)
-                .await
-            {
+            let mode = fs.creation_mode(parent.0, mode, umask).await;
+            match fs.create(parent.0, &name, mode, flags, uid, gid).await {
                 Ok((e, fh)) => reply.created(
                     &e.ttl,
                     &file_attr(&e.attr),

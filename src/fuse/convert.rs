@@ -54,12 +54,6 @@ pub fn set_time(t: TimeOrNow) -> SetTime {
     }
 }
 
-/// Applies the caller's umask to a create/mkdir mode (the kernel leaves it to us when it
-/// passes `umask`).
-pub fn masked_mode(mode: u32, umask: u32) -> u32 {
-    mode & !umask
-}
-
 /// A `DirSink` over fuser's directory reply buffer.
 pub struct ReplySink(pub ReplyDirectory);
 
@@ -133,6 +127,5 @@ mod tests {
         assert_eq!(set_time(TimeOrNow::Now), SetTime::Now);
         let t = SystemTime::now();
         assert_eq!(set_time(TimeOrNow::SpecificTime(t)), SetTime::At(t));
-        assert_eq!(masked_mode(0o100666, 0o022), 0o100644);
     }
 }

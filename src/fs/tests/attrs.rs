@@ -172,3 +172,28 @@ async fn mount_prefix_confines_keys() {
     e.uploads.upload_all().await.unwrap();
     assert_eq!(e.store.get("p/q/new").unwrap(), &b"z"[..]);
 }
+
+#[tokio::test]
+async fn a_directory_this_mount_made_counts_its_subdirectories_in_nlink() {
+    let e = env_with(MemoryStore::new(), |_| {});
+    let d = e.fs.mkdir(ROOT_INO, os("d"), 0o755, 1, 2).await.unwrap();
+    let d = d.attr.ino;
+    let other = e.fs.mkdir(ROOT_INO, os("o"), 0o755, 1, 2).await.unwrap();
+    let other = other.attr.ino;
+    e.fs.mkdir(d, os("a"), 0o755, 1, 2).await.unwrap();
+    e.fs.mkdir(d, os("b"), 0o755, 1, 2).await.unwrap();
+    e.fs.mknod(d, os("p"), libc::S_IFIFO | 0o644, 0, 1, 2)
+        .await
+        .unwrap();
+    assert_eq!(e.fs.getattr(d).await.unwrap().nlink, 4, "2 + a + b");
+    e.fs.rename(d, os("a"), other, os("a"), 0).await.unwrap();
+    assert_eq!(e.fs.getattr(d).await.unwrap().nlink, 3);
+    assert_eq!(e.fs.getattr(other).await.unwrap().nlink, 3);
+    e.fs.rmdir(d, os("b")).await.unwrap();
+    assert_eq!(e.fs.getattr(d).await.unwrap().nlink, 2);
+    // A directory the mount neither made nor listed: 2, as s3fs reports (no listing per stat).
+    e.store
+        .insert("x/y/z", b"1".to_vec(), &PutOptions::default());
+    let x = e.fs.lookup(ROOT_INO, os("x")).await.unwrap().attr;
+    assert_eq!(x.nlink, 2);
+}
