@@ -72,9 +72,12 @@ fn rm_r_of_1500_files_uses_batched_deletes() {
     let after = emu.stats();
     assert!(!m.p("tree").exists());
     let batches = delta(&before, &after, "DeleteMultipleObjects");
+    // A batch goes out ~0.2 s after the last unlink (or at 1 000 keys): an idle machine sends
+    // 2; a loaded one, where rm pauses longer between unlinks, a few more. Batching means on
+    // average at least 100 keys per request.
     assert!(
-        (1..=2).contains(&batches),
-        "DELETE Multiple requests: {batches}"
+        (2..=15).contains(&batches),
+        "DELETE Multiple requests for 1 500 keys: {batches}"
     );
     assert_eq!(
         delta(&before, &after, "DeleteObject"),
