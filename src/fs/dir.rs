@@ -247,6 +247,8 @@ impl Fs {
         };
         let mut marker: Option<String> = None;
         self.deletes.touch();
+        // The HEADs of one page run while the next page is listed.
+        let mut learning: Option<Learning<'_>> = None;
         for _ in 0..MAX_PAGES {
             let req = ListRequest {
                 prefix: prefix.clone(),
@@ -254,7 +256,17 @@ impl Fs {
                 marker: marker.clone(),
                 max_keys: Some(1000),
             };
-            let page = self.store.list_objects(&req).await?;
+            let prev = learning.take();
+            let (page, learned) = futures::join!(self.store.list_objects(&req), async {
+                match prev {
+                    Some(f) => f.await,
+                    None => Ok(Vec::new()),
+                }
+            });
+            for (name, kind) in learned? {
+                add(&mut names, &name, kind);
+            }
+            let page = page?;
             let mut unknown = Vec::new();
             for cp in &page.common_prefixes {
                 if self.deletes.dir_removed(cp) {
@@ -309,9 +321,7 @@ impl Fs {
                 }
                 add(&mut names, name, s.kind);
             }
-            for (name, kind) in self.learn_metadata(unknown).await? {
-                add(&mut names, &name, kind);
-            }
+            learning = Some(Box::pin(self.learn_metadata(unknown)));
             if !page.is_truncated {
                 break;
             }
@@ -323,6 +333,11 @@ impl Fs {
             });
             if marker.is_none() {
                 break;
+            }
+        }
+        if let Some(f) = learning {
+            for (name, kind) in f.await? {
+                add(&mut names, &name, kind);
             }
         }
         for (key, p) in self.uploads.pending_under(&prefix) {
@@ -344,6 +359,11 @@ impl Fs {
         Ok(names)
     }
 }
+
+/// The HEADs of one listing page, running (names and kinds learnt).
+type Learning<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = FsResult<Vec<(String, FileKind)>>> + Send + 'a>,
+>;
 
 /// Directory path → (when listed, names and kinds).
 type ListingMap = lru::LruCache<String, (std::time::Instant, BTreeMap<String, FileKind>)>;
