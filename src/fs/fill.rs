@@ -124,11 +124,10 @@ async fn fill(claim: &Claim, store: Arc<dyn ObjectStore>, etag: &str, size: u64,
                     log::debug!("{key}: fill stops: the object changed");
                     return Some(false);
                 }
-                Some(
-                    fs.upgrade()?
-                        .readcache
-                        .put(key, etag, r.start, &g.data, g.total_size),
-                )
+                // On the blocking pool: `put` may wait for the cache's writer thread.
+                let (fs, k, e) = (fs.upgrade()?, key.to_string(), etag.to_string());
+                let put = move || fs.readcache.put(&k, &e, r.start, &g.data, g.total_size);
+                tokio::task::spawn_blocking(put).await.ok()
             }
         })
         .buffer_unordered(FILL_PARALLEL);
