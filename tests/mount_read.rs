@@ -1,13 +1,16 @@
 //! Reads through a real mount, counted at the emulator's `/-/stats`: a re-read of a range the
-//! read cache holds costs no request while the object's ETag is unchanged, and random 4 KiB
-//! reads download small blocks (measured as the read cache's disk usage, where every
-//! downloaded byte lands), not whole parts.
+//! read cache holds costs no request while the object's ETag is unchanged; random 4 KiB reads
+//! of an object above `read_fill_max` download small blocks (measured as the read cache's disk
+//! usage, where every downloaded byte lands), not whole parts; random reads of a smaller object
+//! fill all of it into the cache in the background, after which any read costs no request; a
+//! changed ETag is never served from old bytes; concurrent readers get exact bytes.
 
 mod common;
 use common::*;
 use std::fs;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
+use std::time::Duration;
 
 const BUCKET: &str = "reads-1250000000";
 
@@ -67,7 +70,8 @@ fn random_4k_reads_fetch_small_blocks() {
     let size: u64 = 64 << 20;
     let data = pattern(size as usize, 12);
     emu.put(BUCKET, "big.bin", &data);
-    let m = Mount::new(&emu, BUCKET, "");
+    // Above read_fill_max: random reads never download the whole object.
+    let m = Mount::new(&emu, BUCKET, "read_fill_max=32M");
     let f = fs::File::open(m.p("big.bin")).unwrap();
     let before = emu.stats();
     let reads = 64u64;
@@ -100,4 +104,131 @@ fn random_4k_reads_fetch_small_blocks() {
         fetched <= reads * 3 * (128 << 10),
         "{fetched} bytes fetched for {reads} random 4 KiB reads"
     );
+}
+
+/// Offsets of `n` 4 KiB-aligned reads of a file of `size` bytes, from a fixed LCG.
+fn random_offsets(n: usize, size: u64, seed: u64) -> Vec<u64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 11) % (size / 4096) * 4096
+        })
+        .collect()
+}
+
+fn check_at(f: &fs::File, data: &[u8], off: u64, len: usize) {
+    let mut buf = vec![0u8; len];
+    f.read_exact_at(&mut buf, off).unwrap();
+    let want = &data[off as usize..off as usize + len];
+    assert!(
+        difference(&buf, want).is_none(),
+        "at {off}: {:?}",
+        difference(&buf, want)
+    );
+}
+
+#[test]
+fn random_reads_fill_a_small_object_then_every_read_is_free() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let size: u64 = 24 << 20;
+    let data = pattern(size as usize, 13);
+    emu.put(BUCKET, "fill.bin", &data);
+    let m = Mount::new(&emu, BUCKET, "revalidate=600");
+    let f = fs::File::open(m.p("fill.bin")).unwrap();
+    let before = emu.stats();
+    let offsets = random_offsets(40, size, 7);
+    for &off in &offsets {
+        check_at(&f, &data, off, 4096);
+    }
+    // The fill lands every byte in the read cache while the file stays open (observed on disk,
+    // without a request).
+    let cache = m.cache.join("read");
+    assert!(
+        wait_until(Duration::from_secs(60), || disk_usage(&cache) >= size),
+        "read cache holds {} of {size} bytes",
+        disk_usage(&cache)
+    );
+    let filled = emu.stats();
+    // Large ranges: at most one GET per read, plus one per 4 MiB of the object.
+    let gets = delta(&before, &filled, "GetObject");
+    assert!(
+        gets <= offsets.len() as u64 + size.div_ceil(4 << 20),
+        "{gets} GETs"
+    );
+    // Any range now, through this handle and through a new open: no request.
+    for &off in random_offsets(200, size, 99).iter() {
+        check_at(&f, &data, off, 4096);
+    }
+    check_at(&f, &data, size - 5000, 5000);
+    drop(f);
+    let whole = fs::read(m.p("fill.bin")).unwrap();
+    assert!(difference(&whole, &data).is_none());
+    let after = emu.stats();
+    assert_eq!(requests(&filled, &after), 0, "{filled:?} -> {after:?}");
+}
+
+#[test]
+fn a_changed_etag_is_read_anew_after_open() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let size = 6 << 20;
+    let old = pattern(size, 21);
+    emu.put(BUCKET, "c.bin", &old);
+    // Every open revalidates (one HEAD), as another client may change the object.
+    let m = Mount::new(&emu, BUCKET, "revalidate=0");
+    assert!(difference(&fs::read(m.p("c.bin")).unwrap(), &old).is_none());
+    let f = fs::File::open(m.p("c.bin")).unwrap();
+    for off in random_offsets(8, size as u64, 3) {
+        check_at(&f, &old, off, 4096);
+    }
+    drop(f);
+    // Another client overwrites it (same size, new bytes, new ETag).
+    let new = pattern(size, 22);
+    emu.put(BUCKET, "c.bin", &new);
+    let f = fs::File::open(m.p("c.bin")).unwrap();
+    for off in random_offsets(8, size as u64, 3) {
+        check_at(&f, &new, off, 4096);
+    }
+    drop(f);
+    assert!(difference(&fs::read(m.p("c.bin")).unwrap(), &new).is_none());
+}
+
+#[test]
+fn concurrent_readers_of_one_file_get_exact_bytes() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let size: u64 = 20 << 20;
+    let data = std::sync::Arc::new(pattern(size as usize, 31));
+    emu.put(BUCKET, "many.bin", &data);
+    let m = Mount::new(&emu, BUCKET, "");
+    let shared = std::sync::Arc::new(fs::File::open(m.p("many.bin")).unwrap());
+    std::thread::scope(|s| {
+        // Random readers, each with its own descriptor; random readers sharing one; and
+        // whole-file sequential readers, all at once.
+        for t in 0..3u64 {
+            let (data, path) = (data.clone(), m.p("many.bin"));
+            s.spawn(move || {
+                let f = fs::File::open(path).unwrap();
+                for off in random_offsets(60, size - (20 << 10), 100 + t) {
+                    check_at(&f, &data, off, 4096 * (1 + (off as usize / 4096) % 5));
+                }
+            });
+        }
+        for t in 0..2u64 {
+            let (data, f) = (data.clone(), shared.clone());
+            s.spawn(move || {
+                for off in random_offsets(60, size - (64 << 10), 200 + t) {
+                    check_at(&f, &data, off, 64 << 10);
+                }
+            });
+        }
+        for _ in 0..2 {
+            let (data, path) = (data.clone(), m.p("many.bin"));
+            s.spawn(move || {
+                let got = fs::read(path).unwrap();
+                assert!(difference(&got, &data).is_none(), "sequential reader");
+            });
+        }
+    });
 }

@@ -218,6 +218,8 @@ pub struct ReadTuning {
     pub block: u64,
     /// Read-ahead memory of all sequential readers together, in bytes.
     pub readahead: u64,
+    /// Objects up to this size read at random are filled into the read cache (0: never).
+    pub fill_max: u64,
 }
 
 /// Logging settings.
@@ -326,6 +328,9 @@ pub const DEFAULT_PARALLEL: usize = 4;
 pub const DEFAULT_READ_CACHE: u64 = 1 << 30;
 /// Default random-read block.
 pub const DEFAULT_READ_BLOCK: u64 = 128 << 10;
+/// Default `read_fill_max`: a file of a few hundred MiB read at random is fetched whole in the
+/// background (a few large GETs beat many small ones); larger objects keep block fetches.
+pub const DEFAULT_READ_FILL_MAX: u64 = 512 << 20;
 /// Default read-ahead budget (keeps the daemon under 64 MiB while streaming).
 pub const DEFAULT_READAHEAD: u64 = 32 << 20;
 /// Default multipart threshold.
@@ -453,6 +458,7 @@ impl Config {
                 evict: o.read_cache_evict.unwrap_or_default(),
                 block: o.read_block.unwrap_or(DEFAULT_READ_BLOCK),
                 readahead: o.readahead.unwrap_or(DEFAULT_READAHEAD),
+                fill_max: o.read_fill_max.unwrap_or(DEFAULT_READ_FILL_MAX),
             },
             storage_class: o.storage_class,
             content_type: o.content_type,

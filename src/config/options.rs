@@ -58,6 +58,9 @@ pub struct MountOptions {
     pub read_cache_evict: Option<crate::fs::readcache::Evict>,
     /// `read_block=` bytes: what a random read fetches at least (and the cache's chunk).
     pub read_block: Option<u64>,
+    /// `read_fill_max=` bytes: objects up to this size read at random are downloaded whole
+    /// into the read cache in the background (0: never).
+    pub read_fill_max: Option<u64>,
     /// `readahead=` bytes: memory for read-ahead of sequential readers, all files together.
     pub readahead: Option<u64>,
     /// `retry_max_delay=` seconds: the longest wait between two attempts of a failed upload.
@@ -267,6 +270,7 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
             o.read_block = Some(s);
         }
         "readahead" => o.readahead = Some(size(v).map_err(|e| bad(&e))?),
+        "read_fill_max" => o.read_fill_max = Some(size(v).map_err(|e| bad(&e))?),
         "retry_max_delay" => {
             let d = duration(v).map_err(|e| bad(&e))?;
             // Zero would retry a failing upload in a tight loop.
@@ -427,6 +431,7 @@ mod tests {
             "read_cache_evict=FIFO",
             "read_block=256K",
             "readahead=0",
+            "read_fill_max=64M",
             "retry_max_delay=2.5",
             "storage_class=standard_ia",
             "acl=public-read",
@@ -460,6 +465,7 @@ mod tests {
         assert_eq!(o.read_cache, Some(2 << 30));
         assert_eq!(o.read_cache_evict, Some(crate::fs::readcache::Evict::Fifo));
         assert_eq!((o.read_block, o.readahead), (Some(256 << 10), Some(0)));
+        assert_eq!(o.read_fill_max, Some(64 << 20));
         assert_eq!(o.retry_max_delay, Some(Duration::from_millis(2500)));
         assert_eq!(o.storage_class.as_deref(), Some("STANDARD_IA"));
         assert_eq!(o.acl.as_deref(), Some("public-read"));

@@ -7,7 +7,8 @@
 //!   mkdir, unlink, rmdir, symlink/readlink, link/mknod refusals, statfs;
 //! - `attr.rs`: setattr (chmod/chown/utimes into `x-cos-meta-*`, truncate);
 //! - `dir.rs`: readdir over paged delimited listings; `read.rs`: ranged GETs + read-ahead;
-//!   `readcache.rs`: downloaded ranges by key + ETag;
+//!   `readcache.rs`: downloaded ranges by key + ETag; `fill.rs`: background fill of objects
+//!   read at random;
 //! - `node.rs`: the one shared state per inode (file-state diagram, lock order);
 //! - `handle.rs`: create/open/read/flush/release/fsync; `write.rs`: the staging copy and its
 //!   hand-off to the upload queue; `rename.rs`;
@@ -33,6 +34,7 @@ pub mod attrcache;
 mod delete;
 mod dir;
 pub mod error;
+mod fill;
 mod handle;
 pub mod meta;
 pub mod node;
@@ -122,6 +124,9 @@ pub struct FsConfig {
     pub read_cache_evict: readcache::Evict,
     /// Directory of the read cache (None: in memory).
     pub read_cache_dir: Option<std::path::PathBuf>,
+    /// Objects up to this size (and half the read cache) read at random are filled into the
+    /// read cache in the background (`fill.rs`); 0 never.
+    pub read_fill_max: u64,
     /// Storage class for new objects (None = bucket default).
     pub storage_class: Option<StorageClass>,
     /// Content-Type of new objects.
@@ -178,6 +183,7 @@ impl Default for FsConfig {
             read_cache_size: 0,
             read_cache_evict: readcache::Evict::Lru,
             read_cache_dir: None,
+            read_fill_max: 0,
             storage_class: None,
             content_type: ContentType::Auto,
             acl: None,
@@ -228,6 +234,8 @@ pub struct Fs {
     readahead: Arc<tokio::sync::Semaphore>,
     /// Downloaded ranges by key + ETag.
     readcache: readcache::ReadCache,
+    /// Background fills of objects read at random.
+    fills: fill::Fills,
     /// Ourselves, for background tasks (debounced deletes).
     me: Weak<Fs>,
     /// Mount time: the mtime of the root and of implicit directories (COS has none for them).
@@ -284,6 +292,7 @@ impl Fs {
             deletes: DeleteBatch::new(uploads.clone()),
             readahead: Arc::new(tokio::sync::Semaphore::new(budget)),
             readcache,
+            fills: fill::Fills::default(),
             me: me.clone(),
             started: std::time::SystemTime::now(),
             ns: tokio::sync::RwLock::new(()),

@@ -2,14 +2,17 @@
 //! `read_part_size` parts fetched ahead of it in parallel (`readahead_parts` of them, within a
 //! global byte budget; read-ahead is skipped when the budget is spent, demanded bytes never wait
 //! for it). Any other read is random: it fetches only the bytes asked for, rounded out to the
-//! read cache's chunks (`read_block`), and drops the read-ahead of that handle.
+//! read cache's chunks (`read_block`), and drops the read-ahead of that handle. A handle's
+//! second random read starts the background fill of the object (`fill.rs`) when it is small
+//! enough; one seek (a file's trailer, say) does not.
 //!
 //! Every downloaded range goes into the read cache (`readcache.rs`, keyed by key + ETag), and
 //! every read is served from it first, so a re-read costs no request while the object's ETag is
 //! unchanged. A handle learns the ETag from the attributes at open, then from each GET: a GET
 //! answering another ETag drops what the cache held of the key and the handle's read-ahead.
-//! Parts that reached the cache are not kept in memory, so a sequential reader holds only the
-//! parts in flight. Files with a pending upload are read from their local copy.
+//! The cache's disk writes happen behind the reader (`readcache.rs`); the part a sequential
+//! reader is inside stays in memory until it moves on, so a sequential reader holds the parts
+//! in flight and one more. Files with a pending upload are read from their local copy.
 //!
 //! Archived objects: GET fails with `StoreError::Archived`; we log one warning naming the file
 //! and the `setfattr` command that restores it and return the errno documented in `error.rs`.
@@ -36,7 +39,7 @@ pub(crate) enum Part {
         JoinHandle<Result<GetResult, StoreError>>,
         Option<OwnedSemaphorePermit>,
     ),
-    /// The bytes, kept only when the read cache could not take them.
+    /// The bytes, kept while the reader is inside the part.
     Ready(Bytes, Option<OwnedSemaphorePermit>),
 }
 
@@ -52,11 +55,24 @@ pub(crate) struct Remote {
     parts: BTreeMap<u64, Part>,
     /// Offset right after the previous read (sequential detection).
     next: u64,
+    /// Random (non-sequential) reads so far.
+    randoms: u32,
+    /// The background fill this handle started, if any (aborted with the handle).
+    fill: Option<JoinHandle<()>>,
+}
+
+impl Remote {
+    fn stop_fill(&mut self) {
+        if let Some(h) = self.fill.take() {
+            h.abort();
+        }
+    }
 }
 
 impl Drop for Remote {
     fn drop(&mut self) {
         abort_all(&mut self.parts);
+        self.stop_fill();
     }
 }
 
@@ -96,6 +112,8 @@ impl Fs {
             etag: etag.map(|e| e.trim_matches('"').to_string()),
             parts: BTreeMap::new(),
             next: 0,
+            randoms: 0,
+            fill: None,
         }))
     }
 
@@ -152,6 +170,7 @@ impl Fs {
             if r.etag.is_some() {
                 self.readcache.forget(&r.key);
                 abort_all(&mut r.parts);
+                r.stop_fill();
             }
             r.etag = Some(etag.to_string());
         }
@@ -213,6 +232,7 @@ impl Fs {
             self.read_ahead(r, offset, end);
         } else {
             abort_all(&mut r.parts);
+            r.randoms = r.randoms.saturating_add(1);
         }
         let mut out = BytesMut::with_capacity((end - offset) as usize);
         let mut pos = offset;
@@ -221,12 +241,12 @@ impl Fs {
             let i = pos / psize;
             if let Some(part) = r.parts.remove(&i) {
                 let pstart = i * psize;
-                let (data, permit, cached) = match part {
-                    Part::Ready(b, p) => (b, p, false),
+                let (data, permit) = match part {
+                    Part::Ready(b, p) => (b, p),
                     Part::Loading(mut h, p) => {
                         let g = (&mut h).await.map_err(|e| FsError::Io(e.to_string()))??;
-                        let cached = self.absorb(r, pstart, &g);
-                        (g.data, p, cached)
+                        self.absorb(r, pstart, &g);
+                        (g.data, p)
                     }
                 };
                 let from = (pos - pstart) as usize;
@@ -237,7 +257,8 @@ impl Fs {
                 out.extend_from_slice(&data[from..to]);
                 pos = pstart + to as u64;
                 let whole = data.len() as u64 == (pstart + psize).min(total) - pstart;
-                if !cached && whole && pos < pstart + data.len() as u64 {
+                // Kept while the reader is inside it: cheaper than the cache's pread.
+                if whole && pos < pstart + data.len() as u64 {
                     r.parts.insert(i, Part::Ready(data, permit));
                 }
                 if !whole {
@@ -274,6 +295,13 @@ impl Fs {
             }
         }
         r.next = offset + out.len() as u64;
+        // Once per handle: a fill that stopped early (low disk space, an error) is not retried
+        // on every read.
+        if !sequential && r.randoms == 2 {
+            if let Some(e) = r.etag.clone() {
+                r.fill = self.start_fill(&r.key, &e, total);
+            }
+        }
         Ok(out.freeze())
     }
 }

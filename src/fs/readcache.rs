@@ -14,17 +14,30 @@
 //! The cache never crowds out staging files (which share the cache directory's filesystem): it
 //! stores nothing while less than 5 % of that filesystem is free.
 //!
-//! One std mutex guards the index and the file I/O of a chunk (page-cache pread/pwrite of at
-//! most one read's worth), so eviction can never punch a hole under a reader.
+//! Disk writes are taken off the reader's path (write-behind): `put` indexes the chunks at once
+//! and keeps their bytes in memory (`Obj::unwritten`, slices of the downloaded buffer, no copy)
+//! while one writer thread stores them; a read of such a chunk is served from that memory, so a
+//! hit never depends on the writer's progress. At most about `MAX_UNWRITTEN` bytes wait: past
+//! that `put` waits for the writer (back-pressure that bounds memory). Sequential reads measured
+//! 10–25 % faster without the cache's inline writes; this keeps the cache and that speed.
+//!
+//! One std mutex guards the index and a reader's pread (at most one read's worth, from the page
+//! cache), so eviction can never punch a hole under a reader. The writer's pwrite runs outside
+//! it (a writer preempted while holding the lock would stall every reader); a chunk evicted
+//! while it was being written gets its hole punched again afterwards.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
+
+/// Bytes that may wait for the writer thread, all objects together.
+const MAX_UNWRITTEN: u64 = 8 << 20;
 
 /// Which chunk leaves first when the cache is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,20 +62,34 @@ impl Evict {
 
 /// Where an object's chunks live.
 enum Backing {
-    /// A sparse file: chunk `i` at offset `i * chunk`.
-    Disk(PathBuf, File),
+    /// A sparse file: chunk `i` at offset `i * chunk` (shared with the writer thread).
+    Disk(PathBuf, Arc<File>),
     /// Chunks in memory.
     Mem(HashMap<u64, Bytes>),
 }
 
 /// The cached chunks of one key at one ETag.
 struct Obj {
+    /// Tells this object from a later one of the same key (the writer checks it).
+    id: u64,
     /// The ETag the chunks belong to.
     etag: String,
     /// Their bytes.
     backing: Backing,
     /// Present chunks → their length and their tick in `Inner::order`.
     chunks: HashMap<u64, (u64, u64)>,
+    /// Present chunks whose bytes the writer thread has not stored yet (disk backing only).
+    unwritten: HashMap<u64, Bytes>,
+}
+
+/// Chunks of one object for the writer thread.
+struct Job {
+    /// The object's key.
+    key: String,
+    /// The object's `Obj::id` (a dropped and re-created object skips the job).
+    id: u64,
+    /// Chunk indexes.
+    chunks: Vec<u64>,
 }
 
 /// The index (under `ReadCache::inner`).
@@ -76,7 +103,9 @@ struct Inner {
     tick: u64,
     /// Bytes held.
     used: u64,
-    /// Names new object files.
+    /// Bytes in `Obj::unwritten` of every object.
+    unwritten: u64,
+    /// Names new object files (and numbers `Obj::id`).
     next_file: u64,
 }
 
@@ -90,8 +119,12 @@ pub struct ReadCache {
     evict: Evict,
     /// Directory of the object files (None: memory).
     dir: Option<PathBuf>,
-    /// Index and I/O lock.
-    inner: Mutex<Inner>,
+    /// Index and I/O lock (shared with the writer thread).
+    inner: Arc<Mutex<Inner>>,
+    /// Signalled by the writer as chunks reach the disk (`put` waits on it when too much waits).
+    written: Arc<std::sync::Condvar>,
+    /// Hands chunks to the writer thread (None: memory backing, or no thread could start).
+    writer: Option<Sender<Job>>,
 }
 
 fn unquote(etag: &str) -> &str {
@@ -115,13 +148,44 @@ impl ReadCache {
                 }
             }
         });
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let written = Arc::new(std::sync::Condvar::new());
+        let writer = dir.as_ref().and_then(|_| {
+            let (tx, rx) = channel::<Job>();
+            let shared = inner.clone();
+            let cv = written.clone();
+            // Ends when the cache (the only sender) is dropped.
+            std::thread::Builder::new()
+                .name("readcache-writer".into())
+                .spawn(move || {
+                    for job in rx {
+                        write_job(&shared, chunk, &job);
+                        cv.notify_all();
+                    }
+                })
+                .map_err(|e| log::warn!("read cache: writes stay inline: {e}"))
+                .ok()
+                .map(|_| tx)
+        });
         ReadCache {
             chunk,
             limit,
             evict,
             dir,
-            inner: Mutex::new(Inner::default()),
+            inner,
+            written,
+            writer,
         }
+    }
+
+    /// The size limit in bytes (0: disabled).
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes waiting for the writer thread (served from memory meanwhile).
+    pub fn unwritten(&self) -> u64 {
+        self.lock().unwritten
     }
 
     /// The chunk size.
@@ -140,7 +204,7 @@ impl ReadCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner)
     }
 
     /// True when every byte of `range` of `key` at `etag` is cached.
@@ -194,10 +258,31 @@ impl ReadCache {
         let out = match &o.backing {
             Backing::Disk(_, f) => {
                 let mut buf = BytesMut::zeroed((end - range.start) as usize);
-                match super::read::read_at_full(f, &mut buf, range.start) {
-                    Ok(n) if n == buf.len() => buf.freeze(),
-                    _ => return Bytes::new(),
+                // Unwritten chunks come from memory, runs of written ones from one pread.
+                let mut pos = range.start;
+                while pos < end {
+                    let i = pos / self.chunk;
+                    let at = (pos - range.start) as usize;
+                    if let Some(b) = o.unwritten.get(&i) {
+                        let from = (pos - i * self.chunk) as usize;
+                        let to = ((end - i * self.chunk) as usize).min(b.len());
+                        buf[at..at + to - from].copy_from_slice(&b[from..to]);
+                        pos = i * self.chunk + to as u64;
+                        continue;
+                    }
+                    let mut run_end = pos;
+                    let mut j = i;
+                    while run_end < end && !o.unwritten.contains_key(&j) {
+                        j += 1;
+                        run_end = (j * self.chunk).min(end);
+                    }
+                    let dst = &mut buf[at..(run_end - range.start) as usize];
+                    match super::read::read_at_full(f, dst, pos) {
+                        Ok(n) if n == dst.len() => pos = run_end,
+                        _ => return Bytes::new(),
+                    }
                 }
+                buf.freeze()
             }
             Backing::Mem(m) => {
                 let mut buf = BytesMut::with_capacity((end - range.start) as usize);
@@ -231,8 +316,9 @@ impl ReadCache {
 
     /// Stores `data`, the bytes of `key` at `etag` from offset `start`, of an object of `total`
     /// bytes: the whole chunks it covers (and the object's last chunk). Data of another ETag of
-    /// the key is dropped first. Returns true when every chunk of the range is now cached.
-    pub fn put(&self, key: &str, etag: &str, start: u64, data: &[u8], total: u64) -> bool {
+    /// the key is dropped first. Returns true when every chunk of the range is now cached
+    /// (readable at once; its disk write may still be on the writer thread's queue).
+    pub fn put(&self, key: &str, etag: &str, start: u64, data: &Bytes, total: u64) -> bool {
         if !self.enabled() || data.is_empty() {
             return false;
         }
@@ -259,7 +345,7 @@ impl ReadCache {
                         .truncate(true)
                         .open(&path)
                     {
-                        Ok(f) => Backing::Disk(path, f),
+                        Ok(f) => Backing::Disk(path, Arc::new(f)),
                         Err(e) => {
                             log::debug!("read cache: {}: {e}", path.display());
                             return false;
@@ -268,15 +354,19 @@ impl ReadCache {
                 }
                 None => Backing::Mem(HashMap::new()),
             };
+            inner.next_file += 1;
             inner.objects.insert(
                 key.to_string(),
                 Obj {
+                    id: inner.next_file,
                     etag: etag.to_string(),
                     backing,
                     chunks: HashMap::new(),
+                    unwritten: HashMap::new(),
                 },
             );
         }
+        let mut queued = Vec::new();
         let mut all = start.is_multiple_of(self.chunk);
         let mut i = first;
         while i * self.chunk < end {
@@ -290,11 +380,17 @@ impl ReadCache {
                 return false;
             };
             if !o.chunks.contains_key(&i) {
-                let bytes = &data[(cs - start) as usize..(ce - start) as usize];
+                let bytes = data.slice((cs - start) as usize..(ce - start) as usize);
                 let stored = match &mut o.backing {
-                    Backing::Disk(_, f) => f.write_all_at(bytes, cs).is_ok(),
+                    Backing::Disk(..) => {
+                        inner.unwritten += ce - cs;
+                        o.unwritten.insert(i, bytes);
+                        queued.push(i);
+                        true
+                    }
                     Backing::Mem(m) => {
-                        m.insert(i, Bytes::copy_from_slice(bytes));
+                        // A copy: a slice would keep the whole downloaded buffer alive.
+                        m.insert(i, Bytes::copy_from_slice(&bytes));
                         true
                     }
                 };
@@ -309,10 +405,38 @@ impl ReadCache {
             i += 1;
         }
         self.evict_over_limit(inner);
-        all && inner
-            .objects
-            .get(key)
-            .is_some_and(|o| (first..i).all(|i| o.chunks.contains_key(&i)))
+        let all = all
+            && inner
+                .objects
+                .get(key)
+                .is_some_and(|o| (first..i).all(|i| o.chunks.contains_key(&i)));
+        if !queued.is_empty() {
+            let job = Job {
+                key: key.to_string(),
+                id: inner.objects.get(key).map_or(0, |o| o.id),
+                chunks: queued,
+            };
+            let job = match &self.writer {
+                Some(w) => w.send(job).err().map(|e| e.0),
+                None => Some(job),
+            };
+            if let Some(job) = job {
+                // No writer thread: write here (outside the lock, as the writer does).
+                drop(g);
+                write_job(&self.inner, self.chunk, &job);
+                return all;
+            }
+            // Back-pressure: wait (outside the lock) while too much waits for the writer. The
+            // timeout re-checks when an eviction, not the writer, shrank the queue.
+            while g.unwritten > MAX_UNWRITTEN {
+                g = self
+                    .written
+                    .wait_timeout(g, std::time::Duration::from_millis(50))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        all
     }
 
     /// Drops everything cached of `key`.
@@ -327,6 +451,7 @@ impl ReadCache {
                 inner.order.remove(tick);
                 inner.used -= len;
             }
+            inner.unwritten -= o.unwritten.values().map(|b| b.len() as u64).sum::<u64>();
             if let Backing::Disk(path, _) = o.backing {
                 let _ = std::fs::remove_file(path);
             }
@@ -344,6 +469,9 @@ impl ReadCache {
             };
             if let Some((len, _)) = o.chunks.remove(&i) {
                 inner.used -= len;
+                if let Some(b) = o.unwritten.remove(&i) {
+                    inner.unwritten -= b.len() as u64;
+                }
                 match &mut o.backing {
                     Backing::Disk(_, f) => punch_hole(f, i * self.chunk, len),
                     Backing::Mem(m) => {
@@ -362,6 +490,52 @@ impl Drop for ReadCache {
     fn drop(&mut self) {
         if let Some(d) = &self.dir {
             let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Stores the chunks of `job` that are still waiting (the writer thread's work), one chunk per
+/// lock hold so readers wait at most one chunk's pwrite. A chunk that fails to write leaves the
+/// index: it was never readable from disk.
+fn write_job(m: &Mutex<Inner>, chunk: u64, job: &Job) {
+    for &i in &job.chunks {
+        let (f, b) = {
+            let g = lock(m);
+            let Some(o) = g.objects.get(&job.key).filter(|o| o.id == job.id) else {
+                return; // dropped (a new ETag, or evicted whole): nothing left to write
+            };
+            let (Backing::Disk(_, f), Some(b)) = (&o.backing, o.unwritten.get(&i)) else {
+                continue; // evicted meanwhile
+            };
+            (f.clone(), b.clone())
+        };
+        let res = f.write_all_at(&b, i * chunk);
+        let mut g = lock(m);
+        let inner = &mut *g;
+        let Some(o) = inner.objects.get_mut(&job.key).filter(|o| o.id == job.id) else {
+            return; // dropped while we wrote: its file is gone with it
+        };
+        match o.unwritten.get(&i) {
+            Some(now) if now.as_ptr() == b.as_ptr() => {
+                o.unwritten.remove(&i);
+                inner.unwritten -= b.len() as u64;
+                if let Err(e) = res {
+                    log::debug!("read cache: writing a chunk: {e}");
+                    if let Some((len, tick)) = o.chunks.remove(&i) {
+                        inner.order.remove(&tick);
+                        inner.used -= len;
+                    }
+                }
+            }
+            // Evicted (and perhaps stored anew) while we wrote: give the space back unless a
+            // newer copy of the chunk is cached.
+            Some(_) => {}
+            None if !o.chunks.contains_key(&i) => punch_hole(&f, i * chunk, b.len() as u64),
+            None => {}
         }
     }
 }
@@ -404,6 +578,10 @@ fn punch_hole(f: &File, off: u64, len: u64) {
 mod tests {
     use super::*;
 
+    fn b(d: &[u8]) -> Bytes {
+        Bytes::copy_from_slice(d)
+    }
+
     fn data(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 % 251) as u8).collect()
     }
@@ -424,7 +602,7 @@ mod tests {
         let d = data(10);
         for (c, _d) in both(100, Evict::Lru) {
             // [1, 10): chunk 0 is partial (not stored), chunks 1 and 2 (the last, short) are.
-            assert!(!c.put("k", "\"e1\"", 1, &d[1..], 10));
+            assert!(!c.put("k", "\"e1\"", 1, &b(&d[1..]), 10));
             assert!(c.contains("k", "e1", 4..10));
             assert!(!c.contains("k", "e1", 3..10));
             assert!(!c.contains("k", "e2", 4..10));
@@ -432,12 +610,12 @@ mod tests {
             assert_eq!(&c.read_prefix("k", "e1", 5..40)[..], &d[5..10]);
             assert!(c.read_prefix("k", "e1", 0..10).is_empty());
             assert!(c.read_prefix("k", "e2", 4..10).is_empty());
-            assert!(c.put("k", "e1", 0, &d[..4], 10));
+            assert!(c.put("k", "e1", 0, &b(&d[..4]), 10));
             assert_eq!(&c.read_prefix("k", "e1", 0..10)[..], &d[..]);
             assert_eq!(c.used(), 10);
             // A new ETag replaces every chunk of the old one.
             let d2 = vec![9u8; 10];
-            assert!(c.put("k", "e2", 0, &d2, 10));
+            assert!(c.put("k", "e2", 0, &b(&d2), 10));
             assert!(c.read_prefix("k", "e1", 0..10).is_empty());
             assert_eq!(&c.read_prefix("k", "e2", 0..10)[..], &d2[..]);
             assert_eq!(c.used(), 10);
@@ -452,10 +630,10 @@ mod tests {
         let d = data(12);
         for evict in [Evict::Lru, Evict::Fifo] {
             for (c, _d) in both(8, evict) {
-                c.put("a", "e", 0, &d[..4], 12);
-                c.put("b", "e", 0, &d[..4], 12);
+                c.put("a", "e", 0, &b(&d[..4]), 12);
+                c.put("b", "e", 0, &b(&d[..4]), 12);
                 assert_eq!(c.read_prefix("a", "e", 0..4).len(), 4); // refreshes `a` under LRU
-                c.put("c", "e", 0, &d[..4], 12);
+                c.put("c", "e", 0, &b(&d[..4]), 12);
                 assert!(c.used() <= 8);
                 let (gone, kept) = match evict {
                     Evict::Lru => ("b", "a"),
@@ -472,7 +650,39 @@ mod tests {
     fn disabled_below_one_chunk() {
         let c = ReadCache::new(None, 3, 4, Evict::Lru);
         assert!(!c.enabled());
-        assert!(!c.put("k", "e", 0, &[1, 2, 3, 4], 4));
+        assert!(!c.put("k", "e", 0, &b(&[1, 2, 3, 4]), 4));
         assert!(c.read_prefix("k", "e", 0..4).is_empty());
+    }
+
+    #[test]
+    fn writes_behind_and_serves_unwritten_chunks_from_memory() {
+        let d = tempfile::tempdir().unwrap();
+        let c = ReadCache::new(Some(d.path().join("read")), 1 << 20, 4, Evict::Lru);
+        let all = data(4000);
+        // Readable at once, whatever the writer thread has done so far.
+        for (n, piece) in all.chunks(400).enumerate() {
+            let start = n as u64 * 400;
+            assert!(c.put("k", "e", start, &b(piece), 4000));
+            assert_eq!(
+                &c.read_prefix("k", "e", 0..start + 400)[..],
+                &all[..start as usize + 400]
+            );
+        }
+        // The writer drains its queue; then the same bytes come from the file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while c.unwritten() > 0 {
+            assert!(std::time::Instant::now() < deadline, "writer stuck");
+            std::thread::yield_now();
+        }
+        assert_eq!(&c.read_prefix("k", "e", 3..3999)[..], &all[3..3999]);
+        assert_eq!(c.used(), 4000);
+        // Dropping an object with queued chunks leaves the count consistent.
+        assert!(c.put("j", "e", 0, &b(&all), 4000));
+        c.forget("j");
+        assert_eq!(c.used(), 4000);
+        while c.unwritten() > 0 {
+            assert!(std::time::Instant::now() < deadline, "writer stuck");
+            std::thread::yield_now();
+        }
     }
 }

@@ -151,6 +151,7 @@ fn fs_config(cfg: &Config) -> FsConfig {
         read_cache_size: cfg.read.cache_size,
         read_cache_evict: cfg.read.evict,
         read_cache_dir: Some(cfg.cache_dir.join("read")),
+        read_fill_max: cfg.read.fill_max,
         storage_class: cfg.storage_class.as_deref().map(StorageClass::parse),
         content_type: match cfg.content_type.as_deref() {
             None | Some("auto") => crate::fs::ContentType::Auto,

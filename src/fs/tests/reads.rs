@@ -118,3 +118,52 @@ async fn a_cache_smaller_than_the_file_still_reads_correctly() {
     }
     e.fs.release(ino, fh).await.unwrap();
 }
+
+#[tokio::test]
+async fn random_reads_fill_objects_up_to_read_fill_max_only() {
+    let e = env_with(MemoryStore::new(), |c| {
+        c.read_part_size = PART;
+        c.read_block = BLOCK;
+        c.read_cache_size = 1 << 20;
+        c.read_fill_max = 16 * 1024;
+        c.open_revalidate = Duration::ZERO;
+    });
+    let small = bytes(12 * 1024, 6);
+    let large = bytes(64 * 1024, 7);
+    e.store
+        .insert("small", small.clone(), &PutOptions::default());
+    e.store
+        .insert("large", large.clone(), &PutOptions::default());
+    // Far-apart offsets (never within a part of the previous read): random access.
+    let offsets = [9_000u64, 3_000, 6_500];
+    for (name, data) in [("large", &large), ("small", &small)] {
+        let ino = resolve(&e.fs, name).await.unwrap();
+        let fh = e.fs.open(ino, libc::O_RDONLY).await.unwrap();
+        for off in offsets {
+            let b = e.fs.read(ino, fh, off as i64, 16).await.unwrap();
+            assert_eq!(
+                &b[..],
+                &data[off as usize..off as usize + 16],
+                "{name} at {off}"
+            );
+        }
+        // Whatever the fill does, it does while the handle is open.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while name == "small" && e.fs.readcache.used() < 3 * BLOCK + small.len() as u64 {
+            assert!(std::time::Instant::now() < deadline, "no fill");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        e.fs.release(ino, fh).await.unwrap();
+    }
+    // The small object is cached whole: any read is free. The large one only has its blocks.
+    e.store.reset_counts();
+    let ino = resolve(&e.fs, "small").await.unwrap();
+    assert_eq!(read_all(&e.fs, ino).await.unwrap(), small);
+    assert_eq!(e.store.count("GetObject"), 0, "{:?}", e.store.counts());
+    let ino = resolve(&e.fs, "large").await.unwrap();
+    assert_eq!(read_all(&e.fs, ino).await.unwrap(), large);
+    assert!(
+        e.store.count("GetObject") > 0,
+        "the large object was filled"
+    );
+}
