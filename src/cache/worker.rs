@@ -292,10 +292,18 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
         }
         deleted = true;
     }
+    let lazy = inner.table().tasks.get(&job.id).is_some_and(|t| t.lazy);
+    if lazy && !matches!(exit, Exit::Ok(_)) {
+        // The upload did not land: its data must not depend on the page cache any longer.
+        if let Err(e) = inner.persist(Some(&job.key)) {
+            log::error!("could not make the upload of {} durable: {e}", job.key);
+        }
+    }
     if let Exit::Ok(put) = &exit {
         // Fsync'd before the staging file goes: a crash in between re-checks at recovery and
-        // finds COS already holding the content.
-        if let Err(e) = inner.cache.journal().complete(job.id, &put.etag) {
+        // finds COS already holding the content. A lazy entry was never fsync'd: its end
+        // needs no fsync either (see `UploadQueue::enqueue_for_wait`).
+        if let Err(e) = inner.cache.journal().complete(job.id, &put.etag, !lazy) {
             log::error!("journal: could not record upload of {}: {e}", job.key);
         }
         let db = super::staging::lock(&inner.metadb).clone();
