@@ -11,7 +11,8 @@
 //! - `node.rs`: the one shared state per inode (file-state diagram, lock order);
 //! - `handle.rs`: create/open/read/flush/release/fsync; `write.rs`: the staging copy and its
 //!   hand-off to the upload queue; `rename.rs`;
-//! - `delete.rs`: batched DELETE Multiple; `xattr.rs` + `xattr_acl.rs`: `user.cos.*`;
+//! - `delete.rs`: batched DELETE Multiple; `xattr.rs` + `xattr_acl.rs`: `user.cos.*`
+//!   (`aclmemo.rs`: the ACLs this mount gave objects, so copies in place need not read them);
 //! - `path.rs` (key rules), `meta.rs` (cosfs metadata formats), `attrcache.rs`, `table.rs`,
 //!   `error.rs` (errnos), `uploads.rs` (the upload-queue boundary), `types.rs`.
 //!
@@ -26,6 +27,7 @@ use std::time::Duration;
 use crate::cache::metadb::MetaDb;
 use crate::store::{ObjectStore, StorageClass};
 
+mod aclmemo;
 mod attr;
 pub mod attrcache;
 mod delete;
@@ -238,6 +240,8 @@ pub struct Fs {
     own: owndirs::OwnDirs,
     /// Directories this mount has listed (relative paths), for offline creates. Leaf lock.
     listed_dirs: Mutex<std::collections::HashSet<String>>,
+    /// ACLs this mount gave objects (`aclmemo.rs`).
+    acls: aclmemo::AclMemo,
 }
 
 impl Fs {
@@ -274,6 +278,7 @@ impl Fs {
             own: owndirs::OwnDirs::default(),
             listings,
             listed_dirs: Mutex::default(),
+            acls: aclmemo::AclMemo::default(),
         })
     }
 

@@ -351,6 +351,8 @@ impl Fs {
         self.deletes.cancel(&key);
         let uploads = self.uploads.clone();
         let (k, path, size, base) = (key.clone(), st.path.clone(), st.size, st.base_etag.clone());
+        // The upload gives the object this ACL (COS sets a PUT's ACL from its request).
+        let acl = opts.acl.clone();
         let res = if waits && self.close_waits_for(size) {
             // No fsync: one small journal write, done here (a hop to the blocking pool would
             // cost more than the write).
@@ -366,6 +368,7 @@ impl Fs {
         };
         match res {
             Ok(()) => {
+                self.acls.set(&key, acl.as_deref());
                 node.changed(&c);
                 stat.etag = None;
                 stat.last_modified = None;
