@@ -114,7 +114,7 @@ impl Fs {
         self.deletes.cancel(key.as_str());
         self.attrs.invalidate(&rel);
         self.own.added(&rel);
-        self.touch_dir(parent);
+        self.touch_dir_created(parent, name.as_str(), FileKind::File);
         let fh = self.new_file_handle(ino, node, flags);
         Ok((self.entry_of(ino, &s), fh))
     }
