@@ -355,9 +355,16 @@ impl Journal {
         self.append(&recs, sync)
     }
 
+    /// Makes every record written so far durable (those appended with `sync: false`).
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
     /// The upload of `id` reached COS with `etag`: ends it, and rebases later entries of the
     /// same key on that ETag (they now start from our own upload, not a foreign change).
-    pub fn complete(&mut self, id: u64, etag: &str) -> io::Result<()> {
+    /// `sync: false` for an entry that was never fsync'd itself (a lazy one): if a power loss
+    /// forgets the end, recovery finds COS already holding the content (or keeps the copy aside).
+    pub fn complete(&mut self, id: u64, etag: &str, sync: bool) -> io::Result<()> {
         let Some(done) = self.live.remove(&id) else {
             return Ok(());
         };
@@ -368,7 +375,9 @@ impl Journal {
                 recs.push(Record::Put(Box::new(e.clone())));
             }
         }
-        self.append(&recs, true)
+        // A rebased later entry is worth the fsync (its recovery judges by the new base).
+        let sync = sync || recs.len() > 1;
+        self.append(&recs, sync)
     }
 }
 
@@ -414,7 +423,7 @@ mod tests {
             j.remove(&[1], true).unwrap();
             j.update(2, |e| e.upload_id = Some("up".into()), true)
                 .unwrap();
-            j.complete(3, "etag3").unwrap();
+            j.complete(3, "etag3", true).unwrap();
         }
         let mut j = Journal::open(dir.path()).unwrap();
         let got = j.take_replayed();
@@ -441,7 +450,7 @@ mod tests {
             j.put(entry(1, "a"), true).unwrap();
             j.put(entry(2, "a"), true).unwrap();
             j.put(entry(3, "b"), true).unwrap();
-            j.complete(1, "e1").unwrap();
+            j.complete(1, "e1", true).unwrap();
         }
         let mut j = Journal::open(dir.path()).unwrap();
         let got = j.take_replayed();

@@ -215,6 +215,10 @@ pub(crate) struct Task {
     pub retry_at: Option<tokio::time::Instant>,
     /// What the last failed attempt said (shown while Waiting and during the retry).
     pub last_error: Option<String>,
+    /// Journaled but not yet fsync'd (`UploadQueue::enqueue_for_wait`): its staging file,
+    /// their directory and its journal record are made durable by `UploadQueue::persist` as
+    /// soon as the upload does not land promptly; an upload that lands needs no fsync at all.
+    pub lazy: bool,
 }
 
 /// Tasks that ended, remembered for `wait_key` (bounded).

@@ -135,17 +135,26 @@ fn pick(inner: &Inner) -> Result<Job, Option<tokio::time::Instant>> {
     Ok(job)
 }
 
-/// Reads `len` bytes at `offset` of `file` off the async threads.
+/// Reads of at most this many bytes run on the calling thread: a small staging file was just
+/// written (it is in the page cache), and a hop to the blocking pool costs more than the read.
+const INLINE_READ: usize = 64 * 1024;
+
+/// Reads `len` bytes at `offset` of `file` off the async threads (small reads inline).
 pub(crate) async fn read_at(file: Arc<File>, offset: u64, len: u64) -> Result<Bytes, StoreError> {
     let len = usize::try_from(len).map_err(|_| StoreError::Io("part too large".into()))?;
-    tokio::task::spawn_blocking(move || {
+    let read = move || {
         let mut buf = vec![0u8; len];
         file.read_exact_at(&mut buf, offset)?;
         Ok::<_, std::io::Error>(Bytes::from(buf))
-    })
-    .await
-    .map_err(|e| StoreError::Io(format!("read task failed: {e}")))?
-    .map_err(|e| StoreError::Io(format!("reading staging file: {e}")))
+    };
+    let r = if len <= INLINE_READ {
+        read()
+    } else {
+        tokio::task::spawn_blocking(read)
+            .await
+            .map_err(|e| StoreError::Io(format!("read task failed: {e}")))?
+    };
+    r.map_err(|e| StoreError::Io(format!("reading staging file: {e}")))
 }
 
 /// Records acknowledged bytes and the speed of the current run.
@@ -292,10 +301,18 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
         }
         deleted = true;
     }
+    let lazy = inner.table().tasks.get(&job.id).is_some_and(|t| t.lazy);
+    if lazy && !matches!(exit, Exit::Ok(_)) {
+        // The upload did not land: its data must not depend on the page cache any longer.
+        if let Err(e) = inner.persist(Some(&job.key)) {
+            log::error!("could not make the upload of {} durable: {e}", job.key);
+        }
+    }
     if let Exit::Ok(put) = &exit {
         // Fsync'd before the staging file goes: a crash in between re-checks at recovery and
-        // finds COS already holding the content.
-        if let Err(e) = inner.cache.journal().complete(job.id, &put.etag) {
+        // finds COS already holding the content. A lazy entry was never fsync'd: its end
+        // needs no fsync either (see `UploadQueue::enqueue_for_wait`).
+        if let Err(e) = inner.cache.journal().complete(job.id, &put.etag, !lazy) {
             log::error!("journal: could not record upload of {}: {e}", job.key);
         }
         let db = super::staging::lock(&inner.metadb).clone();

@@ -150,29 +150,39 @@ impl Fs {
 
     /// Copies `key` onto itself with `opts`, keeping its ACL: COS gives a copy the default
     /// ACL, so a chmod or metadata change would otherwise undo `user.cos.acl`.
+    /// An ACL this mount gave the object (`aclmemo.rs`) is named in the copy without reading it.
     pub(crate) async fn copy_in_place_keeping_acl(
         &self,
         key: &str,
         mut opts: CopyOptions,
     ) -> FsResult<PutResult> {
-        let acl = match self.store.get_object_acl(key).await {
-            Ok(p) => Some(p),
-            Err(e) => {
-                log::debug!("{key}: ACL not readable before a copy in place ({e}); not kept");
-                None
-            }
-        };
         let mut reapply = None;
-        if let Some(p) = acl {
-            match p.canned.as_deref() {
-                Some(c) if is_pure_canned(&p) && c != "default" => opts.acl = Some(c.to_string()),
-                Some("default") | None if is_pure_canned(&p) => {}
-                _ => reapply = Some(p),
-            }
+        match self.acls.get(key) {
+            Some(canned) => opts.acl = canned,
+            None => match self.store.get_object_acl(key).await {
+                Ok(p) => match p.canned.as_deref() {
+                    Some(c) if is_pure_canned(&p) && c != "default" => {
+                        opts.acl = Some(c.to_string())
+                    }
+                    Some("default") | None if is_pure_canned(&p) => {}
+                    _ => reapply = Some(p),
+                },
+                Err(e) => {
+                    log::debug!("{key}: ACL not readable before a copy in place ({e}); not kept");
+                }
+            },
         }
-        let r = self.store.copy_object(key, key, &opts).await?;
-        if let Some(p) = reapply {
-            self.store.put_object_acl(key, &AclSpec::Policy(p)).await?;
+        let r = self.store.copy_object(key, key, &opts).await;
+        if r.is_err() {
+            self.acls.forget(key);
+        }
+        let r = r?;
+        match reapply {
+            Some(p) => {
+                self.acls.forget(key);
+                self.store.put_object_acl(key, &AclSpec::Policy(p)).await?;
+            }
+            None => self.acls.set(key, opts.acl.as_deref()),
         }
         Ok(r)
     }

@@ -410,6 +410,23 @@ impl Listings {
         }
     }
 
+    /// True when a fresh listing of `dir` exists and has no `name`: the name is absent as far
+    /// as a listing younger than the TTL knows (like a negative cache entry).
+    pub fn lacks(&self, dir: &str, name: &str) -> bool {
+        match self.lock().peek(dir) {
+            Some((at, names)) => at.elapsed() < self.ttl && !names.contains_key(name),
+            None => false,
+        }
+    }
+
+    /// This mount made `name` in `dir`: a kept listing of `dir` gains it (and stays as fresh as
+    /// it was), so the next create there still needs no request.
+    pub fn add(&self, dir: &str, name: &str, kind: FileKind) {
+        if let Some((_, names)) = self.lock().peek_mut(dir) {
+            names.insert(name.to_string(), kind);
+        }
+    }
+
     /// Keeps a listing.
     pub fn put(&self, rel: &str, names: BTreeMap<String, FileKind>) {
         if !self.ttl.is_zero() {

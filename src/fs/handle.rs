@@ -115,7 +115,7 @@ impl Fs {
         self.deletes.cancel(key.as_str());
         self.attrs.invalidate(&rel);
         self.own.added(&rel);
-        self.touch_dir(parent);
+        self.touch_dir_created(parent, name.as_str(), FileKind::File);
         let fh = self.new_file_handle(ino, node, flags);
         Ok((self.entry_of(ino, &s), fh))
     }
@@ -212,20 +212,40 @@ impl Fs {
         if !h.writable {
             return Ok(());
         }
-        if let Some((key, size)) = self.hand_off(h.ino, &h.node, false).await? {
-            self.close_wait(&key, size).await;
+        if let Some((key, size)) = self.hand_off_as(h.ino, &h.node, false, true).await? {
+            self.close_wait(&key, size).await?;
         }
         Ok(())
     }
 
-    async fn close_wait(&self, key: &str, size: u64) {
-        if size <= self.cfg.close_wait_max_size && !self.cfg.close_wait.is_zero() {
-            match tokio::time::timeout(self.cfg.close_wait, self.uploads.wait_key(key)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => log::warn!("{key}: upload after close failed for now: {e}"),
-                Err(_) => log::info!("{key}: upload continues in the background after close"),
-            }
+    /// True when close waits for the upload of a file of `size` bytes.
+    pub(crate) fn close_waits_for(&self, size: u64) -> bool {
+        size <= self.cfg.close_wait_max_size && !self.cfg.close_wait.is_zero()
+    }
+
+    /// Waits (up to `close_wait`) for the upload of a small file handed off by close; when the
+    /// object is not in COS by then, the hand-off (which did no fsync) is made durable before
+    /// close returns. Fails only when that fsync fails.
+    async fn close_wait(&self, key: &str, size: u64) -> FsResult<()> {
+        if !self.close_waits_for(size) {
+            return Ok(());
         }
+        match tokio::time::timeout(self.cfg.close_wait, self.uploads.wait_key(key)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => log::warn!("{key}: upload after close failed for now: {e}"),
+            Err(_) => log::info!("{key}: upload continues in the background after close"),
+        }
+        self.persist(key).await
+    }
+
+    /// Makes the pending upload of `key` durable (see `close_wait`).
+    async fn persist(&self, key: &str) -> FsResult<()> {
+        let uploads = self.uploads.clone();
+        let k = key.to_string();
+        blocking(move || uploads.persist(&k)).await.map_err(|e| {
+            log::error!("{key}: could not make the closed file durable: {e}");
+            e
+        })
     }
 
     /// release (last close of a descriptor): hands off what is left, then drops the handle;
@@ -275,6 +295,7 @@ impl Fs {
                     "fsync {key}: not in COS within {:?}; the upload continues",
                     self.cfg.op_timeout
                 );
+                self.persist(key.as_str()).await?;
                 Err(FsError::Io(format!(
                     "{key}: COS did not take the data within {:?}",
                     self.cfg.op_timeout

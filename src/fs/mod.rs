@@ -15,6 +15,7 @@
 //! - `delete.rs`: batched DELETE Multiple; `xattr.rs` + `xattr_acl.rs`: `user.cos.*`;
 //!   `posix_acl.rs` (values, mode arithmetic) + `posix_acl_fs.rs` (get/set, inheritance):
 //!   POSIX ACLs, enforced by the kernel;
+//!   `aclmemo.rs`: the ACLs this mount gave objects, so copies in place need not read them;
 //! - `path.rs` (key rules), `meta.rs` (cosfs metadata formats), `attrcache.rs`, `table.rs`,
 //!   `error.rs` (errnos), `uploads.rs` (the upload-queue boundary), `types.rs`.
 //!
@@ -29,6 +30,7 @@ use std::time::Duration;
 use crate::cache::metadb::MetaDb;
 use crate::store::{ObjectStore, StorageClass};
 
+mod aclmemo;
 mod attr;
 pub mod attrcache;
 mod delete;
@@ -251,6 +253,8 @@ pub struct Fs {
     own: owndirs::OwnDirs,
     /// Directories this mount has listed (relative paths), for offline creates. Leaf lock.
     listed_dirs: Mutex<std::collections::HashSet<String>>,
+    /// ACLs this mount gave objects (`aclmemo.rs`).
+    acls: aclmemo::AclMemo,
     /// Directories listed to answer look-ups that miss in bulk (`scan.rs`).
     scans: scan::Scans,
     /// The kernel's caches, once mounted (`attach_kernel`).
@@ -300,6 +304,7 @@ impl Fs {
             own: owndirs::OwnDirs::default(),
             listings,
             listed_dirs: Mutex::default(),
+            acls: aclmemo::AclMemo::default(),
             scans: scan::Scans::default(),
             kernel: std::sync::OnceLock::new(),
         })

@@ -148,11 +148,14 @@ impl Fs {
             self.attrs.put(rel, s.clone());
             return Ok(s);
         }
-        let parent = rel.rsplit_once('/').map_or("", |(d, _)| d);
-        let in_own_dir = stale.is_none() && node.is_none() && self.own.known_absent(rel);
-        if in_own_dir {
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let known_absent = stale.is_none()
+            && node.is_none()
+            && (self.own.known_absent(rel) || self.listings.lacks(parent, name));
+        if known_absent {
             // A directory this mount created holds what this mount put there (and what a
-            // listing of it showed, which is in the cache): nothing to ask.
+            // listing of it showed, which is in the cache); a listing younger than `list_ttl`
+            // holds every name (as `neg_ttl` vouches for an absent one): nothing to ask.
             return Err(FsError::NotFound);
         }
         if stale.is_none() {
@@ -596,18 +599,30 @@ impl Fs {
     /// A directory's entries changed: its mtime and ctime become now (kept in this mount's
     /// cache; COS keeps no time for a listing).
     pub(crate) fn touch_dir(&self, dir: InodeNo) {
-        let Ok(rel) = self.table.path(dir) else {
-            return;
-        };
+        if let Some(rel) = self.touch_dir_times(dir) {
+            self.listings.drop_tree(&rel);
+        }
+    }
+
+    /// `touch_dir` after creating `name` (a file) in `dir`: its listing is kept, with the name.
+    pub(crate) fn touch_dir_created(&self, dir: InodeNo, name: &str, kind: FileKind) {
+        if let Some(rel) = self.touch_dir_times(dir) {
+            self.listings.add(&rel, name, kind);
+        }
+    }
+
+    /// Sets a directory's mtime/ctime to now; returns its path.
+    fn touch_dir_times(&self, dir: InodeNo) -> Option<String> {
+        let rel = self.table.path(dir).ok()?;
         let base = match self.attrs.get(&rel) {
             Cached::Present(s) | Cached::Stale(s) => Some(s),
             _ if rel.is_empty() => Some(Stat::dir(&self.defaults(), self.started)),
             _ => None,
         };
         self.attrs.touch_dir(&rel, SystemTime::now(), base);
-        self.listings.drop_tree(&rel);
         // Scans stay: this mount's own names are found before them (staged, pending, cached)
         // and they live for about a second.
+        Some(rel)
     }
 
     /// statfs: a large, mostly free filesystem (COS has no quota to report).

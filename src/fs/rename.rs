@@ -104,6 +104,7 @@ impl Fs {
             self.attrs.put(&to, moved);
         }
         self.own.renamed(&from, &to, src.kind == FileKind::Dir);
+        self.acls.clear();
         self.listings.drop_tree(&from);
         self.listings.drop_tree(&to);
         self.scans.drop_tree(&from);

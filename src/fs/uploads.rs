@@ -74,6 +74,24 @@ pub trait Uploads: Send + Sync + 'static {
         opts: PutOptions,
         base_etag: Option<String>,
     ) -> std::io::Result<u64>;
+    /// `enqueue` for a caller that waits for the upload next (close of a small file): the
+    /// implementation may defer making it durable until [`Uploads::persist`] (the default is
+    /// `enqueue`).
+    fn enqueue_for_wait(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+    ) -> std::io::Result<u64> {
+        self.enqueue(key, file, size, opts, base_etag)
+    }
+    /// Makes the uploads of `key` handed over with `enqueue_for_wait` durable (the wait for
+    /// them ended without the object in COS). Blocking I/O. The default has nothing to do.
+    fn persist(&self, _key: &str) -> std::io::Result<()> {
+        Ok(())
+    }
     /// Waits until every upload of `key` enqueued so far is done.
     async fn wait_key(&self, key: &str) -> Result<(), StoreError>;
     /// The newest pending local copy of `key`.
@@ -256,6 +274,21 @@ impl Uploads for crate::cache::upload::UploadQueue {
         base_etag: Option<String>,
     ) -> std::io::Result<u64> {
         crate::cache::upload::UploadQueue::enqueue(self, key, file, size, opts, base_etag)
+    }
+
+    fn enqueue_for_wait(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+    ) -> std::io::Result<u64> {
+        crate::cache::upload::UploadQueue::enqueue_for_wait(self, key, file, size, opts, base_etag)
+    }
+
+    fn persist(&self, key: &str) -> std::io::Result<()> {
+        crate::cache::upload::UploadQueue::persist(self, Some(key))
     }
 
     async fn wait_key(&self, key: &str) -> Result<(), StoreError> {

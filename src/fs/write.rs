@@ -296,9 +296,22 @@ impl Fs {
         node: &Arc<Node>,
         force: bool,
     ) -> FsResult<Option<(String, u64)>> {
+        self.hand_off_as(ino, node, force, false).await
+    }
+
+    /// `hand_off`; `waits`: the caller (close) then waits for the upload of a file up to
+    /// `close_wait_max_size`, and makes it durable itself should the wait end without the
+    /// object in COS (`Uploads::persist`), so the hand-off does no fsync.
+    pub(crate) async fn hand_off_as(
+        &self,
+        ino: InodeNo,
+        node: &Arc<Node>,
+        force: bool,
+        waits: bool,
+    ) -> FsResult<Option<(String, u64)>> {
         let _ns = self.ns.read().await;
         let _gate = node.gate.lock().await;
-        self.hand_off_locked(ino, node, force).await
+        self.hand_off_inner(ino, node, force, waits).await
     }
 
     /// `hand_off` for a caller already holding the node's gate (and `ns`).
@@ -307,6 +320,16 @@ impl Fs {
         ino: InodeNo,
         node: &Arc<Node>,
         force: bool,
+    ) -> FsResult<Option<(String, u64)>> {
+        self.hand_off_inner(ino, node, force, false).await
+    }
+
+    async fn hand_off_inner(
+        &self,
+        ino: InodeNo,
+        node: &Arc<Node>,
+        force: bool,
+        waits: bool,
     ) -> FsResult<Option<(String, u64)>> {
         let mut c = node.content.lock().await;
         match c.staged() {
@@ -328,16 +351,24 @@ impl Fs {
         self.deletes.cancel(&key);
         let uploads = self.uploads.clone();
         let (k, path, size, base) = (key.clone(), st.path.clone(), st.size, st.base_etag.clone());
-        // Closed data must be durable before the journal points at it (the queue fsyncs the
-        // file and its journal record): blocking I/O, off the runtime's workers.
-        let file = st.file.clone();
-        let res = blocking(move || {
-            file.sync_data()?;
-            uploads.enqueue(&k, path, size, opts, base).map(|_| ())
-        })
-        .await;
+        // The upload gives the object this ACL (COS sets a PUT's ACL from its request).
+        let acl = opts.acl.clone();
+        let res = if waits && self.close_waits_for(size) {
+            // No fsync: one small journal write, done here (a hop to the blocking pool would
+            // cost more than the write).
+            uploads
+                .enqueue_for_wait(&k, path, size, opts, base)
+                .map(|_| ())
+                .map_err(FsError::from)
+        } else {
+            // Closed data must be durable before the journal points at it (the queue fsyncs
+            // the file, its directory and its journal record): blocking I/O, off the
+            // runtime's workers.
+            blocking(move || uploads.enqueue(&k, path, size, opts, base).map(|_| ())).await
+        };
         match res {
             Ok(()) => {
+                self.acls.set(&key, acl.as_deref());
                 node.changed(&c);
                 stat.etag = None;
                 stat.last_modified = None;

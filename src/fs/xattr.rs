@@ -264,15 +264,19 @@ impl Fs {
                 }
                 self.uploads.wait_key(key.as_str()).await?;
                 let spec = AclSpec::Headers {
-                    canned: Some(canned),
+                    canned: Some(canned.clone()),
                     grant_read: None,
                     grant_full_control: None,
                 };
-                Ok(self.store.put_object_acl(key.as_str(), &spec).await?)
+                self.acls.forget(key.as_str());
+                self.store.put_object_acl(key.as_str(), &spec).await?;
+                self.acls.set(key.as_str(), Some(&canned));
+                Ok(())
             }
             "user.cos.grant-read" | "user.cos.grant-full-control" => {
                 let g = Some(v?);
                 self.uploads.wait_key(key.as_str()).await?;
+                self.acls.forget(key.as_str());
                 let spec = if name == "user.cos.grant-read" {
                     AclSpec::Headers {
                         canned: None,
@@ -291,6 +295,7 @@ impl Fs {
             "user.cos.acl-policy" => {
                 let p = parse_policy(&v?)?;
                 self.uploads.wait_key(key.as_str()).await?;
+                self.acls.forget(key.as_str());
                 Ok(self
                     .store
                     .put_object_acl(key.as_str(), &AclSpec::Policy(p))

@@ -460,6 +460,22 @@ impl Filesystem for FuseAdapter {
         });
     }
 
+    /// No ioctl applies to a file here: ENOTTY at once, without fuser's per-call warn! line
+    /// (every `isatty()` check of a program opening a file asks, e.g. Python's `open`).
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        reply.error(fuser::Errno::ENOTTY);
+    }
+
     fn releasedir(
         &self,
         _req: &Request,
