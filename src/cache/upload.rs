@@ -212,6 +212,20 @@ impl UploadQueue {
         opts: PutOptions,
         base_etag: Option<String>,
     ) -> std::io::Result<TaskId> {
+        self.enqueue_with(key, file, size, opts, base_etag, None)
+    }
+
+    /// `enqueue` of a file whose multipart upload already started (`early.rs`): `progress`
+    /// becomes the task's saved progress and its upload id is journaled with the task.
+    pub(crate) fn enqueue_with(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+        progress: Option<super::task::MultipartProgress>,
+    ) -> std::io::Result<TaskId> {
         // The journal entry is only worth something if the data it points at is durable too.
         std::fs::File::open(&file)?.sync_all()?;
         if let Some(dir) = file.parent() {
@@ -226,10 +240,12 @@ impl UploadQueue {
             size,
             opts: (&opts).into(),
             base: Base::from_etag(base_etag),
-            upload_id: None,
+            upload_id: progress.as_ref().map(|p| p.upload_id.clone()),
+            unclosed: false,
         };
         self.inner.cache.journal().put(entry, true)?;
-        let task = new_task(id, key, file, size, opts, SystemTime::now());
+        let mut task = new_task(id, key, file, size, opts, SystemTime::now());
+        task.progress = progress;
         self.insert_task(task);
         Ok(id)
     }

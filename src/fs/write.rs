@@ -82,6 +82,11 @@ impl Fs {
                     check_size(off + data.len() as u64)?;
                     let n = write_some_at(&st.file, data, off)?;
                     st.size = st.size.max(off + n as u64);
+                    // After the pwrite (see `cache::early`), before the mtime is taken.
+                    match &st.early {
+                        Some(e) => e.written(off, off + n as u64),
+                        None => self.maybe_start_early(h.ino, st, off + n as u64),
+                    }
                     st.dirty = true;
                     st.wrote = true;
                     let now = SystemTime::now();
@@ -94,6 +99,29 @@ impl Fs {
             self.stage(h.ino, &h.node, true).await?;
         }
         Err(FsError::Io("the staging copy kept being handed off".into()))
+    }
+
+    /// Starts an early multipart upload (`cache::early`) of a file being appended to once it
+    /// reaches the queue's start size (`end`: where the write that just happened ended).
+    fn maybe_start_early(&self, ino: InodeNo, st: &mut Staged, end: u64) {
+        let Some(from) = self.uploads.early_start_size() else {
+            return;
+        };
+        if end != st.size || end < from {
+            return;
+        }
+        // Unlinked while open: never uploaded, so nothing to start.
+        let Ok(rel) = self.table.path(ino) else {
+            return;
+        };
+        let Ok(key) = self.key_of(&rel, FileKind::File) else {
+            return;
+        };
+        let mut opts = st.base_opts.clone();
+        store_user_meta(&st.stat, &mut opts.headers.user_meta);
+        st.early =
+            self.uploads
+                .start_early(key.as_str(), st.path.clone(), st.file.clone(), &opts, end);
     }
 
     /// Truncates through an open writable handle (ftruncate) or the path (truncate).
@@ -130,6 +158,9 @@ impl Fs {
                 if let Some(st) = c.staged_mut() {
                     st.file.set_len(size)?;
                     st.size = size;
+                    if let Some(e) = &st.early {
+                        e.truncated(size);
+                    }
                     st.dirty = true;
                     st.wrote |= publish;
                     let now = SystemTime::now();
@@ -173,6 +204,7 @@ impl Fs {
                     wrote: false,
                     base_etag: f.base_etag,
                     base_opts: f.base_opts,
+                    early: None,
                 });
                 node.changed(&c);
                 Ok(())
@@ -308,6 +340,15 @@ impl Fs {
         node: &Arc<Node>,
         force: bool,
     ) -> FsResult<Option<(String, u64)>> {
+        // An early upload stops first: its parts in flight finish (a COS wait, so not under
+        // the content lock; writes meanwhile mark what they change).
+        let stop = match node.content.lock().await.staged() {
+            Some(st) if st.dirty && (force || st.wrote) => st.early.as_ref().map(|e| e.stopper()),
+            _ => return Ok(None),
+        };
+        if let Some(s) = stop {
+            s.stop().await;
+        }
         let mut c = node.content.lock().await;
         match c.staged() {
             Some(st) if st.dirty && (force || st.wrote) => {}
@@ -318,7 +359,7 @@ impl Fs {
             return Ok(None);
         };
         let key = self.key_of(&rel, FileKind::File)?.to_string();
-        let Content::Staged(st) = std::mem::replace(&mut *c, Content::Remote) else {
+        let Content::Staged(mut st) = std::mem::replace(&mut *c, Content::Remote) else {
             return Ok(None);
         };
         let mut stat = st.stat.clone();
@@ -331,9 +372,14 @@ impl Fs {
         // Closed data must be durable before the journal points at it (the queue fsyncs the
         // file and its journal record): blocking I/O, off the runtime's workers.
         let file = st.file.clone();
+        let early = st.early.take();
         let res = blocking(move || {
             file.sync_data()?;
-            uploads.enqueue(&k, path, size, opts, base).map(|_| ())
+            match early {
+                Some(e) => uploads.enqueue_early(&k, path, size, opts, base, e),
+                None => uploads.enqueue(&k, path, size, opts, base),
+            }
+            .map(|_| ())
         })
         .await;
         match res {
