@@ -9,7 +9,8 @@
 //!   before the hand-off has the next mount abort it (the unclosed staging file itself goes to
 //!   the recovery directory, as every file open at a crash does; nothing lands at the key).
 //! - Part `n` (1-based, `part_size` bytes) is sent once writes have gone one whole part past
-//!   its end, `part_parallelism` parts at a time, read with pread from the shared staging file.
+//!   its end (contiguously: a write beyond the written region does not count), each part once
+//!   and in order, `part_parallelism` at a time, read with pread from the shared staging file.
 //! - Every write and truncate tells the upload the range it changed ([`EarlyUpload::written`],
 //!   [`EarlyUpload::truncated`]): a sent part overlapping it is forgotten, and a part in flight
 //!   is marked so that its answer is thrown away. A write whose pwrite overlaps the read of a
@@ -17,7 +18,8 @@
 //!   never recorded: a part is kept only if no change touched it from before its read to after
 //!   its answer. Forgotten parts are simply sent again by the queue at hand-off.
 //! - At hand-off the fs core stops the driver (no new parts; parts in flight finish, so no
-//!   stale copy of a part can land after a newer one) and gives the upload to the queue
+//!   stale copy of a part can land after a newer one; if they take longer than [`STOP_WAIT`]
+//!   or Initiate has not answered, the upload is aborted instead) and gives the upload to the queue
 //!   ([`EarlyUpload::take`]): its id and clean parts become the queued task's saved multipart
 //!   progress, exactly as a paused upload's would be, so pause, cancel, supersede, retarget,
 //!   crash recovery and the CRC/ETag checks all work as for any multipart task.
@@ -45,6 +47,9 @@ use super::task::{MultipartProgress, TaskId};
 use super::upload::Inner;
 use super::worker::read_at;
 use crate::store::PutOptions;
+
+/// The longest a hand-off waits for early parts in flight (see [`EarlyStop::stop`]).
+pub const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// The time fields left out of an early upload's metadata (see the module doc).
 const TIME_META: [&str; 3] = ["mtime", "atime", "ctime"];
@@ -87,8 +92,13 @@ enum Phase {
 struct State {
     /// Driver phase.
     phase: Phase,
-    /// Highest end of a write since the upload started (lowered by a truncate).
+    /// How far the file has been written contiguously from its start since the upload began
+    /// (a write starting beyond it does not move it; a truncate lowers it).
     written_end: u64,
+    /// The next part to send: parts go once each, in order; a part changed after it was sent
+    /// is left for the hand-off (a header rewritten on every write is not sent again and
+    /// again).
+    next_part: u32,
     /// Parts being sent → whether a change touched them since their read began.
     inflight: BTreeMap<u32, bool>,
     /// Parts COS acknowledged that no change touched since: number → ETag.
@@ -163,17 +173,35 @@ pub struct EarlyStop {
 }
 
 impl EarlyStop {
-    /// Sends no more parts and waits until the parts in flight have finished.
+    /// Sends no more parts and waits until the parts in flight have finished, at most
+    /// [`STOP_WAIT`]: a close must not hang on a COS that does not answer. An upload still
+    /// initiating, or whose parts take longer, is abandoned (aborted, so no late part can
+    /// land) and the queue uploads the file afresh.
     pub async fn stop(self) {
-        {
+        let initiated = {
             let mut st = self.shared.lock();
-            if st.phase == Phase::Running {
+            if st.upload_id.is_none() {
+                st.phase = Phase::Abandoned;
+            } else if st.phase == Phase::Running {
                 st.phase = Phase::Stopping;
             }
-        }
+            st.upload_id.is_some()
+        };
         self.shared.wake.notify_one();
+        if !initiated {
+            return;
+        }
         let mut rx = self.shared.exited.subscribe();
-        let _ = rx.wait_for(|&e| e).await;
+        let wait = rx.wait_for(|&e| e);
+        if tokio::time::timeout(STOP_WAIT, wait).await.is_err() {
+            log::info!(
+                "{}: early parts still in flight after {} s at hand-off; uploading afresh",
+                self.shared.key,
+                STOP_WAIT.as_secs()
+            );
+            self.shared.lock().phase = Phase::Abandoned;
+            self.shared.wake.notify_one();
+        }
     }
 }
 
@@ -250,6 +278,7 @@ impl EarlyUpload {
             state: Mutex::new(State {
                 phase: Phase::Running,
                 written_end,
+                next_part: 1,
                 inflight: BTreeMap::new(),
                 done: BTreeMap::new(),
                 upload_id: None,
@@ -270,7 +299,9 @@ impl EarlyUpload {
             let mut st = self.shared.lock();
             st.touch(start, end, self.shared.part_size);
             let before = st.written_end / self.shared.part_size;
-            st.written_end = st.written_end.max(end);
+            if start <= st.written_end {
+                st.written_end = st.written_end.max(end);
+            }
             st.written_end / self.shared.part_size > before
         };
         if wake {
@@ -413,14 +444,17 @@ async fn drive(sh: Arc<Shared>) {
     }
 }
 
-/// Next parts to send: ready (written one part past their end), not sent, not in flight.
-fn next_parts(st: &State, part_size: u64, room: usize) -> Vec<u32> {
+/// Next parts to send (at most `room`): ready (written one part past their end), from the
+/// cursor on; advances the cursor.
+fn next_parts(st: &mut State, part_size: u64, room: usize) -> Vec<u32> {
     let ready = (st.written_end / part_size).saturating_sub(1);
     let ready = u32::try_from(ready).unwrap_or(u32::MAX);
-    (1..=ready)
-        .filter(|n| !st.done.contains_key(n) && !st.inflight.contains_key(n))
-        .take(room)
-        .collect()
+    let mut out = Vec::new();
+    while out.len() < room && st.next_part <= ready {
+        out.push(st.next_part);
+        st.next_part += 1;
+    }
+    out
 }
 
 async fn run(sh: &Arc<Shared>) {
@@ -474,7 +508,7 @@ async fn run(sh: &Arc<Shared>) {
             } else {
                 0
             };
-            let todo = next_parts(&st, sh.part_size, room);
+            let todo = next_parts(&mut st, sh.part_size, room);
             for &n in &todo {
                 // Registered before the read: a change from now on marks it.
                 st.inflight.insert(n, false);
@@ -530,6 +564,7 @@ mod tests {
         State {
             phase: Phase::Running,
             written_end: 0,
+            next_part: 1,
             inflight: BTreeMap::new(),
             done: BTreeMap::new(),
             upload_id: None,
@@ -543,14 +578,16 @@ mod tests {
     fn a_part_is_ready_once_writes_are_one_part_past_it() {
         let mut st = state();
         st.written_end = 19;
-        assert!(next_parts(&st, 10, 8).is_empty());
+        assert!(next_parts(&mut st, 10, 8).is_empty());
         st.written_end = 20;
-        assert_eq!(next_parts(&st, 10, 8), vec![1]);
-        st.written_end = 45;
-        st.done.insert(1, "e".into());
-        st.inflight.insert(2, false);
-        assert_eq!(next_parts(&st, 10, 8), vec![3]);
-        assert_eq!(next_parts(&st, 10, 0), Vec::<u32>::new());
+        assert_eq!(next_parts(&mut st, 10, 8), vec![1]);
+        st.written_end = 55;
+        assert_eq!(next_parts(&mut st, 10, 2), vec![2, 3]);
+        assert_eq!(next_parts(&mut st, 10, 0), Vec::<u32>::new());
+        // A part changed after it was sent is not picked again (left for the hand-off).
+        st.touch(0, 1, 10);
+        assert_eq!(next_parts(&mut st, 10, 8), vec![4]);
+        assert!(next_parts(&mut st, 10, 8).is_empty());
     }
 
     #[test]

@@ -81,11 +81,13 @@ impl Fs {
                     let off = if h.append { st.size } else { offset };
                     check_size(off + data.len() as u64)?;
                     let n = write_some_at(&st.file, data, off)?;
+                    let appended = off == st.size;
                     st.size = st.size.max(off + n as u64);
                     // After the pwrite (see `cache::early`), before the mtime is taken.
                     match &st.early {
                         Some(e) => e.written(off, off + n as u64),
-                        None => self.maybe_start_early(h.ino, st, off + n as u64),
+                        None if appended => self.maybe_start_early(h.ino, st),
+                        None => {}
                     }
                     st.dirty = true;
                     st.wrote = true;
@@ -101,13 +103,15 @@ impl Fs {
         Err(FsError::Io("the staging copy kept being handed off".into()))
     }
 
-    /// Starts an early multipart upload (`cache::early`) of a file being appended to once it
-    /// reaches the queue's start size (`end`: where the write that just happened ended).
-    fn maybe_start_early(&self, ino: InodeNo, st: &mut Staged, end: u64) {
+    /// Starts an early multipart upload (`cache::early`) of a file being appended to (the
+    /// write that just happened started at its old end) once it reaches the queue's start
+    /// size. A file grown by truncate and written out of order never appends, so never starts.
+    fn maybe_start_early(&self, ino: InodeNo, st: &mut Staged) {
         let Some(from) = self.uploads.early_start_size() else {
             return;
         };
-        if end != st.size || end < from {
+        let end = st.size;
+        if end < from {
             return;
         }
         // Unlinked while open: never uploaded, so nothing to start.
