@@ -18,8 +18,8 @@
 //!   never recorded: a part is kept only if no change touched it from before its read to after
 //!   its answer. Forgotten parts are simply sent again by the queue at hand-off.
 //! - At hand-off the fs core stops the driver (no new parts; parts in flight finish, so no
-//!   stale copy of a part can land after a newer one; if they take longer than [`STOP_WAIT`]
-//!   or Initiate has not answered, the upload is aborted instead) and gives the upload to the queue
+//!   stale copy of a part can land after a newer one; if none answers for [`STOP_WAIT`] or
+//!   Initiate has not answered, the upload is aborted instead) and gives the upload to the queue
 //!   ([`EarlyUpload::take`]): its id and clean parts become the queued task's saved multipart
 //!   progress, exactly as a paused upload's would be, so pause, cancel, supersede, retarget,
 //!   crash recovery and the CRC/ETag checks all work as for any multipart task.
@@ -48,7 +48,8 @@ use super::upload::Inner;
 use super::worker::read_at;
 use crate::store::PutOptions;
 
-/// The longest a hand-off waits for early parts in flight (see [`EarlyStop::stop`]).
+/// The longest a hand-off waits for an answer to early parts in flight (see
+/// [`EarlyStop::stop`]).
 pub const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// The time fields left out of an early upload's metadata (see the module doc).
@@ -150,6 +151,8 @@ struct Shared {
     wake: Notify,
     /// Set to true when the driver has exited.
     exited: watch::Sender<bool>,
+    /// Bumped each time a part's answer arrives (a hand-off waits while parts keep finishing).
+    answers: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -173,10 +176,11 @@ pub struct EarlyStop {
 }
 
 impl EarlyStop {
-    /// Sends no more parts and waits until the parts in flight have finished, at most
-    /// [`STOP_WAIT`]: a close must not hang on a COS that does not answer. An upload still
-    /// initiating, or whose parts take longer, is abandoned (aborted, so no late part can
-    /// land) and the queue uploads the file afresh.
+    /// Sends no more parts and waits until the parts in flight have finished, as long as
+    /// answers keep coming (a slow link), but no more than [`STOP_WAIT`] without any: a close
+    /// must not hang on a COS that does not answer. An upload still initiating, or whose parts
+    /// go unanswered that long, is abandoned (aborted, so no late part can land) and the queue
+    /// uploads the file afresh.
     pub async fn stop(self) {
         let initiated = {
             let mut st = self.shared.lock();
@@ -191,17 +195,29 @@ impl EarlyStop {
         if !initiated {
             return;
         }
-        let mut rx = self.shared.exited.subscribe();
-        let wait = rx.wait_for(|&e| e);
-        if tokio::time::timeout(STOP_WAIT, wait).await.is_err() {
-            log::info!(
-                "{}: early parts still in flight after {} s at hand-off; uploading afresh",
-                self.shared.key,
-                STOP_WAIT.as_secs()
-            );
-            self.shared.lock().phase = Phase::Abandoned;
-            self.shared.wake.notify_one();
+        let mut exited = self.shared.exited.subscribe();
+        let mut answers = self.shared.answers.subscribe();
+        loop {
+            if *exited.borrow_and_update() {
+                return;
+            }
+            // A slow link keeps answering: wait on. Silence for STOP_WAIT: give up.
+            let answered = tokio::select! {
+                r = exited.changed() => r.is_ok(),
+                r = answers.changed() => r.is_ok(),
+                _ = tokio::time::sleep(STOP_WAIT) => false,
+            };
+            if !answered {
+                break;
+            }
         }
+        log::info!(
+            "{}: no answer to early parts in flight for {} s at hand-off; uploading afresh",
+            self.shared.key,
+            STOP_WAIT.as_secs()
+        );
+        self.shared.lock().phase = Phase::Abandoned;
+        self.shared.wake.notify_one();
     }
 }
 
@@ -267,6 +283,7 @@ impl EarlyUpload {
         let rt = inner.rt.clone()?;
         let part_size = inner.cfg.part_size.max(1);
         let (exited, _) = watch::channel(false);
+        let (answers, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             inner,
             key: key.to_string(),
@@ -288,6 +305,7 @@ impl EarlyUpload {
             }),
             wake: Notify::new(),
             exited,
+            answers,
         });
         rt.spawn(drive(shared.clone()));
         Some(EarlyUpload { shared })
@@ -534,6 +552,7 @@ async fn run(sh: &Arc<Shared>) {
         }
         tokio::select! {
             Some((n, r)) = inflight.next() => {
+                sh.answers.send_modify(|a| *a += 1);
                 let mut st = sh.lock();
                 let dirty = st.inflight.remove(&n).unwrap_or(true);
                 match r {

@@ -142,3 +142,20 @@ async fn changed_metadata_makes_the_queue_upload_afresh() {
     assert_eq!(fx.store.count("InitiateMultipartUpload"), 2);
     assert!(until(|| fx.store.open_uploads() == 0).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_off_does_not_hang_on_parts_cos_does_not_answer() {
+    let fx = fixture(cfg());
+    let gate = fx.store.gate("UploadPart");
+    let w = Writing::start(&fx, "stuck", 6);
+    // `part_parallelism` (3) parts wait at the gate: COS does not answer.
+    assert!(until(|| gate.waiting() == 3).await);
+    // The hand-off gives up on them after STOP_WAIT of silence: the early upload is aborted.
+    let want = w.hand_off(&fx, "stuck", opts("33188", &now_mtime())).await;
+    gate.release();
+    drain(&fx.q).await;
+    assert_eq!(fx.store.get("stuck").unwrap(), want);
+    // The queue started afresh; the early upload is gone.
+    assert_eq!(fx.store.count("InitiateMultipartUpload"), 2);
+    assert!(until(|| fx.store.open_uploads() == 0).await);
+}
