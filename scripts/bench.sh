@@ -3,7 +3,8 @@
 # and `off`, S3 backend) — all mounting one bucket of one local `cosfuse-emulator` — and on local
 # disk; REPEATS rounds, the targets interleaved within each round; one table of medians with the
 # ratio cosfuse / best peer, the daemons' peak RSS (VmHWM) and requests per operation counted at
-# the emulator's `/-/stats`. Everything talks to 127.0.0.1 only. Release build.
+# the emulator's `/-/stats`, and the emulator's own multipart PUT rate (examples/emu_multipart.rs)
+# with cosfuse's write as a fraction of it. Everything talks to 127.0.0.1 only. Release build.
 #
 #   scripts/bench.sh [--issue] [--size-mib N] [--random N] [--files N] [--tar-files N]
 #                    [--ls N] [--rename N] [--repeats N] [--only a,b]
@@ -40,7 +41,7 @@ case ",$ONLY," in *,rclone*) need rclone rclone ;; esac
 need rclone rclone # also loads the shared objects for ls/stat/rename (one client, uncounted)
 
 cd "$ROOT"
-cargo build --release --bins -q
+cargo build --release --bins --example emu_multipart -q
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 WORK=$(mktemp -d /tmp/cosfuse-bench.XXXXXX)
 ID=AKIDcosfuseBENCH00000000000000000000
@@ -132,6 +133,11 @@ elif cmd == "table":  # table RESULTS: medians, ratios, RSS, requests per op
         out.append("| %s | %s | %s |" % (label, " | ".join(cells), ratio))
     print("\n".join(out))
     print()
+    if "mpu" in rows and "cosfuse" in rows.get("write", {}):
+        m, c = med(rows["mpu"]["emulator"]), med(rows["write"]["cosfuse"])
+        print("Emulator's own multipart PUT rate (8 MiB parts, 16 in flight): %.0f MiB/s; "
+              "cosfuse sequential write / it: %.2f (goal: at least 0.8)" % (m, c / m))
+        print()
     print("Requests per operation at the emulator (median; writes/reads of the big file: per MiB):")
     print()
     print("| workload | " + " | ".join(order) + " |")
@@ -260,6 +266,11 @@ suite() {
 
 IFS=, read -r -a TARGETS <<<"$ONLY"
 for r in $(seq 1 "$REPEATS"); do
+    # The emulator's own multipart PUT rate: a plain client (the crate's COS client, 8 MiB
+    # parts, 16 in flight) uploading the same file; the reference for cosfuse's write.
+    echo "round $r: emulator multipart PUT"
+    rec emulator mpu "$(COS_SECRET_ID=$ID COS_SECRET_KEY=$KEY "$TARGET/examples/emu_multipart" \
+        "$ENDPOINT" "$BUCKET" "mpu-$r.bin" "$WORK/src.bin")"
     for t in "${TARGETS[@]}"; do
         echo "round $r: $t"
         suite "$t" "$r" || { echo "$t: round $r failed" >&2; umount_target "$t" "$WORK/mnt-$t" || true; }

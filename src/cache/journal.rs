@@ -142,6 +142,10 @@ pub struct Entry {
     /// Multipart upload id in COS, so a later daemon can abort a half-done upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// An early multipart upload (`early.rs`) of a file not yet closed: not an upload to
+    /// finish. Recovery aborts `upload_id`; the staging file counts as unclosed (orphan).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unclosed: bool,
 }
 
 /// One line of the journal.
@@ -303,7 +307,12 @@ impl Journal {
 
     /// Live entry ids and files (to tell orphaned staging files).
     pub fn live_files(&self) -> Vec<PathBuf> {
-        self.live.values().map(|e| e.file.clone()).collect()
+        // An unclosed file's early upload does not make it a pending upload.
+        self.live
+            .values()
+            .filter(|e| !e.unclosed)
+            .map(|e| e.file.clone())
+            .collect()
     }
 
     fn append(&mut self, recs: &[Record], sync: bool) -> io::Result<()> {
@@ -395,6 +404,7 @@ mod tests {
             opts: OptsRecord::default(),
             base: Base::New,
             upload_id: None,
+            unclosed: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Metadata cache, staging files with their crash journal, and the upload queue.
 //!
 //! - [`staging`]: `CacheDir`, the cache directory (lock, staging files, recovery dir);
+//! - [`early`]: multipart uploads started while a large file is still being written;
 //! - [`journal`]: the crash journal of pending uploads (fsync'd, replayed at startup);
 //! - [`intents`]: the namespace journal of deletes and renames under way;
 //! - [`label`]: the key a staging file was made for, in an xattr (crash recovery names);
@@ -10,12 +11,14 @@
 //!   its workers in `worker`/`multipart` and crash recovery in `recover`;
 //! - [`task`]: the queue's value types (`TaskInfo`, `TaskState`, `UploadConfig`, ...).
 
+pub mod early;
 pub mod intents;
 pub mod journal;
 mod keys;
 pub mod label;
 pub mod metadb;
 mod multipart;
+mod queue_control;
 mod recover;
 pub mod staging;
 pub mod task;

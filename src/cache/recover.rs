@@ -99,13 +99,21 @@ impl UploadQueue {
             );
         }
         for (i, e) in entries.iter().enumerate() {
-            let newer_exists = entries[i + 1..].iter().any(|n| n.key == e.key);
+            let newer_exists = entries[i + 1..]
+                .iter()
+                .any(|n| n.key == e.key && !n.unclosed);
             if let Some(uid) = &e.upload_id {
                 // A half-done multipart upload of the dead daemon: it cannot be resumed safely
                 // (its parts are unknown), so free it.
                 if let Err(err) = inner.store.abort_multipart(&e.key, uid).await {
                     log::debug!("abort of leftover upload {uid} of {}: {err}", e.key);
                 }
+            }
+            if e.unclosed {
+                // The early upload of a file still open at the crash (aborted above): the file
+                // itself was kept as unclosed by the orphan scan.
+                self.forget_entry(e.id);
+                continue;
             }
             if !e.file.exists() {
                 if !newer_exists {

@@ -250,7 +250,7 @@ impl UploadQueue {
         opts: PutOptions,
         base_etag: Option<String>,
     ) -> std::io::Result<TaskId> {
-        self.enqueue_as(key, file, size, opts, base_etag, true)
+        self.enqueue_as(key, file, size, opts, base_etag, true, None)
     }
 
     /// `enqueue` for a caller that now waits for the upload (close of a small file): the task
@@ -271,9 +271,26 @@ impl UploadQueue {
         opts: PutOptions,
         base_etag: Option<String>,
     ) -> std::io::Result<TaskId> {
-        self.enqueue_as(key, file, size, opts, base_etag, false)
+        self.enqueue_as(key, file, size, opts, base_etag, false, None)
     }
 
+    /// `enqueue` of a file whose multipart upload already started (`early.rs`): `progress`
+    /// becomes the task's saved progress and its upload id is journaled with the task.
+    pub(crate) fn enqueue_with(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+        progress: Option<super::task::MultipartProgress>,
+    ) -> std::io::Result<TaskId> {
+        self.enqueue_as(key, file, size, opts, base_etag, true, progress)
+    }
+
+    /// The one way in: `durable` fsyncs the data and the journal record first; `progress` is
+    /// an early upload's (see `enqueue_with`).
+    #[allow(clippy::too_many_arguments)]
     fn enqueue_as(
         &self,
         key: &str,
@@ -282,6 +299,7 @@ impl UploadQueue {
         opts: PutOptions,
         base_etag: Option<String>,
         durable: bool,
+        progress: Option<super::task::MultipartProgress>,
     ) -> std::io::Result<TaskId> {
         if durable {
             // The journal entry is only worth something if the data it points at is durable too.
@@ -299,11 +317,13 @@ impl UploadQueue {
             size,
             opts: (&opts).into(),
             base: Base::from_etag(base_etag),
-            upload_id: None,
+            upload_id: progress.as_ref().map(|p| p.upload_id.clone()),
+            unclosed: false,
         };
         self.inner.cache.journal().put(entry, durable)?;
         let mut task = new_task(id, key, file, size, opts, SystemTime::now());
         task.lazy = !durable;
+        task.progress = progress;
         self.insert_task(task);
         Ok(id)
     }
@@ -341,149 +361,6 @@ impl UploadQueue {
             remove_file_logged(f);
         }
         self.inner.abort_later(sup.aborts);
-    }
-
-    /// Every task (the last Done ones included), by id.
-    pub fn list(&self) -> Vec<TaskInfo> {
-        let table = self.inner.table();
-        table
-            .tasks
-            .values()
-            .filter(|t| t.removed.is_none())
-            .map(Task::info)
-            .collect()
-    }
-
-    /// Holds a task: a queued one does not start; a running multipart upload stops between
-    /// parts; a single PUT in flight completes (pause takes effect before or after it). A
-    /// running task turns Paused only once nothing of it is in flight.
-    pub fn pause(&self, id: TaskId) -> Result<(), String> {
-        let r = {
-            let mut table = self.inner.table();
-            match table.tasks.get_mut(&id) {
-                Some(t) if t.removed.is_none() => match &t.state {
-                    TaskState::Queued => {
-                        t.signal.send_replace(Signal::Pause);
-                        t.state = TaskState::Paused;
-                        Ok(())
-                    }
-                    // A running task shows Running until its parts in flight have finished and
-                    // the worker lets go (it then records Paused): "paused" promises that no
-                    // data is moving.
-                    TaskState::Running => {
-                        t.signal.send_replace(Signal::Pause);
-                        Ok(())
-                    }
-                    TaskState::Waiting { .. } => {
-                        t.signal.send_replace(Signal::Pause);
-                        t.state = TaskState::Paused;
-                        t.retry_at = None;
-                        Ok(())
-                    }
-                    TaskState::Paused => Ok(()),
-                    TaskState::Failed { .. } => Err(format!(
-                        "task {id} has failed; restart or cancel it instead"
-                    )),
-                    TaskState::Done => Err(format!("task {id} is already done")),
-                },
-                _ => Err(format!("no task {id}")),
-            }
-        };
-        if r.is_ok() {
-            self.inner.bump();
-        }
-        r
-    }
-
-    /// Resumes a Paused task (a multipart upload continues with the parts not yet sent), or
-    /// retries a Failed one or a Waiting one at once (attempts start again at 0, and so does
-    /// the backoff).
-    pub fn restart(&self, id: TaskId) -> Result<(), String> {
-        let r = {
-            let mut table = self.inner.table();
-            match table.tasks.get_mut(&id) {
-                Some(t) if t.removed.is_none() => match &t.state {
-                    TaskState::Paused => {
-                        t.signal.send_replace(Signal::Run);
-                        t.state = if t.active {
-                            TaskState::Running
-                        } else {
-                            TaskState::Queued
-                        };
-                        Ok(())
-                    }
-                    TaskState::Failed { .. } | TaskState::Waiting { .. } => {
-                        t.signal.send_replace(Signal::Run);
-                        t.state = TaskState::Queued;
-                        t.retry_at = None;
-                        t.attempts = 0;
-                        Ok(())
-                    }
-                    // Withdraws a pause that has not taken effect yet.
-                    TaskState::Queued | TaskState::Running => {
-                        t.signal.send_replace(Signal::Run);
-                        Ok(())
-                    }
-                    TaskState::Done => Err(format!("task {id} is already done")),
-                },
-                _ => Err(format!("no task {id}")),
-            }
-        };
-        if r.is_ok() {
-            self.inner.bump();
-        }
-        r
-    }
-
-    /// Cancels; the local data is kept (moved to recovery_dir) and the path is returned.
-    ///
-    /// When the local file is already gone (deleted by hand, so the task could only fail), the
-    /// task is still removed and the error says so.
-    pub fn cancel(&self, id: TaskId) -> Result<PathBuf, String> {
-        let (dest, key, aborts) = {
-            let mut table = self.inner.table();
-            let Some(t) = table.tasks.get_mut(&id).filter(|t| t.removed.is_none()) else {
-                return Err(format!("no task {id}"));
-            };
-            if t.state == TaskState::Done {
-                return Err(format!("task {id} is already done"));
-            }
-            // The worker (if any) keeps reading through its open descriptor; the rename only
-            // moves the name.
-            let dest = match self.inner.cache.keep_in_recovery(&t.path, &t.key) {
-                Ok(d) => Ok(d),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
-                    "task {id} cancelled, but its local file {} was already gone",
-                    t.path.display()
-                )),
-                Err(e) => return Err(format!("could not keep {}: {e}", t.path.display())),
-            };
-            let key = t.key.clone();
-            let mut aborts = std::mem::take(&mut t.to_abort);
-            if t.active {
-                t.signal.send_replace(Signal::Cancel);
-                t.removed = Some(Outcome::Cancelled);
-            } else {
-                if let Some(p) = t.progress.take() {
-                    aborts.push((p.key, p.upload_id));
-                }
-                table.forget(id, Outcome::Cancelled);
-            }
-            (dest, key, aborts)
-        };
-        if let Err(e) = self.inner.cache.journal().remove(&[id], true) {
-            log::warn!("journal: could not record cancel of task {id}: {e}");
-        }
-        match &dest {
-            Ok(d) => log::warn!(
-                "upload of {key} cancelled (task {id}); local copy kept at {}",
-                d.display()
-            ),
-            Err(msg) => log::warn!("upload of {key}: {msg}"),
-        }
-        self.inner.abort_later(aborts);
-        self.inner.bump();
-        dest
     }
 
     /// Waits until nothing is Queued/Running (Paused/Failed tasks stay journaled for next mount).

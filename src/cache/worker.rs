@@ -216,6 +216,10 @@ async fn run_task(inner: &Inner, mut job: Job) {
     }
     let mut progress = job.progress.take();
     let use_multipart = size > 0 && size >= inner.cfg.multipart_threshold;
+    if !use_multipart {
+        // A saved multipart upload (early, or from a bigger version of the file) is no use.
+        abort_progress(inner, progress.take()).await;
+    }
     // At most one logical restart per run (see the module doc): bounded.
     let mut restarted = false;
     loop {

@@ -81,6 +81,10 @@ impl Fs {
             // A staged file carries them in its next upload.
             let mut c = node.content.lock().await;
             if let Some(st) = c.staged_mut() {
+                if st.stat.mtime != s.mtime || st.stat.atime != s.atime {
+                    // Times set by hand: an early upload could only carry Complete's time.
+                    st.early = None;
+                }
                 st.stat.perm = s.perm;
                 st.stat.uid = s.uid;
                 st.stat.gid = s.gid;

@@ -109,6 +109,7 @@ impl Fs {
                 wrote: false,
                 base_etag: None,
                 base_opts,
+                early: None,
             });
             node.changed(&c);
         }

@@ -38,6 +38,7 @@ mod dir;
 pub mod error;
 mod fill;
 mod handle;
+mod lookup;
 pub mod meta;
 pub mod node;
 mod ops;

@@ -38,6 +38,7 @@ use std::sync::Arc;
 
 use super::meta::Stat;
 use super::types::FileKind;
+use crate::cache::early::EarlyUpload;
 use crate::store::PutOptions;
 
 /// A local copy holding the whole content of a file.
@@ -60,6 +61,9 @@ pub struct Staged {
     pub base_etag: Option<String>,
     /// Headers to keep on upload (content type, other user metadata, storage class).
     pub base_opts: PutOptions,
+    /// The multipart upload started while the file is written (`cache::early`); dropping it
+    /// (unlink, last close without hand-off, times set by hand) aborts it.
+    pub early: Option<EarlyUpload>,
 }
 
 /// What the bytes of a file are now.

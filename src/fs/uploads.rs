@@ -92,6 +92,37 @@ pub trait Uploads: Send + Sync + 'static {
     fn persist(&self, _key: &str) -> std::io::Result<()> {
         Ok(())
     }
+    /// The size from which a sequentially written file starts an early multipart upload
+    /// (`cache::early`); None: never (the default).
+    fn early_start_size(&self) -> Option<u64> {
+        None
+    }
+    /// Starts an early multipart upload of a staging file still being written (None: not
+    /// started; the default).
+    fn start_early(
+        &self,
+        _key: &str,
+        _path: PathBuf,
+        _file: Arc<std::fs::File>,
+        _opts: &PutOptions,
+        _written_end: u64,
+    ) -> Option<crate::cache::early::EarlyUpload> {
+        None
+    }
+    /// `enqueue` of a file with an early upload, which the queue continues when it fits (the
+    /// default drops it, which aborts it).
+    fn enqueue_early(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+        early: crate::cache::early::EarlyUpload,
+    ) -> std::io::Result<u64> {
+        drop(early);
+        self.enqueue(key, file, size, opts, base_etag)
+    }
     /// Waits until every upload of `key` enqueued so far is done.
     async fn wait_key(&self, key: &str) -> Result<(), StoreError>;
     /// The newest pending local copy of `key`.
@@ -289,6 +320,35 @@ impl Uploads for crate::cache::upload::UploadQueue {
 
     fn persist(&self, key: &str) -> std::io::Result<()> {
         crate::cache::upload::UploadQueue::persist(self, Some(key))
+    }
+
+    fn early_start_size(&self) -> Option<u64> {
+        Some(crate::cache::upload::UploadQueue::early_start_size(self))
+    }
+
+    fn start_early(
+        &self,
+        key: &str,
+        path: PathBuf,
+        file: Arc<std::fs::File>,
+        opts: &PutOptions,
+        written_end: u64,
+    ) -> Option<crate::cache::early::EarlyUpload> {
+        crate::cache::upload::UploadQueue::start_early(self, key, path, file, opts, written_end)
+    }
+
+    fn enqueue_early(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+        early: crate::cache::early::EarlyUpload,
+    ) -> std::io::Result<u64> {
+        crate::cache::upload::UploadQueue::enqueue_early(
+            self, key, file, size, opts, base_etag, early,
+        )
     }
 
     async fn wait_key(&self, key: &str) -> Result<(), StoreError> {

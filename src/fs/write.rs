@@ -81,7 +81,14 @@ impl Fs {
                     let off = if h.append { st.size } else { offset };
                     check_size(off + data.len() as u64)?;
                     let n = write_some_at(&st.file, data, off)?;
+                    let appended = off == st.size;
                     st.size = st.size.max(off + n as u64);
+                    // After the pwrite (see `cache::early`), before the mtime is taken.
+                    match &st.early {
+                        Some(e) => e.written(off, off + n as u64),
+                        None if appended => self.maybe_start_early(h.ino, st),
+                        None => {}
+                    }
                     st.dirty = true;
                     st.wrote = true;
                     let now = SystemTime::now();
@@ -94,6 +101,31 @@ impl Fs {
             self.stage(h.ino, &h.node, true).await?;
         }
         Err(FsError::Io("the staging copy kept being handed off".into()))
+    }
+
+    /// Starts an early multipart upload (`cache::early`) of a file being appended to (the
+    /// write that just happened started at its old end) once it reaches the queue's start
+    /// size. A file grown by truncate and written out of order never appends, so never starts.
+    fn maybe_start_early(&self, ino: InodeNo, st: &mut Staged) {
+        let Some(from) = self.uploads.early_start_size() else {
+            return;
+        };
+        let end = st.size;
+        if end < from {
+            return;
+        }
+        // Unlinked while open: never uploaded, so nothing to start.
+        let Ok(rel) = self.table.path(ino) else {
+            return;
+        };
+        let Ok(key) = self.key_of(&rel, FileKind::File) else {
+            return;
+        };
+        let mut opts = st.base_opts.clone();
+        store_user_meta(&st.stat, &mut opts.headers.user_meta);
+        st.early =
+            self.uploads
+                .start_early(key.as_str(), st.path.clone(), st.file.clone(), &opts, end);
     }
 
     /// Truncates through an open writable handle (ftruncate) or the path (truncate).
@@ -130,6 +162,9 @@ impl Fs {
                 if let Some(st) = c.staged_mut() {
                     st.file.set_len(size)?;
                     st.size = size;
+                    if let Some(e) = &st.early {
+                        e.truncated(size);
+                    }
                     st.dirty = true;
                     st.wrote |= publish;
                     let now = SystemTime::now();
@@ -173,6 +208,7 @@ impl Fs {
                     wrote: false,
                     base_etag: f.base_etag,
                     base_opts: f.base_opts,
+                    early: None,
                 });
                 node.changed(&c);
                 Ok(())
@@ -331,6 +367,15 @@ impl Fs {
         force: bool,
         waits: bool,
     ) -> FsResult<Option<(String, u64)>> {
+        // An early upload stops first: its parts in flight finish (a COS wait, so not under
+        // the content lock; writes meanwhile mark what they change).
+        let stop = match node.content.lock().await.staged() {
+            Some(st) if st.dirty && (force || st.wrote) => st.early.as_ref().map(|e| e.stopper()),
+            _ => return Ok(None),
+        };
+        if let Some(s) = stop {
+            s.stop().await;
+        }
         let mut c = node.content.lock().await;
         match c.staged() {
             Some(st) if st.dirty && (force || st.wrote) => {}
@@ -341,7 +386,7 @@ impl Fs {
             return Ok(None);
         };
         let key = self.key_of(&rel, FileKind::File)?.to_string();
-        let Content::Staged(st) = std::mem::replace(&mut *c, Content::Remote) else {
+        let Content::Staged(mut st) = std::mem::replace(&mut *c, Content::Remote) else {
             return Ok(None);
         };
         let mut stat = st.stat.clone();
@@ -353,7 +398,16 @@ impl Fs {
         let (k, path, size, base) = (key.clone(), st.path.clone(), st.size, st.base_etag.clone());
         // The upload gives the object this ACL (COS sets a PUT's ACL from its request).
         let acl = opts.acl.clone();
-        let res = if waits && self.close_waits_for(size) {
+        let res = if let Some(early) = st.early.take() {
+            // The queue continues the parts sent while the file was written; durable first
+            // (blocking I/O, off the runtime's workers), as any large file.
+            blocking(move || {
+                uploads
+                    .enqueue_early(&k, path, size, opts, base, early)
+                    .map(|_| ())
+            })
+            .await
+        } else if waits && self.close_waits_for(size) {
             // No fsync: one small journal write, done here (a hop to the blocking pool would
             // cost more than the write).
             uploads

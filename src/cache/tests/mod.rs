@@ -130,6 +130,7 @@ pub(super) fn on_runtime<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 mod control;
+mod early;
 mod edges;
 mod pending;
 mod recovery;
