@@ -213,3 +213,27 @@ fn presigned_url_works_then_expires() {
     let expired = wait_until(Duration::from_secs(20), || fetch(&url).1 == "403");
     assert!(expired, "presigned URL still accepted after its expiry");
 }
+
+#[test]
+fn security_labels_are_not_kept_so_ls_stops_asking() {
+    // `ls -l` asks every file for `security.selinux`; ENOTSUP (not ENODATA) is how a file
+    // system without labels answers, and ls then stops asking for the whole mount.
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let m = Mount::new(&emu, BUCKET, "");
+    fs::write(m.p("f"), b"x").unwrap();
+    for name in ["security.selinux", "trusted.x", "system.nfs4_acl"] {
+        let out = Command::new("getfattr")
+            .args(["-n", name])
+            .arg(m.p("f"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Operation not supported"),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    setfattr(&m.p("f"), "user.kept", "yes");
+    assert!(getfattr(&m.p("f"), "user.kept").contains("yes"));
+}

@@ -7,7 +7,8 @@
 //! - [`label`]: the key a staging file was made for, in an xattr (crash recovery names);
 //! - [`metadb`]: the persistent metadata cache (POSIX metadata by key + ETag);
 //! - [`upload`]: `UploadQueue`, the write-back upload queue (enqueue, wait, pending views,
-//!   list/pause/restart/cancel, drain), with the per-key operations of the fs core in `keys`,
+//!   drain), with list/pause/restart/cancel in `queue_control`, the per-key operations of the
+//!   fs core in `keys`,
 //!   its workers in `worker`/`multipart` and crash recovery in `recover`;
 //! - [`task`]: the queue's value types (`TaskInfo`, `TaskState`, `UploadConfig`, ...).
 

@@ -52,6 +52,10 @@ pub enum FsError {
     /// xattr absent (ENODATA).
     #[error("no such attribute")]
     NoAttr,
+    /// An xattr namespace this file system does not keep (`security.`, `trusted.`, `system.`
+    /// other than ACLs): ENOTSUP, which tools take as "none here" for the whole file system.
+    #[error("xattr namespace not supported")]
+    NoNamespace,
     /// xattr value too big for the caller's buffer (ERANGE).
     #[error("buffer too small")]
     Range,
@@ -108,6 +112,7 @@ impl FsError {
             FsError::NotPermitted(_) => libc::EPERM,
             FsError::NotSupported(_) => libc::ENOTSUP,
             FsError::NoAttr => libc::ENODATA,
+            FsError::NoNamespace => libc::ENOTSUP,
             FsError::Range => libc::ERANGE,
             FsError::TooBig(_) => libc::E2BIG,
             FsError::FileTooLarge(_) => libc::EFBIG,
@@ -133,6 +138,7 @@ impl FsError {
             | FsError::NotDir
             | FsError::IsDir
             | FsError::NoAttr
+            | FsError::NoNamespace
             | FsError::Range => log::Level::Debug,
             FsError::NameTooLong(_)
             | FsError::InvalidName(_)

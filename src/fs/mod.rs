@@ -3,8 +3,10 @@
 //!
 //! `Fs` is the one entry point; its async methods mirror fuser's low-level calls and return our
 //! own types (`types.rs`). One concern per file:
-//! - `ops.rs`: lookup/getattr (metadata cache → local → pending upload → HEAD + LIST),
-//!   mkdir, unlink, rmdir, symlink/readlink, link/mknod refusals, statfs;
+//! - `ops.rs`: lookup/getattr, kernel TTLs (and their invalidation at open), mkdir, unlink,
+//!   rmdir, symlink/readlink, link/mknod refusals, statfs; `lookup.rs`: the merged view of a
+//!   path (local → pending upload → metadata cache → known absent → HEAD + LIST);
+//!   `scan.rs`: one listing answers look-ups that miss in bulk in a directory;
 //! - `attr.rs`: setattr (chmod/chown/utimes into `x-cos-meta-*`, truncate);
 //! - `dir.rs`: readdir over paged delimited listings; `read.rs`: ranged GETs + read-ahead;
 //!   `readcache.rs`: downloaded ranges by key + ETag; `fill.rs`: background fill of objects

@@ -13,8 +13,8 @@
 //! | other `user.*` | stored as cosfs/s3fs do: JSON `{name: base64}` in `x-cos-meta-xattr` | copy in place |
 //!
 //! `system.posix_acl_access` / `system.posix_acl_default` are POSIX ACLs (`posix_acl_fs.rs`),
-//! stored in the same map. Other namespaces (`security.`, `system.`, `trusted.`) are absent
-//! (ENODATA) and cannot be set (ENOTSUP). User metadata is limited to 2 KB in total (E2BIG beyond); metadata names may
+//! stored in the same map. Other namespaces (`security.`, `system.`, `trusted.`) are not kept:
+//! reading or setting them gives ENOTSUP (so `ls -l` stops asking for SELinux labels). User metadata is limited to 2 KB in total (E2BIG beyond); metadata names may
 //! contain only letters, digits and `-` (EINVAL otherwise). Pending uploads are waited for first,
 //! so every change applies to the object in COS. A copy in place does not keep an object ACL set
 //! with `user.cos.acl` (COS does not copy ACLs); the mount's `acl=` default is applied instead.
@@ -116,7 +116,10 @@ impl Fs {
         }
         if !name.starts_with("user.") {
             self.table.path(ino)?;
-            return Err(FsError::NoAttr);
+            // ENOTSUP, not ENODATA: `ls -l` asks every file for `security.selinux` and stops
+            // asking for the whole file system after one ENOTSUP (one round trip per entry
+            // saved); a file system without such labels answers so.
+            return Err(FsError::NoNamespace);
         }
         let (_, _, key) = self.xattr_key(ino).await?;
         self.uploads.wait_key(key.as_str()).await?;

@@ -102,7 +102,7 @@ async fn xattrs_acl_class_restore_and_metadata() {
             .await
             .unwrap_err()
             .errno(),
-        libc::ENODATA
+        libc::ENOTSUP
     );
     assert_eq!(
         e.fs.setxattr(ino, os("trusted.x"), b"1", 0)
