@@ -24,9 +24,9 @@
 //!   progress, exactly as a paused upload's would be, so pause, cancel, supersede, retarget,
 //!   crash recovery and the CRC/ETag checks all work as for any multipart task.
 //! - Metadata is fixed at Initiate, before the file's final mtime is known, so the early upload
-//!   sends the file's metadata without the time fields (`x-cos-meta-mtime`/`atime`/`ctime`):
-//!   the object's times then read as its Last-Modified, the moment of Complete (after every
-//!   write, second precision). If anything else changed by the hand-off (chmod, chown, a
+//!   sends the file's metadata without the time fields (`x-cos-meta-mtime`/`atime`/`ctime`);
+//!   the queue's worker stores the final ones with one copy in place after Complete
+//!   (`MultipartProgress::times_left_out`). If anything else changed by the hand-off (chmod, chown, a
 //!   metadata xattr, utimens to an earlier time, another part size, a size below the multipart
 //!   threshold), the early upload is aborted and the file is uploaded normally.
 //! - Dropping an `EarlyUpload` that was not taken (unlink, the last close of a file that was
@@ -375,6 +375,7 @@ impl EarlyUpload {
             upload_id,
             part_size: sh.part_size,
             parts,
+            times_left_out: true,
         })
     }
 

@@ -90,6 +90,7 @@ pub(crate) async fn upload(
             upload_id,
             part_size,
             parts: Default::default(),
+            times_left_out: false,
         });
     }
     let Some(p) = progress.as_mut() else {

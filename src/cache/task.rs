@@ -167,6 +167,9 @@ pub(crate) struct MultipartProgress {
     pub part_size: u64,
     /// Completed parts: number → ETag.
     pub parts: BTreeMap<u32, String>,
+    /// Initiated without the time fields (an early upload, `early.rs`): after Complete, one
+    /// copy in place stores the final times.
+    pub times_left_out: bool,
 }
 
 /// One task in the table.

@@ -220,6 +220,8 @@ async fn run_task(inner: &Inner, mut job: Job) {
         // A saved multipart upload (early, or from a bigger version of the file) is no use.
         abort_progress(inner, progress.take()).await;
     }
+    // An early upload's object lacks its times until one copy in place stores them.
+    let mut times_left_out = progress.as_ref().is_some_and(|p| p.times_left_out);
     // At most one logical restart per run (see the module doc): bounded.
     let mut restarted = false;
     loop {
@@ -235,7 +237,14 @@ async fn run_task(inner: &Inner, mut job: Job) {
             single_put(inner, &mut job, file.clone(), size).await
         };
         let err = match res {
-            Ok(put) => return finish(inner, &job, Exit::Ok(put), progress).await,
+            Ok(put) => {
+                let put = if times_left_out {
+                    store_times(inner, &job, put).await
+                } else {
+                    put
+                };
+                return finish(inner, &job, Exit::Ok(put), progress).await;
+            }
             Err(Stop::Paused) => return finish(inner, &job, Exit::Paused, progress).await,
             Err(Stop::Cancelled) => return finish(inner, &job, Exit::Cancelled, progress).await,
             Err(Stop::Failed(e)) => e,
@@ -247,10 +256,37 @@ async fn run_task(inner: &Inner, mut job: Job) {
                 job.key
             );
             progress = None;
+            times_left_out = false;
             restarted = true;
             continue;
         }
         return finish(inner, &job, Exit::Failed(err), progress).await;
+    }
+}
+
+/// After an early upload's Complete: one PUT Object - Copy in place with the job's whole
+/// metadata, so the object keeps its mtime/atime/ctime (COS fixed the metadata at Initiate,
+/// before the last write). Only while the object is still the one just completed (If-Match).
+/// A failure leaves the data in COS with the times read as Last-Modified, logged.
+async fn store_times(inner: &Inner, job: &Job, put: PutResult) -> PutResult {
+    let opts = crate::store::CopyOptions {
+        directive: crate::store::MetadataDirective::Replaced(job.opts.headers.clone()),
+        storage_class: job.opts.storage_class.clone(),
+        acl: job.opts.acl.clone(),
+        if_match: Some(put.etag.clone()),
+    };
+    match inner.store.copy_object(&job.key, &job.key, &opts).await {
+        Ok(c) => PutResult {
+            etag: c.etag,
+            crc64: put.crc64.or(c.crc64),
+        },
+        Err(e) => {
+            log::warn!(
+                "{}: uploaded, but its times were not stored ({e}); they read as Last-Modified",
+                job.key
+            );
+            put
+        }
     }
 }
 

@@ -93,20 +93,27 @@ async fn parts_go_early_and_a_changed_part_is_sent_again_at_hand_off() {
     w.write_at(5, b"changed after it was sent");
     let tail = data(PART as usize / 2, 9);
     w.write_at(10 * PART as usize, &tail);
-    let want = w.hand_off(&fx, "f", opts("33188", &now_mtime())).await;
+    let final_opts = opts("33188", &now_mtime());
+    let want_mtime = final_opts.headers.user_meta.get("mtime").cloned();
+    let want = w.hand_off(&fx, "f", final_opts).await;
     drain(&fx.q).await;
     assert_eq!(fx.store.get("f").unwrap(), want);
     // 9 early, then part 1 (changed), 10 and 11 (the tail): nothing else twice.
     assert_eq!(fx.store.count("UploadPart"), 12);
     assert_eq!(fx.store.count("InitiateMultipartUpload"), 1);
     assert_eq!(fx.store.open_uploads(), 0);
-    // The object carries the metadata but not the time fields (read as Last-Modified).
+    // Initiated without the time fields; one copy in place after Complete stores them.
     let meta = fx.store.meta("f").unwrap();
     assert_eq!(
         meta.headers.user_meta.get("mode").map(String::as_str),
         Some("33188")
     );
-    assert!(!meta.headers.user_meta.contains_key("mtime"));
+    assert_eq!(
+        meta.headers.user_meta.get("mtime"),
+        want_mtime.as_ref(),
+        "the final mtime is stored"
+    );
+    assert_eq!(fx.store.count("PutObjectCopy"), 1);
     assert_eq!(fx.journaled(), 0);
 }
 
