@@ -63,6 +63,27 @@ impl Fs {
         self.take_handle(fh).map(|_| ())
     }
 
+    /// The handle `fh` of directory `ino`, locked, its snapshot taken anew at offset 0
+    /// (rewinddir).
+    async fn dir_snapshot(
+        &self,
+        ino: InodeNo,
+        fh: Fh,
+        offset: i64,
+    ) -> FsResult<tokio::sync::OwnedMutexGuard<DirHandle>> {
+        let mut h = match self.handle(fh)? {
+            Handle::Dir(d) => d.lock_owned().await,
+            Handle::File(_) => return Err(FsError::NotDir),
+        };
+        if h.ino != ino {
+            return Err(FsError::BadHandle);
+        }
+        if offset == 0 {
+            h.entries = self.list_dir(ino).await?;
+        }
+        Ok(h)
+    }
+
     /// readdir: fills `sink` from `offset` until it is full or the directory ends.
     pub async fn readdir(
         &self,
@@ -71,17 +92,7 @@ impl Fs {
         offset: i64,
         sink: &mut dyn DirSink,
     ) -> FsResult<()> {
-        let h = match self.handle(fh)? {
-            Handle::Dir(d) => d,
-            Handle::File(_) => return Err(FsError::NotDir),
-        };
-        let mut h = h.lock().await;
-        if h.ino != ino {
-            return Err(FsError::BadHandle);
-        }
-        if offset == 0 {
-            h.entries = self.list_dir(ino).await?;
-        }
+        let h = self.dir_snapshot(ino, fh, offset).await?;
         let start = usize::try_from(offset.max(0)).unwrap_or(usize::MAX);
         let dots = [
             (".".to_string(), FileKind::Dir, ino),
@@ -112,17 +123,7 @@ impl Fs {
         offset: i64,
         sink: &mut dyn DirPlusSink,
     ) -> FsResult<()> {
-        let h = match self.handle(fh)? {
-            Handle::Dir(d) => d,
-            Handle::File(_) => return Err(FsError::NotDir),
-        };
-        let mut h = h.lock().await;
-        if h.ino != ino {
-            return Err(FsError::BadHandle);
-        }
-        if offset == 0 {
-            h.entries = self.list_dir(ino).await?;
-        }
+        let h = self.dir_snapshot(ino, fh, offset).await?;
         let rel = self.dir_path(ino)?;
         let start = usize::try_from(offset.max(0)).unwrap_or(usize::MAX);
         let here = self.entry_of(ino, &self.stat_path(&rel).await?);
@@ -437,15 +438,20 @@ impl Listings {
 
     /// Drops the listing of `rel` and of every directory under it.
     pub fn drop_tree(&self, rel: &str) {
-        let under = format!("{rel}/");
-        let mut g = self.lock();
-        let victims: Vec<String> = g
-            .iter()
-            .map(|(k, _)| k.clone())
-            .filter(|k| k == rel || k.starts_with(&under) || rel.is_empty())
-            .collect();
-        for v in victims {
-            g.pop(&v);
-        }
+        drop_tree_in(&mut self.lock(), rel);
+    }
+}
+
+/// Removes the entries of directory `rel` and of every directory under it from a cache keyed
+/// by directory path (`""` is the root: everything).
+pub(crate) fn drop_tree_in<V>(cache: &mut lru::LruCache<String, V>, rel: &str) {
+    let under = format!("{rel}/");
+    let victims: Vec<String> = cache
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| k == rel || k.starts_with(&under) || rel.is_empty())
+        .collect();
+    for v in victims {
+        cache.pop(&v);
     }
 }

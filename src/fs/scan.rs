@@ -133,16 +133,7 @@ impl Scans {
 
     /// Forgets the scans of `dir` and of every directory under it (this mount changed them).
     pub fn drop_tree(&self, dir: &str) {
-        let under = format!("{dir}/");
-        let mut g = self.lock();
-        let victims: Vec<String> = g
-            .iter()
-            .map(|(k, _)| k.clone())
-            .filter(|k| k == dir || k.starts_with(&under) || dir.is_empty())
-            .collect();
-        for v in victims {
-            g.pop(&v);
-        }
+        super::dir::drop_tree_in(&mut self.lock(), dir);
     }
 }
 
