@@ -136,6 +136,26 @@ fn a_repeated_ls_within_list_ttl_costs_nothing_and_own_changes_show_at_once() {
     // This mount's change drops the listing: the new name shows at once.
     fs::write(m.p("d/two"), b"2").unwrap();
     assert_eq!(sh(m.path(), "ls d"), "one\ntwo\n");
+    // The kernel keeps its copy of a directory only while it is current: this mount's unlink,
+    // rename and mkdir show in the next `ls` (the listing is kept 600 s).
+    fs::remove_file(m.p("d/one")).unwrap();
+    assert_eq!(sh(m.path(), "ls d"), "two\n");
+    fs::rename(m.p("d/two"), m.p("d/three")).unwrap();
+    assert_eq!(sh(m.path(), "ls d"), "three\n");
+    fs::create_dir(m.p("d/sub")).unwrap();
+    assert_eq!(sh(m.path(), "ls -F d"), "sub/\nthree\n");
+}
+
+#[test]
+fn another_clients_new_name_shows_in_ls_once_the_listing_is_older_than_list_ttl() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    emu.put(BUCKET, "e/one", b"1");
+    let m = Mount::new(&emu, BUCKET, "");
+    assert_eq!(sh(m.path(), "ls e"), "one\n");
+    assert_eq!(sh(m.path(), "ls e"), "one\n");
+    emu.put(BUCKET, "e/two", b"2");
+    let ls = || Some(sh(m.path(), "ls e").into_bytes());
+    becomes(ls, Some(b"one\n"), Some(b"one\ntwo\n"));
 }
 
 #[test]

@@ -58,6 +58,16 @@ impl Fs {
         Ok(self.add_handle(Handle::Dir(Arc::new(tokio::sync::Mutex::new(h)))))
     }
 
+    /// True when the kernel's cached copy of directory `ino` (if it kept one) holds what a
+    /// readdir would give now: the fresh listing it was last given, unchanged. The adapter
+    /// then lets the kernel keep it, so a repeated `ls` sends no READDIRPLUS, which would
+    /// refresh every entry (and make the kernel drop their cached ACLs).
+    pub fn kernel_dir_current(&self, ino: InodeNo) -> bool {
+        self.dir_path(ino)
+            .map(|rel| self.listings.kernel_current(&rel))
+            .unwrap_or(false)
+    }
+
     /// releasedir.
     pub async fn releasedir(&self, _ino: InodeNo, fh: Fh) -> FsResult<()> {
         self.take_handle(fh).map(|_| ())
@@ -80,6 +90,7 @@ impl Fs {
         }
         if offset == 0 {
             h.entries = self.list_dir(ino).await?;
+            self.listings.served(&self.dir_path(ino)?);
         }
         Ok(h)
     }
@@ -366,8 +377,19 @@ type Learning<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = FsResult<Vec<(String, FileKind)>>> + Send + 'a>,
 >;
 
-/// Directory path → (when listed, names and kinds).
-type ListingMap = lru::LruCache<String, (std::time::Instant, BTreeMap<String, FileKind>)>;
+/// One kept listing.
+struct Listing {
+    /// When it was listed.
+    at: std::time::Instant,
+    /// Names and kinds.
+    names: BTreeMap<String, FileKind>,
+    /// A snapshot of exactly these names went to the kernel (a readdir at offset 0), so the
+    /// kernel's directory cache, when it has one, holds them.
+    served: bool,
+}
+
+/// Directory path → its listing.
+type ListingMap = lru::LruCache<String, Listing>;
 
 /// Directory listings kept for `list_ttl`, so a repeated `ls` asks COS nothing; this mount's
 /// own changes of a directory drop its listing at once (`Fs::touch_dir`), other clients'
@@ -396,16 +418,32 @@ impl Listings {
     /// The listing of `rel`, if fresh.
     pub fn get(&self, rel: &str) -> Option<BTreeMap<String, FileKind>> {
         match self.lock().get(rel) {
-            Some((at, names)) if at.elapsed() < self.ttl => Some(names.clone()),
+            Some(l) if l.at.elapsed() < self.ttl => Some(l.names.clone()),
             _ => None,
+        }
+    }
+
+    /// A snapshot of the listing of `rel` went to the kernel.
+    pub fn served(&self, rel: &str) {
+        if let Some(l) = self.lock().peek_mut(rel) {
+            l.served = true;
+        }
+    }
+
+    /// True when the listing of `rel` is fresh and is what the kernel was last given, so the
+    /// kernel may keep its cached copy of the directory (FOPEN_KEEP_CACHE).
+    pub fn kernel_current(&self, rel: &str) -> bool {
+        match self.lock().peek(rel) {
+            Some(l) => l.served && l.at.elapsed() < self.ttl,
+            None => false,
         }
     }
 
     /// The number of subdirectories in the listing of `rel`, if fresh.
     pub fn subdirs(&self, rel: &str) -> Option<usize> {
         match self.lock().peek(rel) {
-            Some((at, names)) if at.elapsed() < self.ttl => {
-                Some(names.values().filter(|k| **k == FileKind::Dir).count())
+            Some(l) if l.at.elapsed() < self.ttl => {
+                Some(l.names.values().filter(|k| **k == FileKind::Dir).count())
             }
             _ => None,
         }
@@ -415,7 +453,7 @@ impl Listings {
     /// as a listing younger than the TTL knows (like a negative cache entry).
     pub fn lacks(&self, dir: &str, name: &str) -> bool {
         match self.lock().peek(dir) {
-            Some((at, names)) => at.elapsed() < self.ttl && !names.contains_key(name),
+            Some(l) => l.at.elapsed() < self.ttl && !l.names.contains_key(name),
             None => false,
         }
     }
@@ -423,16 +461,22 @@ impl Listings {
     /// This mount made `name` in `dir`: a kept listing of `dir` gains it (and stays as fresh as
     /// it was), so the next create there still needs no request.
     pub fn add(&self, dir: &str, name: &str, kind: FileKind) {
-        if let Some((_, names)) = self.lock().peek_mut(dir) {
-            names.insert(name.to_string(), kind);
+        if let Some(l) = self.lock().peek_mut(dir) {
+            if l.names.insert(name.to_string(), kind) != Some(kind) {
+                l.served = false;
+            }
         }
     }
 
     /// Keeps a listing.
     pub fn put(&self, rel: &str, names: BTreeMap<String, FileKind>) {
         if !self.ttl.is_zero() {
-            self.lock()
-                .put(rel.to_string(), (std::time::Instant::now(), names));
+            let l = Listing {
+                at: std::time::Instant::now(),
+                names,
+                served: false,
+            };
+            self.lock().put(rel.to_string(), l);
         }
     }
 

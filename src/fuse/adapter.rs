@@ -418,7 +418,13 @@ impl Filesystem for FuseAdapter {
     fn opendir(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         self.inline(move |fs| async move {
             match fs.opendir(ino.0, flags.0).await {
-                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Ok(fh) => {
+                    let mut f = FopenFlags::FOPEN_CACHE_DIR;
+                    if fs.kernel_dir_current(ino.0) {
+                        f |= FopenFlags::FOPEN_KEEP_CACHE;
+                    }
+                    reply.opened(FileHandle(fh), f)
+                }
                 Err(e) => reply.error(fail(&e, "opendir", ino.0)),
             }
         });

@@ -221,3 +221,39 @@ async fn rename_file_replaces_and_follows_pending_upload() {
         libc::EINVAL
     );
 }
+
+#[tokio::test]
+async fn the_kernel_keeps_its_directory_cache_only_while_the_listing_it_got_is_current() {
+    let e = env_with(MemoryStore::new(), |c| {
+        c.list_ttl = Duration::from_secs(600)
+    });
+    e.store
+        .insert("d/one", b"1".to_vec(), &PutOptions::default());
+    let dir = resolve(&e.fs, "d").await.unwrap();
+    assert!(!e.fs.kernel_dir_current(dir), "never listed");
+    assert_eq!(names(&e.fs, dir).await, ["one"]);
+    assert!(
+        e.fs.kernel_dir_current(dir),
+        "the kernel got the fresh listing"
+    );
+    // This mount's new name changes the listing: the kernel's copy is stale.
+    write_file(&e.fs, dir, "two", b"2").await;
+    assert!(!e.fs.kernel_dir_current(dir));
+    assert_eq!(names(&e.fs, dir).await, ["one", "two"]);
+    assert!(e.fs.kernel_dir_current(dir));
+    e.fs.unlink(dir, os("one")).await.unwrap();
+    assert!(!e.fs.kernel_dir_current(dir), "an unlink drops the listing");
+    assert_eq!(names(&e.fs, dir).await, ["two"]);
+
+    // A listing past its TTL is never vouched for.
+    let e = env_with(MemoryStore::new(), |c| {
+        c.list_ttl = Duration::from_millis(1)
+    });
+    e.store
+        .insert("d/one", b"1".to_vec(), &PutOptions::default());
+    let dir = resolve(&e.fs, "d").await.unwrap();
+    assert_eq!(names(&e.fs, dir).await, ["one"]);
+    // Not synchronisation: the behaviour under test is the TTL running out.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(!e.fs.kernel_dir_current(dir));
+}
