@@ -21,6 +21,7 @@ pub mod metadb;
 mod multipart;
 mod queue_control;
 mod recover;
+mod spares;
 pub mod staging;
 pub mod task;
 pub mod upload;

@@ -46,6 +46,8 @@ pub struct CacheDir {
     journal: Mutex<Journal>,
     /// The namespace journal (deletes and renames under way). Leaf lock.
     intents: Mutex<super::intents::IntentLog>,
+    /// Empty staging files made ahead of need (`spares.rs`).
+    spares: super::spares::Spares,
 }
 
 /// Locks a std mutex, recovering from poisoning (a panic elsewhere must not wedge the queue).
@@ -95,8 +97,10 @@ impl CacheDir {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
+        let session = format!("{}-{:x}", std::process::id(), nanos);
         Ok(Arc::new(CacheDir {
-            session: format!("{}-{:x}", std::process::id(), nanos),
+            spares: super::spares::Spares::new(root.join(STAGING_DIR), &session),
+            session,
             root,
             counter: AtomicU64::new(0),
             _lock: lock_file,
@@ -143,6 +147,9 @@ impl CacheDir {
 
     /// A new empty staging file (O_RDWR, 0600) under root/staging/, unique name.
     pub fn new_staging_file(&self) -> io::Result<(PathBuf, File)> {
+        if let Some(spare) = self.spares.take() {
+            return Ok(spare);
+        }
         loop {
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
             let path = self.staging_dir().join(format!("{}-{n}", self.session));
@@ -159,6 +166,13 @@ impl CacheDir {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// True when `path` is an untaken spare staging file of this instance (tests: what is left
+    /// in the staging directory besides spares is a leak).
+    #[cfg(test)]
+    pub(crate) fn is_untaken_spare(&self, path: &Path) -> bool {
+        self.spares.is_spare(path) && std::fs::metadata(path).is_ok_and(|m| m.len() == 0)
     }
 
     /// True when `path` is a staging file created by this instance (not a dead daemon's).

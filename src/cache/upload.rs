@@ -6,13 +6,14 @@
 //! Invariants:
 //! - a task's staging file is deleted only after COS acknowledged it (or the user discarded the
 //!   file / a newer upload of the key superseded it; a user cancel moves it to the recovery dir);
-//! - its journal entry is removed only after that, and was fsync'd before `enqueue` returned;
+//! - its journal entry is removed only after that, and was fsync'd before `enqueue` returned
+//!   (a lazy task's, `enqueue_for_wait`: within `LAZY_WINDOW`, unless COS has it by then);
 //! - at most one worker uploads a given key at a time, oldest task first.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
@@ -21,6 +22,11 @@ use super::staging::{lock, CacheDir};
 use super::task::{Outcome, Signal, Table, Task};
 pub use super::task::{PendingFile, RecoveryReport, TaskId, TaskInfo, TaskState, UploadConfig};
 use crate::store::{ObjectStore, PutOptions};
+
+/// How long a lazy task's data may rest in the page cache alone (safe from a daemon crash,
+/// not from a power loss) before the queue fsyncs it, as a local file system commits its
+/// journal every few seconds.
+pub const LAZY_WINDOW: Duration = Duration::from_secs(1);
 
 /// State shared by the queue handle and its workers.
 pub(crate) struct Inner {
@@ -42,6 +48,9 @@ pub(crate) struct Inner {
     /// Where a finished upload's metadata is remembered by its new ETag (set by the fs core),
     /// so later listings know it without a HEAD. Leaf lock.
     pub metadb: Mutex<Option<Arc<super::metadb::MetaDb>>>,
+    /// Woken when a lazy task is journaled: the persister makes it durable after
+    /// `LAZY_WINDOW` unless it landed.
+    pub lazy: tokio::sync::Notify,
 }
 
 impl Inner {
@@ -185,6 +194,21 @@ pub(crate) fn supersede(table: &mut Table, key: &str, by: TaskId, by_path: &Path
     out
 }
 
+/// Fsyncs lazy tasks that are still pending `LAZY_WINDOW` after they were journaled (one
+/// pass for all that arrived meanwhile, off the runtime's workers).
+async fn persist_loop(inner: Arc<Inner>) {
+    loop {
+        inner.lazy.notified().await;
+        tokio::time::sleep(LAZY_WINDOW).await;
+        let i = inner.clone();
+        match tokio::task::spawn_blocking(move || i.persist(None)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::error!("could not make closed files durable: {e}"),
+            Err(e) => log::error!("could not make closed files durable: {e}"),
+        }
+    }
+}
+
 /// The write-back upload queue (see the module doc).
 pub struct UploadQueue {
     /// Shared state.
@@ -219,10 +243,12 @@ impl UploadQueue {
             changes,
             rt: rt.clone(),
             metadb: Mutex::new(None),
+            lazy: tokio::sync::Notify::new(),
         });
         let workers = match &rt {
             Some(rt) => (0..n)
                 .map(|_| rt.spawn(super::worker::worker_loop(inner.clone())))
+                .chain(std::iter::once(rt.spawn(persist_loop(inner.clone()))))
                 .collect(),
             None => {
                 log::error!("UploadQueue::new called outside a tokio runtime: no upload workers");
@@ -325,6 +351,9 @@ impl UploadQueue {
         task.lazy = !durable;
         task.progress = progress;
         self.insert_task(task);
+        if !durable {
+            self.inner.lazy.notify_one();
+        }
         Ok(id)
     }
 

@@ -205,6 +205,9 @@ pub struct UploadTuning {
     pub multipart_threshold: u64,
     /// Longest wait between two attempts of an upload that failed with a transient error.
     pub retry_max_delay: Duration,
+    /// How long close waits for the upload of a file up to 8 MiB (zero: close returns once
+    /// the data is in the local cache, and uploads of many closed files run in parallel).
+    pub close_wait: Duration,
 }
 
 /// Read tuning (see `fs::read` and `fs::readcache`).
@@ -337,6 +340,9 @@ pub const DEFAULT_READAHEAD: u64 = 32 << 20;
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 << 20;
 /// Default `retry_max_delay`: failed uploads are retried at least every 5 minutes.
 pub const DEFAULT_RETRY_MAX_DELAY: Duration = Duration::from_secs(300);
+/// Default `close_wait`: a small file is in COS when close returns (as with s3fs and cosfs),
+/// unless COS takes longer than this.
+pub const DEFAULT_CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// Default lifetime of `user.cos.url` URLs.
 pub const DEFAULT_PRESIGN_EXPIRES: Duration = Duration::from_secs(3600);
 
@@ -452,6 +458,7 @@ impl Config {
                 parallel: o.parallel.unwrap_or(DEFAULT_PARALLEL),
                 multipart_threshold: o.multipart_threshold.unwrap_or(DEFAULT_MULTIPART_THRESHOLD),
                 retry_max_delay: o.retry_max_delay.unwrap_or(DEFAULT_RETRY_MAX_DELAY),
+                close_wait: o.close_wait.unwrap_or(DEFAULT_CLOSE_WAIT),
             },
             read: ReadTuning {
                 cache_size: o.read_cache.unwrap_or(DEFAULT_READ_CACHE),

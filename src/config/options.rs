@@ -65,6 +65,8 @@ pub struct MountOptions {
     pub readahead: Option<u64>,
     /// `retry_max_delay=` seconds: the longest wait between two attempts of a failed upload.
     pub retry_max_delay: Option<Duration>,
+    /// `close_wait=` seconds: how long close waits for a small file's upload (0: not at all).
+    pub close_wait: Option<Duration>,
     /// `storage_class=` for new objects.
     pub storage_class: Option<String>,
     /// `content_type=` (auto, off, or a type).
@@ -271,6 +273,7 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
         }
         "readahead" => o.readahead = Some(size(v).map_err(|e| bad(&e))?),
         "read_fill_max" => o.read_fill_max = Some(size(v).map_err(|e| bad(&e))?),
+        "close_wait" => o.close_wait = Some(duration(v).map_err(|e| bad(&e))?),
         "retry_max_delay" => {
             let d = duration(v).map_err(|e| bad(&e))?;
             // Zero would retry a failing upload in a tight loop.
@@ -433,6 +436,7 @@ mod tests {
             "readahead=0",
             "read_fill_max=64M",
             "retry_max_delay=2.5",
+            "close_wait=0",
             "storage_class=standard_ia",
             "acl=public-read",
             "loglevel=debug",
@@ -467,6 +471,7 @@ mod tests {
         assert_eq!((o.read_block, o.readahead), (Some(256 << 10), Some(0)));
         assert_eq!(o.read_fill_max, Some(64 << 20));
         assert_eq!(o.retry_max_delay, Some(Duration::from_millis(2500)));
+        assert_eq!(o.close_wait, Some(Duration::ZERO));
         assert_eq!(o.storage_class.as_deref(), Some("STANDARD_IA"));
         assert_eq!(o.acl.as_deref(), Some("public-read"));
         assert_eq!(o.loglevel, Some(log::LevelFilter::Debug));
@@ -539,6 +544,7 @@ mod tests {
         assert!(err(&["loglevel=loud"]).contains("loglevel"));
         assert!(err(&["presign_expires=0"]).contains("presign_expires"));
         assert!(err(&["retry_max_delay=0"]).contains("retry_max_delay"));
+        assert!(err(&["close_wait=-1"]).contains("close_wait"));
         assert!(err(&["op_timeout=0"]).contains("op_timeout"));
         assert!(err(&["content_type=text html"]).contains("content_type"));
         assert!(err(&["url"]).contains("needs a value"));

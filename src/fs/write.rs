@@ -335,9 +335,10 @@ impl Fs {
         self.hand_off_as(ino, node, force, false).await
     }
 
-    /// `hand_off`; `waits`: the caller (close) then waits for the upload of a file up to
-    /// `close_wait_max_size`, and makes it durable itself should the wait end without the
-    /// object in COS (`Uploads::persist`), so the hand-off does no fsync.
+    /// `hand_off`; `waits`: the caller is close, so a file up to `close_wait_max_size` is
+    /// handed off lazily (no fsync): close then waits for its upload and makes it durable
+    /// itself should the wait end without the object in COS (`Uploads::persist`), or, with
+    /// `close_wait` zero, returns at once and leaves that to the queue's lazy window.
     pub(crate) async fn hand_off_as(
         &self,
         ino: InodeNo,
@@ -407,9 +408,11 @@ impl Fs {
                     .map(|_| ())
             })
             .await
-        } else if waits && self.close_waits_for(size) {
+        } else if waits && size <= self.cfg.close_wait_max_size {
             // No fsync: one small journal write, done here (a hop to the blocking pool would
-            // cost more than the write).
+            // cost more than the write). Close waits for COS (`close_wait`), or with
+            // `close_wait=0` returns at once; the queue fsyncs what has not landed within
+            // its lazy window.
             uploads
                 .enqueue_for_wait(&k, path, size, opts, base)
                 .map(|_| ())

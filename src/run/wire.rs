@@ -165,6 +165,7 @@ fn fs_config(cfg: &Config) -> FsConfig {
         open_revalidate: cfg.ttl.revalidate,
         list_ttl: cfg.ttl.list,
         op_timeout: cfg.op_timeout,
+        close_wait: cfg.upload.close_wait,
         ..FsConfig::default()
     }
 }

@@ -85,7 +85,7 @@ fn recovery_yields_to_a_newer_version_queued_first() {
         drain(&q).await;
         assert_eq!(store.get("k").unwrap().as_ref(), b"fresh");
         assert_eq!(cache.journal().live_files().len(), 0);
-        let left: Vec<_> = std::fs::read_dir(cache.staging_dir()).unwrap().collect();
+        let left = staging_left(&cache);
         assert!(left.is_empty(), "{left:?}");
     });
 }
@@ -167,7 +167,7 @@ async fn seeded_mix_ends_with_the_last_version_of_every_key() {
         fx.q.list()
     );
     assert_eq!(fx.journaled(), 0, "seed {seed}");
-    let left: Vec<_> = std::fs::read_dir(fx.cache.staging_dir()).unwrap().collect();
+    let left = staging_left(&fx.cache);
     assert!(left.is_empty(), "seed {seed}: {left:?}");
 }
 

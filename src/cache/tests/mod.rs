@@ -82,6 +82,16 @@ impl Fx {
     }
 }
 
+/// Files in the staging directory besides untaken spares (anything here is a leak).
+fn staging_left(cache: &CacheDir) -> Vec<PathBuf> {
+    std::fs::read_dir(cache.staging_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !cache.is_untaken_spare(p))
+        .collect()
+}
+
 /// Polls `cond` until true; false after a 10 s deadline.
 async fn until(mut cond: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -61,7 +61,7 @@ fn crash_recovery_uploads_pending_files() {
         // The dead daemon's multipart upload was aborted, the new one completed.
         assert_eq!(store.open_uploads(), 0);
         assert_eq!(cache.journal().live_files().len(), 0);
-        let left: Vec<_> = std::fs::read_dir(cache.staging_dir()).unwrap().collect();
+        let left = staging_left(&cache);
         assert!(left.is_empty(), "{left:?}");
         // A second recover has nothing to do.
         assert_eq!(q.recover().await.unwrap(), RecoveryReport::default());

@@ -89,3 +89,21 @@ async fn wait_key_follows_a_superseded_task() {
     // Nothing pending at all: returns at once.
     wait_key(&fx.q, "nothing/here").await.unwrap();
 }
+
+#[tokio::test]
+async fn a_lazy_task_still_pending_after_the_lazy_window_is_made_durable() {
+    let fx = fixture(cfg());
+    let gate = fx.store.gate("PutObject");
+    let path = staged(&fx.cache, b"lazy bytes");
+    let id =
+        fx.q.enqueue_for_wait("lazy", path, 10, PutOptions::default(), None)
+            .unwrap();
+    assert!(gate.wait_for_arrivals(1).await);
+    let lazy = |fx: &Fx| fx.q.inner.table().tasks.get(&id).is_some_and(|t| t.lazy);
+    assert!(lazy(&fx), "journaled without fsync");
+    // The PUT is held: the persister fsyncs the task after LAZY_WINDOW, without the closer.
+    assert!(until(|| !lazy(&fx)).await, "still lazy after the window");
+    gate.release();
+    wait_key(&fx.q, "lazy").await.unwrap();
+    assert_eq!(fx.store.get("lazy").unwrap().as_ref(), b"lazy bytes");
+}
