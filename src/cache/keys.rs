@@ -251,6 +251,7 @@ fn resolve(table: &Table, mut id: TaskId) -> Resolved {
                 None => {
                     return match &t.state {
                         TaskState::Done => Resolved::Ok,
+                        _ if t.landed => Resolved::Ok,
                         TaskState::Failed { error } => Resolved::Err(
                             t.error
                                 .clone()

@@ -222,6 +222,9 @@ pub(crate) struct Task {
     /// their directory and its journal record are made durable by `UploadQueue::persist` as
     /// soon as the upload does not land promptly; an upload that lands needs no fsync at all.
     pub lazy: bool,
+    /// The data is in COS (Complete returned) and the worker is only storing the times of an
+    /// early upload (`worker::store_times`): `wait_key` (fsync, close) need not wait for that.
+    pub landed: bool,
 }
 
 /// Tasks that ended, remembered for `wait_key` (bounded).

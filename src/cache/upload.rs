@@ -496,5 +496,6 @@ pub(crate) fn new_task(
         retry_at: None,
         last_error: None,
         lazy: false,
+        landed: false,
     }
 }

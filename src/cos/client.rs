@@ -447,6 +447,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_part_is_checked_by_its_crc64_or_else_by_its_md5_etag() {
+        let body = bytes::Bytes::from_static(b"hello part");
+        let crc = crate::cos::objects::crc64_of(&body);
+        let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&body));
+        let answer = |extra: String| -> &'static str {
+            Box::leak(
+                format!("HTTP/1.1 200 OK\r\n{extra}Connection: close\r\nContent-Length: 0\r\n\r\n")
+                    .into_boxed_str(),
+            )
+        };
+        let cases = [
+            (
+                format!("ETag: \"{md5}\"\r\nx-cos-hash-crc64ecma: {crc}\r\n"),
+                true,
+            ),
+            (
+                format!("ETag: \"{md5}\"\r\nx-cos-hash-crc64ecma: {}\r\n", crc ^ 1),
+                false,
+            ),
+            (format!("ETag: \"{md5}\"\r\n"), true),
+            (
+                "ETag: \"00000000000000000000000000000000\"\r\n".to_string(),
+                false,
+            ),
+            // Not an MD5 (SSE-KMS) and no CRC64: nothing to check against.
+            ("ETag: \"opaque-etag\"\r\n".to_string(), true),
+        ];
+        for (extra, ok) in cases {
+            let (ep, seen) = scripted(vec![answer(extra.clone())]).await;
+            let r = client(&ep).put_part("k", "u", 1, body.clone()).await;
+            assert_eq!(r.is_ok(), ok, "{extra}: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(e.code, crate::cos::error::CODE_CHECKSUM, "{e:?}");
+            }
+            let head = seen.lock().unwrap()[0].clone();
+            assert!(!head.contains("content-md5"), "{head}");
+        }
+    }
+
+    #[tokio::test]
     async fn connection_refused_is_a_network_error() {
         // Bind then drop a listener to get a port nobody listens on.
         let port = {

@@ -166,3 +166,29 @@ async fn a_hand_off_does_not_hang_on_parts_cos_does_not_answer() {
     assert_eq!(fx.store.count("InitiateMultipartUpload"), 2);
     assert!(until(|| fx.store.open_uploads() == 0).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsync_waits_for_the_data_not_for_the_copy_that_stores_the_times() {
+    let fx = fixture(cfg());
+    let w = Writing::start(&fx, "t", 4);
+    assert!(until(|| fx.store.count("UploadPart") == 3).await);
+    let gate = fx.store.gate("PutObjectCopy");
+    let final_opts = opts("33188", &now_mtime());
+    let want_mtime = final_opts.headers.user_meta.get("mtime").cloned();
+    let want = w.hand_off(&fx, "t", final_opts).await;
+    // The copy is held: the data is in COS, so wait_key (fsync, close) returns.
+    wait_key(&fx.q, "t").await.unwrap();
+    assert_eq!(fx.store.get("t").unwrap(), want);
+    assert!(gate.wait_for_arrivals(1).await);
+    assert!(
+        fx.q.list()
+            .iter()
+            .any(|t| t.key == "t" && t.state != TaskState::Done),
+        "the task runs on, storing the times"
+    );
+    gate.release();
+    drain(&fx.q).await;
+    let meta = fx.store.meta("t").unwrap();
+    assert_eq!(meta.headers.user_meta.get("mtime"), want_mtime.as_ref());
+    assert_eq!(fx.journaled(), 0);
+}
