@@ -6,13 +6,12 @@
 //! crash is empty, so the next mount's orphan scan deletes it; dropping the pool deletes the
 //! spares it still holds.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::staging::lock;
+use super::staging::{create_numbered, lock};
 
 /// A refill starts when fewer spares than this are left.
 const LOW: usize = 16;
@@ -92,19 +91,10 @@ impl Spares {
 /// Makes spares up to `HIGH`; stops at the first error (the next `take` tries again).
 fn refill(pool: &Pool) {
     while !pool.closed.load(Ordering::Acquire) && lock(&pool.files).len() < HIGH {
-        let n = pool.counter.fetch_add(1, Ordering::Relaxed);
-        let path = pool.dir.join(format!("{}{n}", pool.prefix));
-        let made = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path);
-        match made {
-            Ok(f) => lock(&pool.files).push((path, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+        match create_numbered(&pool.dir, &pool.prefix, &pool.counter) {
+            Ok(spare) => lock(&pool.files).push(spare),
             Err(e) => {
-                log::debug!("spare staging file {}: {e}", path.display());
+                log::debug!("spare staging file in {}: {e}", pool.dir.display());
                 break;
             }
         }

@@ -50,6 +50,30 @@ pub struct CacheDir {
     spares: super::spares::Spares,
 }
 
+/// Creates a new empty file (O_RDWR, 0600) `DIR/PREFIXn`, `n` drawn from `counter`; a name
+/// that exists (only if someone put files there by hand) makes it take the next number.
+pub(crate) fn create_numbered(
+    dir: &Path,
+    prefix: &str,
+    counter: &AtomicU64,
+) -> io::Result<(PathBuf, File)> {
+    loop {
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{prefix}{n}"));
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Locks a std mutex, recovering from poisoning (a panic elsewhere must not wedge the queue).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -150,22 +174,11 @@ impl CacheDir {
         if let Some(spare) = self.spares.take() {
             return Ok(spare);
         }
-        loop {
-            let n = self.counter.fetch_add(1, Ordering::Relaxed);
-            let path = self.staging_dir().join(format!("{}-{n}", self.session));
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-            {
-                Ok(f) => return Ok((path, f)),
-                // Only possible if someone put files there by hand: take the next number.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        create_numbered(
+            &self.staging_dir(),
+            &format!("{}-", self.session),
+            &self.counter,
+        )
     }
 
     /// True when `path` is an untaken spare staging file of this instance (tests: what is left

@@ -201,10 +201,9 @@ async fn persist_loop(inner: Arc<Inner>) {
         inner.lazy.notified().await;
         tokio::time::sleep(LAZY_WINDOW).await;
         let i = inner.clone();
-        match tokio::task::spawn_blocking(move || i.persist(None)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => log::error!("could not make closed files durable: {e}"),
-            Err(e) => log::error!("could not make closed files durable: {e}"),
+        let done = tokio::task::spawn_blocking(move || i.persist(None)).await;
+        if let Err(e) = done.map_err(std::io::Error::other).and_then(|r| r) {
+            log::error!("could not make closed files durable: {e}");
         }
     }
 }

@@ -89,8 +89,9 @@ impl Fs {
             return Err(FsError::BadHandle);
         }
         if offset == 0 {
+            let rel = self.dir_path(ino)?;
             h.entries = self.list_dir(ino).await?;
-            self.listings.served(&self.dir_path(ino)?);
+            self.listings.served(&rel);
         }
         Ok(h)
     }
@@ -388,6 +389,13 @@ struct Listing {
     served: bool,
 }
 
+impl Listing {
+    /// Younger than `ttl`.
+    fn fresh(&self, ttl: std::time::Duration) -> bool {
+        self.at.elapsed() < ttl
+    }
+}
+
 /// Directory path → its listing.
 type ListingMap = lru::LruCache<String, Listing>;
 
@@ -418,7 +426,7 @@ impl Listings {
     /// The listing of `rel`, if fresh.
     pub fn get(&self, rel: &str) -> Option<BTreeMap<String, FileKind>> {
         match self.lock().get(rel) {
-            Some(l) if l.at.elapsed() < self.ttl => Some(l.names.clone()),
+            Some(l) if l.fresh(self.ttl) => Some(l.names.clone()),
             _ => None,
         }
     }
@@ -434,7 +442,7 @@ impl Listings {
     /// kernel may keep its cached copy of the directory (FOPEN_KEEP_CACHE).
     pub fn kernel_current(&self, rel: &str) -> bool {
         match self.lock().peek(rel) {
-            Some(l) => l.served && l.at.elapsed() < self.ttl,
+            Some(l) => l.served && l.fresh(self.ttl),
             None => false,
         }
     }
@@ -442,7 +450,7 @@ impl Listings {
     /// The number of subdirectories in the listing of `rel`, if fresh.
     pub fn subdirs(&self, rel: &str) -> Option<usize> {
         match self.lock().peek(rel) {
-            Some(l) if l.at.elapsed() < self.ttl => {
+            Some(l) if l.fresh(self.ttl) => {
                 Some(l.names.values().filter(|k| **k == FileKind::Dir).count())
             }
             _ => None,
@@ -453,7 +461,7 @@ impl Listings {
     /// as a listing younger than the TTL knows (like a negative cache entry).
     pub fn lacks(&self, dir: &str, name: &str) -> bool {
         match self.lock().peek(dir) {
-            Some(l) => l.at.elapsed() < self.ttl && !l.names.contains_key(name),
+            Some(l) => l.fresh(self.ttl) && !l.names.contains_key(name),
             None => false,
         }
     }

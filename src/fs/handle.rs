@@ -208,8 +208,9 @@ impl Fs {
     /// after `close` other COS clients see it, as with s3fs/cosfs; larger files upload in the
     /// background. With `close_wait` zero, close returns once the data is queued: a daemon
     /// crash loses nothing (page cache), the queue fsyncs what has not landed within its lazy
-    /// window, and a single-threaded `cp -r` or `tar x` uploads its files in parallel. A slow or failed upload never fails close: the data is journaled and the
-    /// task stays visible in `cosfuse tasks`.
+    /// window, and a single-threaded `cp -r` or `tar x` uploads its files in parallel. A slow
+    /// or failed upload never fails close: the data is journaled and the task stays visible
+    /// in `cosfuse tasks`.
     pub async fn flush(&self, _ino: InodeNo, fh: Fh) -> FsResult<()> {
         let h = self.file_handle(fh)?;
         if !h.writable {
