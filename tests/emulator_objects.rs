@@ -172,6 +172,52 @@ async fn ranged_reads() {
     assert_eq!(r.h("accept-ranges").as_deref(), Some("bytes"));
 }
 
+/// Bodies and ranges either side of the sizes the emulator keeps in memory (1 MiB received,
+/// 256 KiB read or copied) come back byte for byte, with the ETag of their bytes.
+#[tokio::test]
+async fn bodies_either_side_of_the_in_memory_sizes_round_trip() {
+    let e = Emu::start().await;
+    for (i, len) in [(1usize << 20) - 1, 1 << 20, (1 << 20) + 1, 3 << 20]
+        .into_iter()
+        .enumerate()
+    {
+        let body: Vec<u8> = (0..len).map(|b| (b * 7 + i) as u8).collect();
+        let key = format!("mem/{len}");
+        let r = e.send("PUT", &key, &[], &[], body.clone()).await;
+        assert_eq!(r.status, 200, "{len}: {}", r.text());
+        let md5 = format!(
+            "\"{}\"",
+            hex::encode(<md5::Md5 as md5::Digest>::digest(&body))
+        );
+        assert_eq!(r.h("etag").unwrap(), md5, "{len}");
+        assert_eq!(e.send("GET", &key, &[], &[], Vec::new()).await.body, body);
+        for (a, n) in [(0usize, 256 << 10), (1, 256 << 10), (5, (256 << 10) + 1)] {
+            let range = format!("bytes={a}-{}", a + n - 1);
+            let g = get_h(&e, &key, vec![("Range", range)]).await;
+            assert_eq!(
+                (g.status, &g.body[..]),
+                (206, &body[a..a + n]),
+                "{len} {a}+{n}"
+            );
+        }
+        let source = format!("{BUCKET}.cos.ap-guangzhou.myqcloud.com/{key}");
+        let c = e
+            .send(
+                "PUT",
+                &format!("{key}-copy"),
+                &[],
+                &[("x-cos-copy-source", &source)],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(c.status, 200, "{len}: {}", c.text());
+        let g = e
+            .send("GET", &format!("{key}-copy"), &[], &[], Vec::new())
+            .await;
+        assert_eq!((g.body == body, g.h("etag")), (true, Some(md5)), "{len}");
+    }
+}
+
 #[tokio::test]
 async fn conditional_requests() {
     let e = Emu::start().await;

@@ -212,6 +212,18 @@ pub async fn get(ctx: &Ctx) -> OpResult {
         }
         None => (200, 0, meta.size),
     };
+    let drop_after = ctx.state.faults.drop_now().then_some(len / 2);
+    headers.push(("Content-Length".into(), len.to_string()));
+    if len <= SMALL_READ && drop_after.is_none() {
+        // Read here: each tokio file operation is a thread hop each way (open, seek, read),
+        // which cost more than reading a small range from the page cache.
+        let body = read_small(&ctx.bucket.data_path(&meta), offset, len)?;
+        return Ok(Resp {
+            status,
+            headers,
+            body: Body::Bytes(body),
+        });
+    }
     let mut file = match tokio::fs::File::open(ctx.bucket.data_path(&meta)).await {
         Ok(f) => f,
         Err(_) => return Err(EmuError::code("NoSuchKey")),
@@ -219,8 +231,6 @@ pub async fn get(ctx: &Ctx) -> OpResult {
     file.seek(std::io::SeekFrom::Start(offset))
         .await
         .map_err(EmuError::io)?;
-    let drop_after = ctx.state.faults.drop_now().then_some(len / 2);
-    headers.push(("Content-Length".into(), len.to_string()));
     Ok(Resp {
         status,
         headers,
@@ -230,6 +240,18 @@ pub async fn get(ctx: &Ctx) -> OpResult {
             drop_after,
         },
     })
+}
+
+/// Ranges up to this size are read in one go and sent from memory.
+const SMALL_READ: u64 = 256 * 1024;
+
+/// `len` bytes at `offset` of the body file at `path` (a vanished file is NoSuchKey).
+fn read_small(path: &Path, offset: u64, len: u64) -> Result<bytes::Bytes, EmuError> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).map_err(|_| EmuError::code("NoSuchKey"))?;
+    let mut buf = vec![0u8; len as usize];
+    f.read_exact_at(&mut buf, offset).map_err(EmuError::io)?;
+    Ok(bytes::Bytes::from(buf))
 }
 
 /// DELETE Object: 204 whether or not the key existed.
@@ -246,6 +268,20 @@ pub async fn copy_range(
     len: u64,
     dst: &Path,
 ) -> Result<Received, EmuError> {
+    if len <= SMALL_READ {
+        // In one go, as `get` does for small ranges: no thread hops.
+        let body = read_small(src, offset, len)?;
+        std::fs::write(dst, &body).map_err(EmuError::io)?;
+        return Ok(Received {
+            size: len,
+            md5: hex::encode(Md5::digest(&body)),
+            crc64: {
+                let mut crc = crc64fast::Digest::new();
+                crc.write(&body);
+                crc.sum64()
+            },
+        });
+    }
     let mut input = tokio::fs::File::open(src)
         .await
         .map_err(|_| EmuError::code("NoSuchKey"))?;
