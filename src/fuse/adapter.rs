@@ -27,6 +27,9 @@ pub struct FuseAdapter {
     rt: tokio::runtime::Handle,
 }
 
+/// Reads and writes up to this size run inline (see `FuseAdapter::inline_if`).
+const INLINE_DATA: u32 = 128 * 1024;
+
 impl FuseAdapter {
     /// An adapter calling `fs` on the runtime behind `handle`.
     pub fn new(fs: Arc<Fs>, handle: tokio::runtime::Handle) -> FuseAdapter {
@@ -41,6 +44,22 @@ impl FuseAdapter {
     {
         let fs = self.fs.clone();
         self.rt.spawn(async move { f(fs).await });
+    }
+
+    /// `inline` when `small`, else `spawn`: a large read or write is mostly copying, and the
+    /// kernel keeps several reads of a sequential reader in flight; on a worker thread they
+    /// are copied while the fuser thread takes the next request (cold `dd` reads: ~290 MiB/s
+    /// all inline, ~500 this way).
+    fn inline_if<F, Fut>(&self, small: bool, f: F)
+    where
+        F: FnOnce(Arc<Fs>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        if small {
+            self.inline(f)
+        } else {
+            self.spawn(f)
+        }
     }
 
     /// Runs `f(fs)` on the fuser thread (inside the runtime's context) until it first waits
@@ -343,7 +362,7 @@ impl Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        self.inline(move |fs| async move {
+        self.inline_if(size <= INLINE_DATA, move |fs| async move {
             let off = i64::try_from(offset).unwrap_or(i64::MAX);
             match fs.read(ino.0, fh.0, off, size).await {
                 Ok(b) => reply.data(&b),
@@ -364,8 +383,9 @@ impl Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let small = data.len() <= INLINE_DATA as usize;
         let data = data.to_vec();
-        self.inline(move |fs| async move {
+        self.inline_if(small, move |fs| async move {
             let off = i64::try_from(offset).unwrap_or(i64::MAX);
             match fs.write(ino.0, fh.0, off, &data).await {
                 Ok(n) => reply.written(n),
