@@ -1,7 +1,7 @@
 //! Requests per small-file operation on a real mount, counted at the emulator's `/-/stats`:
 //! a create in a directory this mount listed (or made) is one PUT and nothing else; `touch`
 //! and `chmod` of an existing object cost a HEAD and a copy in place, with no ACL read when
-//! the object's ACL is the default; a small file closed while COS does not answer survives a
+//! the object's ACL is known (this mount wrote the file or made the directory); a small file closed while COS does not answer survives a
 //! `kill -9` of the daemon right after its close returned.
 
 mod common;
@@ -97,13 +97,17 @@ fn touch_and_chmod_of_an_existing_object_are_a_head_and_a_copy() {
     let [chmod, touch] = touch_and_chmod(&emu, &m, "t/own/f");
     assert_eq!(chmod, two, "chmod of an object this mount wrote");
     assert_eq!(touch, two, "touch of an object this mount wrote");
+    // So has a directory marker this mount made (tar sets every directory's times at the end).
+    let [chmod, touch] = touch_and_chmod(&emu, &m, "t/own");
+    assert_eq!(chmod, two, "chmod of a directory this mount made");
+    assert_eq!(touch, two, "touch of a directory this mount made");
     // Another client's object: its ACL is read once, then known (the copy set it).
     let [chmod, touch] = touch_and_chmod(&emu, &m, "t/foreign");
     assert_eq!(chmod, three, "first chmod of a foreign object");
     assert_eq!(touch, two, "touch after that");
     // The metadata is in COS: a fresh mount with an empty cache shows it.
     let m2 = Mount::new(&emu, BUCKET, "");
-    for rel in ["t/own/f", "t/foreign"] {
+    for rel in ["t/own/f", "t/own", "t/foreign"] {
         let meta = fs::metadata(m2.p(rel)).unwrap();
         assert_eq!(meta.permissions().mode() & 0o7777, 0o640, "{rel} in COS");
     }

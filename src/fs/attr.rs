@@ -100,6 +100,10 @@ impl Fs {
         // Unlinked while open and not staged: nothing left to change.
         let rel = self.table.path(ino)?;
         let rel = rel.as_str();
+        if s.kind == FileKind::Dir {
+            // `touch -d` / tar's directory times win over the "a child changed" time.
+            self.attrs.set_dir_times(rel, s.mtime, s.ctime);
+        }
         let key = self.key_of(rel, s.kind)?;
         if s.kind != FileKind::Dir
             && self
@@ -144,6 +148,7 @@ impl Fs {
                     .await?;
                 self.metadb
                     .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
+                self.acls.set(key.as_str(), opts.acl.as_deref());
                 self.attrs.put(rel, s);
                 Ok(())
             }

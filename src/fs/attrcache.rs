@@ -213,6 +213,12 @@ impl AttrCache {
         }
     }
 
+    /// A directory's times set by hand (utimes, chmod): they replace what `touch_dir` recorded,
+    /// which `put` would otherwise keep as the later of the two.
+    pub fn set_dir_times(&self, path: &str, mtime: SystemTime, ctime: SystemTime) {
+        self.lock().dir_times.put(path.to_string(), (mtime, ctime));
+    }
+
     /// Records that a path does not exist.
     pub fn put_absent(&self, path: &str) {
         self.lock()

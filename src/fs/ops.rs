@@ -176,6 +176,8 @@ impl Fs {
             .await?;
         self.metadb
             .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
+        // Its ACL is the one just sent: a later chmod or utimes copies it without reading it.
+        self.acls.set(key.as_str(), opts.acl.as_deref());
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
         self.touch_dir(parent);
@@ -322,6 +324,8 @@ impl Fs {
             .await?;
         self.metadb
             .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
+        // Its ACL is the one just sent: a later chmod or utimes copies it without reading it.
+        self.acls.set(key.as_str(), opts.acl.as_deref());
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
         self.touch_dir(parent);
@@ -404,6 +408,8 @@ impl Fs {
             .await?;
         self.metadb
             .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
+        // Its ACL is the one just sent: a later chmod or utimes copies it without reading it.
+        self.acls.set(key.as_str(), opts.acl.as_deref());
         s.etag = Some(r.etag);
         self.attrs.put(&rel, s.clone());
         self.touch_dir(parent);
