@@ -29,6 +29,10 @@ use super::error::{FsError, FsResult};
 use super::Fs;
 use crate::store::{GetResult, ObjectStore, StoreError};
 
+/// How far (in read parts) before or after the furthest end read so far a read still counts
+/// as sequential.
+const SEQ_NEAR_PARTS: u64 = 2;
+
 /// Units of the read-ahead budget semaphore (its permits count KiB, so budgets up to 4 TiB fit).
 const BUDGET_UNIT: u64 = 1024;
 
@@ -186,8 +190,10 @@ impl Fs {
         let last = (end - 1) / psize;
         let max_part = (r.size - 1) / psize;
         let ahead = self.cfg.readahead_parts as u64;
-        // Parts behind the reader are done with (bounded memory).
-        let behind: Vec<u64> = r.parts.range(..first).map(|(&i, _)| i).collect();
+        // Parts behind the reader are done with (bounded memory), but for the last few: READs
+        // that arrive out of order still want them (see `SEQ_NEAR_PARTS`).
+        let keep_from = first.saturating_sub(SEQ_NEAR_PARTS);
+        let behind: Vec<u64> = r.parts.range(..keep_from).map(|(&i, _)| i).collect();
         for i in behind {
             if let Some(Part::Loading(h, _)) = r.parts.remove(&i) {
                 h.abort();
@@ -225,9 +231,12 @@ impl Fs {
         let psize = self.cfg.read_part_size.max(1);
         let chunk = self.readcache.chunk();
         let end = (offset + u64::from(size)).min(total);
-        // Near the previous end counts as sequential: the kernel's parallel read-ahead READs
-        // may arrive slightly out of order.
-        let sequential = offset <= r.next.saturating_add(psize) && offset + psize >= r.next;
+        // Near the furthest end so far counts as sequential: the kernel's parallel read-ahead
+        // READs arrive out of order, by up to 3 MiB for a reader that asked for sequential
+        // access (`cat`: POSIX_FADV_SEQUENTIAL doubles the kernel's window). Taken for random,
+        // each such READ dropped the read-ahead and started a fill of the whole object.
+        let near = psize.saturating_mul(SEQ_NEAR_PARTS);
+        let sequential = offset <= r.next.saturating_add(near) && offset + near >= r.next;
         if sequential {
             self.read_ahead(r, offset, end);
         } else {
@@ -294,7 +303,12 @@ impl Fs {
                 break;
             }
         }
-        r.next = offset + out.len() as u64;
+        let end_read = offset + out.len() as u64;
+        r.next = if sequential {
+            r.next.max(end_read)
+        } else {
+            end_read
+        };
         // Once per handle: a fill that stopped early (low disk space, an error) is not retried
         // on every read.
         if !sequential && r.randoms == 2 {
