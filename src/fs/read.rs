@@ -1,4 +1,5 @@
-//! Reading: a reader whose offsets follow on from its previous read is sequential and gets
+//! Reading: a reader whose offsets follow on from its previous reads (within
+//! `SEQ_NEAR_PARTS` parts of the furthest end so far) is sequential and gets
 //! `read_part_size` parts fetched ahead of it in parallel (`readahead_parts` of them, within a
 //! global byte budget; read-ahead is skipped when the budget is spent, demanded bytes never wait
 //! for it). Any other read is random: it fetches only the bytes asked for, rounded out to the
