@@ -261,6 +261,41 @@ pub async fn delete(ctx: &Ctx) -> OpResult {
     Ok(Resp::empty(204))
 }
 
+/// A whole object's body at `src` as a new file `dst`, hashed: a hard link when the data
+/// directory allows one (bodies are never changed in place, only replaced), so a copy in place
+/// that only changes metadata (cosfuse storing a large file's times, `chmod`) reads the body
+/// once instead of writing it again; else a copy.
+async fn copy_whole(src: &Path, len: u64, dst: &Path) -> Result<Received, EmuError> {
+    if len <= SMALL_READ || std::fs::hard_link(src, dst).is_err() {
+        return copy_range(src, 0, len, dst).await;
+    }
+    let path = dst.to_path_buf();
+    let hashed = tokio::task::spawn_blocking(move || -> std::io::Result<Received> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(&path)?;
+        let (mut md5, mut crc) = (Md5::new(), crc64fast::Digest::new());
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            md5.update(&buf[..n]);
+            crc.write(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(Received {
+            size,
+            md5: hex::encode(md5.finalize()),
+            crc64: crc.sum64(),
+        })
+    })
+    .await
+    .map_err(|e| EmuError::io(std::io::Error::other(e.to_string())))?;
+    hashed.map_err(EmuError::io)
+}
+
 /// Copies `len` bytes at `offset` of `src` into a new file `dst`, hashing them.
 pub async fn copy_range(
     src: &Path,
@@ -415,7 +450,7 @@ pub async fn copy(ctx: &Ctx, source: &str) -> OpResult {
     }
     ctx.state.check_free_space(smeta.size)?;
     let tmp = ctx.bucket.tmp_path();
-    let r = copy_range(&sb.data_path(&smeta), 0, smeta.size, &tmp).await?;
+    let r = copy_whole(&sb.data_path(&smeta), smeta.size, &tmp).await?;
     let mut meta = new_meta(ctx, &ctx.key, &r, sc, acl);
     if !replaced {
         meta.headers = smeta.headers.clone();
