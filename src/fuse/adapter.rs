@@ -1,7 +1,8 @@
 //! `FuseAdapter`: the `fuser::Filesystem` implementation. Each callback owns its arguments,
-//! spawns a task on the tokio runtime handle, calls the `Fs` and replies from the task. It never
-//! blocks the fuser thread on the runtime and holds no state of its own; errors are logged at
-//! the level the `FsError` chooses.
+//! calls the `Fs` and replies. A call starts on the fuser thread and moves to the tokio runtime
+//! at its first wait (`inline`); large reads and writes are spawned on the runtime at once. It
+//! holds no state of its own; errors are logged at the level the `FsError` chooses
+//! (`reply.rs`).
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -16,8 +17,9 @@ use fuser::{
     Request, TimeOrNow, WriteFlags,
 };
 
-use super::convert::{errno, file_attr, set_time, ReplyPlusSink, ReplySink};
-use crate::fs::{Entry, Fs, FsError, SetAttr};
+use super::convert::{file_attr, set_time, ReplyPlusSink, ReplySink};
+use super::reply::{fail, reply_empty, reply_entry, reply_xattr};
+use crate::fs::{Fs, SetAttr};
 
 /// The fuser filesystem over an `Fs`.
 pub struct FuseAdapter {
@@ -84,55 +86,6 @@ impl FuseAdapter {
         if fut.as_mut().poll(&mut cx).is_pending() {
             self.rt.spawn(fut);
         }
-    }
-}
-
-/// The kernel's caches over FUSE notifications (`fs::KernelCache`).
-pub struct KernelNotifier(pub fuser::Notifier);
-
-impl crate::fs::KernelCache for KernelNotifier {
-    fn invalidate_attrs(&self, ino: u64) {
-        // Offset -1: attributes only, no page-cache range (which could wait on page locks
-        // held by reads this daemon has not answered yet).
-        match self.0.inval_inode(INodeNo(ino), -1, 0) {
-            Ok(()) => {}
-            // The kernel no longer has the inode: nothing to forget.
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) => log::warn!("cannot invalidate the kernel's attributes of inode {ino}: {e}"),
-        }
-    }
-}
-
-fn fail(e: &FsError, op: &str, what: impl std::fmt::Display) -> fuser::Errno {
-    e.log(op, &what.to_string());
-    errno(e)
-}
-
-fn reply_entry(
-    reply: ReplyEntry,
-    r: Result<Entry, FsError>,
-    op: &str,
-    what: impl std::fmt::Display,
-) {
-    match r {
-        Ok(e) => reply.entry(&e.ttl, &file_attr(&e.attr), Generation(e.generation)),
-        Err(e) => reply.error(fail(&e, op, what)),
-    }
-}
-
-fn reply_empty(reply: ReplyEmpty, r: Result<(), FsError>, op: &str, what: impl std::fmt::Display) {
-    match r {
-        Ok(()) => reply.ok(),
-        Err(e) => reply.error(fail(&e, op, what)),
-    }
-}
-
-fn reply_xattr(reply: ReplyXattr, r: Result<Vec<u8>, FsError>, size: u32, op: &str, what: String) {
-    match r {
-        Ok(v) if size == 0 => reply.size(v.len() as u32),
-        Ok(v) if v.len() <= size as usize => reply.data(&v),
-        Ok(_) => reply.error(errno(&FsError::Range)),
-        Err(e) => reply.error(fail(&e, op, what)),
     }
 }
 

@@ -2,8 +2,10 @@
 //!
 //! - [`adapter`]: `FuseAdapter`, the `fuser::Filesystem` implementation.
 //! - [`convert`]: pure conversions between our `fs` types and fuser's.
+//! - [`reply`]: replies from `fs` results, and the kernel-cache notifications.
 
 pub mod adapter;
 pub mod convert;
+pub mod reply;
 
 pub use adapter::FuseAdapter;

@@ -59,7 +59,7 @@ pub async fn assemble(
     let fs = Fs::new(bounded, fcfg, queue.clone());
     let kernel_fs = fs.clone();
     let on_mounted = Box::new(move |n: fuser::Notifier| {
-        kernel_fs.attach_kernel(Arc::new(crate::fuse::adapter::KernelNotifier(n)))
+        kernel_fs.attach_kernel(Arc::new(crate::fuse::reply::KernelNotifier(n)))
     });
     let filesystem = FuseAdapter::new(fs, tokio::runtime::Handle::current());
     Ok(Assembled {
