@@ -142,13 +142,8 @@ impl Fs {
                 // Implicit directory: give it a marker carrying the attributes.
                 let mut opts = self.new_object_opts(&s);
                 opts.storage_class = None;
-                let r = self
-                    .store
-                    .put_object(key.as_str(), Bytes::new(), &opts)
+                self.put_own_object(key.as_str(), Bytes::new(), &opts)
                     .await?;
-                self.metadb
-                    .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
-                self.acls.set(key.as_str(), opts.acl.as_deref());
                 self.attrs.put(rel, s);
                 Ok(())
             }

@@ -139,6 +139,22 @@ impl Fs {
         }
     }
 
+    /// PUTs an object this mount makes (a directory marker, symlink or special file) and
+    /// remembers what it now knows of it: its metadata for the new ETag, and its ACL (the one
+    /// just sent), so a later chmod or utimes copies it without reading either. Returns the ETag.
+    pub(crate) async fn put_own_object(
+        &self,
+        key: &str,
+        body: Bytes,
+        opts: &PutOptions,
+    ) -> FsResult<String> {
+        let r = self.store.put_object(key, body, opts).await?;
+        self.metadb
+            .put(key, &r.etag, opts.headers.user_meta.clone());
+        self.acls.set(key, opts.acl.as_deref());
+        Ok(r.etag)
+    }
+
     /// PutOptions for a new object with these attributes (mount defaults for class/ACL).
     pub(crate) fn new_object_opts(&self, s: &Stat) -> PutOptions {
         let mut o = PutOptions {
@@ -170,15 +186,10 @@ impl Fs {
         self.deletes.cancel(key.as_str());
         self.deletes.unmark_dir(key.as_str());
         let opts = self.new_object_opts(&s);
-        let r = self
-            .store
-            .put_object(key.as_str(), Bytes::new(), &opts)
-            .await?;
-        self.metadb
-            .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
-        // Its ACL is the one just sent: a later chmod or utimes copies it without reading it.
-        self.acls.set(key.as_str(), opts.acl.as_deref());
-        s.etag = Some(r.etag);
+        s.etag = Some(
+            self.put_own_object(key.as_str(), Bytes::new(), &opts)
+                .await?,
+        );
         self.attrs.put(&rel, s.clone());
         self.touch_dir(parent);
         self.own.made_dir(&rel);
@@ -318,15 +329,10 @@ impl Fs {
         s.size = target.len() as u64;
         self.deletes.cancel(key.as_str());
         let opts = self.new_object_opts(&s);
-        let r = self
-            .store
-            .put_object(key.as_str(), Bytes::from(target), &opts)
-            .await?;
-        self.metadb
-            .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
-        // Its ACL is the one just sent: a later chmod or utimes copies it without reading it.
-        self.acls.set(key.as_str(), opts.acl.as_deref());
-        s.etag = Some(r.etag);
+        s.etag = Some(
+            self.put_own_object(key.as_str(), Bytes::from(target), &opts)
+                .await?,
+        );
         self.attrs.put(&rel, s.clone());
         self.touch_dir(parent);
         self.own.added(&rel);
@@ -402,15 +408,10 @@ impl Fs {
         }
         self.deletes.cancel(key.as_str());
         let opts = self.new_object_opts(&s);
-        let r = self
-            .store
-            .put_object(key.as_str(), Bytes::new(), &opts)
-            .await?;
-        self.metadb
-            .put(key.as_str(), &r.etag, opts.headers.user_meta.clone());
-        // Its ACL is the one just sent: a later chmod or utimes copies it without reading it.
-        self.acls.set(key.as_str(), opts.acl.as_deref());
-        s.etag = Some(r.etag);
+        s.etag = Some(
+            self.put_own_object(key.as_str(), Bytes::new(), &opts)
+                .await?,
+        );
         self.attrs.put(&rel, s.clone());
         self.touch_dir(parent);
         self.own.added(&rel);
