@@ -95,6 +95,40 @@ pub struct Received {
     pub crc64: u64,
 }
 
+/// MD5 and CRC-64 of a body as it goes by (a copy's new ETag and `x-cos-hash-crc64ecma`).
+pub struct BodyHash {
+    md5: Md5,
+    crc: crc64fast::Digest,
+    size: u64,
+}
+
+impl BodyHash {
+    /// Nothing hashed yet.
+    pub fn new() -> BodyHash {
+        BodyHash {
+            md5: Md5::new(),
+            crc: crc64fast::Digest::new(),
+            size: 0,
+        }
+    }
+
+    /// Hashes the next bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.md5.update(data);
+        self.crc.write(data);
+        self.size += data.len() as u64;
+    }
+
+    /// What was hashed.
+    pub fn finish(self) -> Received {
+        Received {
+            size: self.size,
+            md5: hex::encode(self.md5.finalize()),
+            crc64: self.crc.sum64(),
+        }
+    }
+}
+
 /// Streams the request body into `path`, hashing as it goes; verifies Content-MD5 and
 /// `x-cos-hash-crc64ecma` when sent. With `drop_mid_body`, stops half-way and asks the server to
 /// abort the connection (fault injection).

@@ -12,7 +12,7 @@ pub mod object;
 pub mod post;
 pub mod restore;
 
-pub use body::{check_md5, read_body, receive, Received};
+pub use body::{check_md5, read_body, receive, BodyHash, Received};
 
 use std::io;
 use std::sync::Arc;

@@ -4,12 +4,11 @@
 use std::path::Path;
 
 use hyper::body::Incoming;
-use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{
     acl_from_headers, check_key, conditions, object_headers, readable, receive, stored_headers,
-    Body, CondFail, Ctx, EmuError, OpResult, Received, Resp, MAX_PUT,
+    Body, BodyHash, CondFail, Ctx, EmuError, OpResult, Received, Resp, MAX_PUT,
 };
 use crate::emulator::storage::{Acl, ObjectMeta};
 use crate::emulator::xml::Writer;
@@ -273,23 +272,14 @@ async fn copy_whole(src: &Path, len: u64, dst: &Path) -> Result<Received, EmuErr
     let hashed = tokio::task::spawn_blocking(move || -> std::io::Result<Received> {
         use std::io::Read;
         let mut f = std::fs::File::open(&path)?;
-        let (mut md5, mut crc) = (Md5::new(), crc64fast::Digest::new());
+        let mut hash = BodyHash::new();
         let mut buf = vec![0u8; 1 << 20];
-        let mut size = 0u64;
         loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
+            match f.read(&mut buf)? {
+                0 => return Ok(hash.finish()),
+                n => hash.update(&buf[..n]),
             }
-            md5.update(&buf[..n]);
-            crc.write(&buf[..n]);
-            size += n as u64;
         }
-        Ok(Received {
-            size,
-            md5: hex::encode(md5.finalize()),
-            crc64: crc.sum64(),
-        })
     })
     .await
     .map_err(|e| EmuError::io(std::io::Error::other(e.to_string())))?;
@@ -307,15 +297,9 @@ pub async fn copy_range(
         // In one go, as `get` does for small ranges: no thread hops.
         let body = read_small(src, offset, len)?;
         std::fs::write(dst, &body).map_err(EmuError::io)?;
-        return Ok(Received {
-            size: len,
-            md5: hex::encode(Md5::digest(&body)),
-            crc64: {
-                let mut crc = crc64fast::Digest::new();
-                crc.write(&body);
-                crc.sum64()
-            },
-        });
+        let mut hash = BodyHash::new();
+        hash.update(&body);
+        return Ok(hash.finish());
     }
     let mut input = tokio::fs::File::open(src)
         .await
@@ -325,8 +309,7 @@ pub async fn copy_range(
         .await
         .map_err(EmuError::io)?;
     let mut out = tokio::fs::File::create(dst).await.map_err(EmuError::io)?;
-    let mut md5 = Md5::new();
-    let mut crc = crc64fast::Digest::new();
+    let mut hash = BodyHash::new();
     let mut left = len;
     let mut buf = vec![0u8; 256 * 1024];
     while left > 0 {
@@ -335,17 +318,12 @@ pub async fn copy_range(
         if n == 0 {
             break;
         }
-        md5.update(&buf[..n]);
-        crc.write(&buf[..n]);
+        hash.update(&buf[..n]);
         out.write_all(&buf[..n]).await.map_err(EmuError::io)?;
         left -= n as u64;
     }
     out.flush().await.map_err(EmuError::io)?;
-    Ok(Received {
-        size: len - left,
-        md5: hex::encode(md5.finalize()),
-        crc64: crc.sum64(),
-    })
+    Ok(hash.finish())
 }
 
 /// A parsed `x-cos-copy-source`.
