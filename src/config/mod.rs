@@ -168,6 +168,8 @@ pub struct FuseOptions {
     pub kernel_flags: Vec<KernelFlag>,
     /// fsname in the mount table.
     pub fsname: String,
+    /// Threads that read requests from the kernel (`threads=`, default [`DEFAULT_THREADS`]).
+    pub threads: usize,
 }
 
 /// Ownership given to objects that carry no `x-cos-meta-uid/gid/mode`.
@@ -327,6 +329,11 @@ pub const DEFAULT_NEG_TTL: Duration = Duration::from_secs(1);
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// Default parts in flight per file.
 pub const DEFAULT_PARALLEL: usize = 4;
+/// Default threads reading the kernel's requests. With one, a caller's request waits for
+/// that thread to be woken on another CPU after each reply; with a second one waiting, a
+/// FUSE round trip on a 2-core VM fell from about 110 to 38 µs (`ls -l` of 5 000 entries
+/// after `list_ttl`: 0.59 → 0.38 s). More were not faster there.
+pub const DEFAULT_THREADS: usize = 2;
 /// Default size limit of the read cache.
 pub const DEFAULT_READ_CACHE: u64 = 1 << 30;
 /// Default random-read block.
@@ -439,6 +446,7 @@ impl Config {
                 read_only: o.read_only,
                 kernel_flags: o.kernel_flags,
                 fsname: o.fsname.unwrap_or_else(|| "cosfuse".into()),
+                threads: o.threads.unwrap_or(DEFAULT_THREADS),
             },
             ownership: Ownership {
                 uid: o.uid.unwrap_or(host.uid),

@@ -50,6 +50,8 @@ pub struct MountOptions {
     pub part_size: Option<u64>,
     /// `parallel=`: parts in flight per file.
     pub parallel: Option<usize>,
+    /// `threads=`: threads reading requests from the kernel.
+    pub threads: Option<usize>,
     /// `multipart_threshold=` bytes.
     pub multipart_threshold: Option<u64>,
     /// `read_cache=` bytes: size limit of the local read cache (0 disables it).
@@ -288,6 +290,13 @@ fn parse_valued(o: &mut MountOptions, name: &str, v: &str) -> Result<(), String>
                 return Err(bad("must be between 1 and 64"));
             }
             o.parallel = Some(n);
+        }
+        "threads" | "max_threads" => {
+            let n: usize = v.parse().map_err(|_| bad("expected a number"))?;
+            if !(1..=16).contains(&n) {
+                return Err(bad("must be between 1 and 16"));
+            }
+            o.threads = Some(n);
         }
         "content_type" => {
             // auto | off | TYPE/SUBTYPE
@@ -537,6 +546,8 @@ mod tests {
         assert!(err(&["part_size=1K"]).contains("part_size"));
         assert!(err(&["part_size=8X"]).contains("unit"));
         assert!(err(&["parallel=0"]).contains("parallel"));
+        assert!(err(&["threads=0"]).contains("threads=0"));
+        assert!(err(&["threads=17"]).contains("between 1 and 16"));
         assert!(err(&["read_cache_evict=mru"]).contains("read_cache_evict"));
         assert!(err(&["read_block=1K"]).contains("read_block"));
         assert!(err(&["storage_class=COLD"]).contains("storage_class=COLD"));

@@ -78,6 +78,9 @@ pub fn fuse_config(cfg: &Config) -> fuser::Config {
     dedupe_pairs(&mut opts);
     let mut c = fuser::Config::default();
     c.mount_options = opts;
+    // Calls start on the thread that read them (fuse/adapter.rs `inline`), so more than one
+    // such thread lets the kernel hand the next request over while one is busy or waking.
+    c.n_threads = Some(cfg.fuse.threads);
     c.acl = if cfg.fuse.allow_other {
         SessionACL::All
     } else if cfg.fuse.allow_root {

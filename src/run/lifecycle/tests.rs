@@ -214,4 +214,7 @@ fn fuse_config_maps_options() {
     let c = fuse_config(&config(mp.path(), cache.path(), &["allow_root"]));
     assert_eq!(c.acl, SessionACL::RootAndOwner);
     assert!(c.mount_options.contains(&MountOption::RW));
+    assert_eq!(c.n_threads, Some(crate::config::DEFAULT_THREADS));
+    let c = fuse_config(&config(mp.path(), cache.path(), &["threads=3"]));
+    assert_eq!(c.n_threads, Some(3));
 }
