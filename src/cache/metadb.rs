@@ -9,6 +9,10 @@
 //! dominate. Bounded: at most `capacity` keys (least recently used dropped). A changed ETag
 //! invalidates the entry (the caller compares it). Losing the file costs HEADs, nothing else.
 //!
+//! In memory a record is three boxed strings, the metadata kept as its JSON text and parsed on
+//! a hit: as a map of owned strings it took about 1.3 KiB a key (130 MiB at the default
+//! 100 000 keys), as text about 0.3 KiB.
+//!
 //! Locking: one std mutex, a leaf lock (never across `.await`).
 
 use std::collections::BTreeMap;
@@ -19,13 +23,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use lru::LruCache;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// File name inside the cache directory.
 pub const META_FILE: &str = "meta";
 
-/// One line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One line, as read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 struct Line {
     /// Object key.
     k: String,
@@ -39,9 +43,29 @@ struct Line {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rec {
     /// ETag.
-    etag: String,
-    /// Metadata.
-    meta: BTreeMap<String, String>,
+    etag: Box<str>,
+    /// Metadata, as JSON text (see module doc).
+    meta: Box<str>,
+}
+
+impl Rec {
+    fn new(etag: &str, meta: &BTreeMap<String, String>) -> Option<Rec> {
+        Some(Rec {
+            etag: norm(etag).into(),
+            meta: serde_json::to_string(meta).ok()?.into(),
+        })
+    }
+
+    fn meta(&self) -> Option<BTreeMap<String, String>> {
+        serde_json::from_str(&self.meta).ok()
+    }
+
+    /// The file's line for `key` (without the newline).
+    fn line(&self, key: &str) -> Option<String> {
+        let k = serde_json::to_string(key).ok()?;
+        let e = serde_json::to_string(&*self.etag).ok()?;
+        Some(format!("{{\"k\":{k},\"e\":{e},\"m\":{}}}", self.meta))
+    }
 }
 
 /// Everything behind the mutex.
@@ -88,14 +112,11 @@ impl MetaDb {
             let mut g = db.lock();
             if let Ok(f) = File::open(&path) {
                 for line in BufReader::new(f).split(b'\n').map_while(Result::ok) {
-                    if let Ok(l) = serde_json::from_slice::<Line>(&line) {
-                        g.map.put(
-                            l.k,
-                            Rec {
-                                etag: l.e,
-                                meta: l.m,
-                            },
-                        );
+                    let Ok(l) = serde_json::from_slice::<Line>(&line) else {
+                        continue;
+                    };
+                    if let Some(rec) = Rec::new(&l.e, &l.m) {
+                        g.map.put(l.k, rec);
                     }
                 }
             }
@@ -124,7 +145,7 @@ impl MetaDb {
     pub fn get(&self, key: &str, etag: &str) -> Option<BTreeMap<String, String>> {
         let mut g = self.lock();
         match g.map.get(key) {
-            Some(r) if r.etag == norm(etag) => Some(r.meta.clone()),
+            Some(r) if &*r.etag == norm(etag) => r.meta(),
             _ => None,
         }
     }
@@ -132,26 +153,23 @@ impl MetaDb {
     /// The metadata last known for `key`, whatever its ETag (directory markers, whose ETag a
     /// delimited listing does not show).
     pub fn get_any(&self, key: &str) -> Option<BTreeMap<String, String>> {
-        self.lock().map.get(key).map(|r| r.meta.clone())
+        self.lock().map.get(key).and_then(Rec::meta)
     }
 
     /// Records the metadata of `key` at `etag` (no write when nothing changed).
     pub fn put(&self, key: &str, etag: &str, meta: BTreeMap<String, String>) {
-        let rec = Rec {
-            etag: norm(etag).to_string(),
-            meta,
+        let Some(rec) = Rec::new(etag, &meta) else {
+            return;
         };
         let mut g = self.lock();
         if g.map.get(key) == Some(&rec) {
             return;
         }
-        let line = Line {
-            k: key.to_string(),
-            e: rec.etag.clone(),
-            m: rec.meta.clone(),
-        };
+        let line = rec.line(key);
         g.map.put(key.to_string(), rec);
-        self.append(&mut g, &line);
+        if let Some(line) = line {
+            self.append(&mut g, line);
+        }
     }
 
     /// Forgets `key` (deleted).
@@ -159,12 +177,9 @@ impl MetaDb {
         self.lock().map.pop(key);
     }
 
-    fn append(&self, g: &mut Inner, line: &Line) {
+    fn append(&self, g: &mut Inner, line: String) {
         let Some(f) = g.file.as_mut() else { return };
-        let mut buf = match serde_json::to_vec(line) {
-            Ok(b) => b,
-            Err(_) => return,
-        };
+        let mut buf = line.into_bytes();
         buf.push(b'\n');
         if let Err(e) = f.write_all(&buf) {
             log::warn!("metadata cache: {e}; keeping it in memory only");
@@ -201,13 +216,10 @@ impl MetaDb {
 fn rewrite(path: &Path, map: &LruCache<String, Rec>) -> io::Result<File> {
     let mut buf = Vec::new();
     for (k, r) in map.iter().rev() {
-        let line = Line {
-            k: k.clone(),
-            e: r.etag.clone(),
-            m: r.meta.clone(),
-        };
-        buf.extend(serde_json::to_vec(&line).map_err(io::Error::other)?);
-        buf.push(b'\n');
+        if let Some(line) = r.line(k) {
+            buf.extend(line.into_bytes());
+            buf.push(b'\n');
+        }
     }
     // Not fsync'd: losing this cache costs HEAD requests, nothing else.
     super::journal::replace_file(path, &buf, false)
@@ -237,6 +249,25 @@ mod tests {
         assert_eq!(db.get_any("b"), Some(meta("41471")));
         db.remove("b");
         assert_eq!(db.get("b", "e2"), None);
+    }
+
+    #[test]
+    fn keys_and_values_that_need_escaping_survive_a_rewrite_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "d\"ir/new\nline \\ 名前";
+        let m = BTreeMap::from([
+            ("mode".to_string(), "33188".to_string()),
+            ("xattr".to_string(), "{\"user.a\":\"\\u0000\"}".to_string()),
+        ]);
+        {
+            let db = MetaDb::open(dir.path(), 10);
+            db.put(key, "\"e1\"", m.clone());
+        }
+        // The first reopen reads the appended line, the second the rewritten file.
+        for _ in 0..2 {
+            let db = MetaDb::open(dir.path(), 10);
+            assert_eq!(db.get(key, "e1"), Some(m.clone()));
+        }
     }
 
     #[test]
