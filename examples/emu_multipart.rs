@@ -49,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     f.read_exact_at(&mut b, start).map(|_| Bytes::from(b))
                 })
                 .await??;
-                let etag = client.upload_part(&key, &uid, n, body).await?;
+                let etag = client.upload_part(&key, &uid, n, body.into()).await?;
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(CompletedPart {
                     part_number: n,
                     etag,

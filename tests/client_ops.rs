@@ -747,7 +747,7 @@ async fn multipart_family_step_by_step() {
         .await
         .unwrap();
     let only = store
-        .upload_part("mp/bad.bin", &id3, 2, p2.clone())
+        .upload_part("mp/bad.bin", &id3, 2, p2.clone().into())
         .await
         .unwrap();
     let err = store
@@ -1131,16 +1131,20 @@ async fn conformance(store: &dyn ObjectStore) {
     opts.headers.content_type = Some("text/plain".into());
     opts.headers.user_meta.insert("mode".into(), "33188".into());
     let put = store
-        .put_object("conf/a.txt", Bytes::from_static(b"hello"), &opts)
+        .put_object("conf/a.txt", Bytes::from_static(b"hello").into(), &opts)
         .await
         .unwrap();
     assert_eq!(put.etag, md5_hex(b"hello"));
     store
-        .put_object("conf/d/x", Bytes::from_static(b"x"), &PutOptions::default())
+        .put_object(
+            "conf/d/x",
+            Bytes::from_static(b"x").into(),
+            &PutOptions::default(),
+        )
         .await
         .unwrap();
     store
-        .put_object("conf/d/", Bytes::new(), &PutOptions::default())
+        .put_object("conf/d/", Bytes::new().into(), &PutOptions::default())
         .await
         .unwrap();
 
@@ -1240,7 +1244,7 @@ async fn conformance(store: &dyn ObjectStore) {
         .await
         .unwrap();
     let e1 = store
-        .upload_part("conf/mp", &id, 1, p1.clone())
+        .upload_part("conf/mp", &id, 1, p1.clone().into())
         .await
         .unwrap();
     let e2 = store
@@ -1279,7 +1283,7 @@ async fn conformance(store: &dyn ObjectStore) {
     store.abort_multipart("conf/mp2", &id2).await.unwrap();
     assert!(matches!(
         store
-            .upload_part("conf/mp2", &id2, 1, Bytes::from_static(b"x"))
+            .upload_part("conf/mp2", &id2, 1, Bytes::from_static(b"x").into())
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -1351,5 +1355,87 @@ async fn dropped_connections_are_retried_for_idempotent_transfers() {
     assert!(
         (1..=3).contains(&injected),
         "{injected} connections dropped"
+    );
+}
+
+/// PUT and Upload Part bodies sent from a file range (the upload queue's way, so a part is
+/// never held in memory whole): the bytes arrive whole, the CRC-64 check passes, a dropped
+/// connection re-reads the range for the retry, SigV4 signs them as UNSIGNED-PAYLOAD, and a
+/// file shorter than its range fails the request instead of storing a short object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_streamed_from_a_file_arrive_whole_and_are_resent_on_retry() {
+    let e = env().await;
+    let data = pattern(3 * 1024 * 1024 + 123);
+    let mut f = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut f, &data).unwrap();
+    let file = Arc::new(f);
+    let range = |start: usize, end: usize| {
+        Payload::File(FileRange {
+            file: file.clone(),
+            start: start as u64,
+            len: (end - start) as u64,
+        })
+    };
+    let store: &dyn ObjectStore = &e.client;
+    e.emu.faults().set(FaultConfig {
+        drop_every: 2,
+        limit: Some(2),
+        ..FaultConfig::default()
+    });
+    let put = store
+        .put_object("file/put.bin", range(0, data.len()), &PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(put.crc64, Some(crc64_of(&data)));
+    let id = store
+        .initiate_multipart("file/mp.bin", &PutOptions::default())
+        .await
+        .unwrap();
+    let cut = 2 * 1024 * 1024;
+    let mut parts = Vec::new();
+    for (n, (a, b)) in [(1, (0, cut)), (2, (cut, data.len()))] {
+        let etag = store.upload_part("file/mp.bin", &id, n, range(a, b)).await;
+        parts.push(CompletedPart {
+            part_number: n,
+            etag: etag.unwrap(),
+        });
+    }
+    store
+        .complete_multipart("file/mp.bin", &id, &parts)
+        .await
+        .unwrap();
+    let injected = e.emu.faults().injected();
+    e.emu.faults().clear();
+    assert!(injected >= 1, "no connection was dropped");
+    for key in ["file/put.bin", "file/mp.bin"] {
+        let got = found(e.client.get(key, &GetOptions::default()).await.unwrap());
+        assert!(got.data == data, "{key} differs from the file");
+    }
+
+    let mut cfg = config(&e.emu.endpoint(), KEY);
+    cfg.signing = SigningScheme::SigV4;
+    let v4 = CosClient::new(cfg).unwrap();
+    v4.put("file/v4.bin", range(100, 5000), &PutOptions::default())
+        .await
+        .unwrap();
+    let got = found(v4.get("file/v4.bin", &GetOptions::default()).await.unwrap());
+    assert_eq!(&got.data[..], &data[100..5000]);
+
+    let short = Payload::File(FileRange {
+        file: file.clone(),
+        start: 0,
+        len: data.len() as u64 + 10,
+    });
+    assert!(store
+        .put_object("file/short.bin", short, &PutOptions::default())
+        .await
+        .is_err());
+    let head = e
+        .client
+        .head("file/short.bin", &Conditions::default())
+        .await;
+    assert!(
+        matches!(&head, Err(err) if err.status == 404),
+        "a short body was stored: {head:?}"
     );
 }

@@ -45,8 +45,7 @@ use super::journal::{Base, Entry};
 use super::multipart::effective_part_size;
 use super::task::{MultipartProgress, TaskId};
 use super::upload::Inner;
-use super::worker::read_at;
-use crate::store::PutOptions;
+use crate::store::{FileRange, Payload, PutOptions};
 
 /// The longest a hand-off waits for an answer to early parts in flight (see
 /// [`EarlyStop::stop`]).
@@ -543,13 +542,10 @@ async fn run(sh: &Arc<Shared>) {
             );
             let start = u64::from(n - 1) * sh.part_size;
             let len = sh.part_size;
-            inflight.push(async move {
-                let r = match read_at(file, start, len).await {
-                    Ok(body) => store.upload_part(&key, &uid, n, body).await,
-                    Err(e) => Err(e),
-                };
-                (n, r)
-            });
+            // Sent from the staging file as it is read: a write into the part from now on has
+            // marked it dirty (registered above), so a torn part is never kept.
+            let body = Payload::File(FileRange { file, start, len });
+            inflight.push(async move { (n, store.upload_part(&key, &uid, n, body).await) });
         }
         tokio::select! {
             Some((n, r)) = inflight.next() => {

@@ -288,9 +288,13 @@ mod tests {
         let put = |k: &'static str, v: &'static [u8]| {
             let s = store.clone();
             async move {
-                s.put_object(k, bytes::Bytes::from_static(v), &PutOptions::default())
-                    .await
-                    .unwrap();
+                s.put_object(
+                    k,
+                    bytes::Bytes::from_static(v).into(),
+                    &PutOptions::default(),
+                )
+                .await
+                .unwrap();
             }
         };
         put("old", b"new bytes").await;

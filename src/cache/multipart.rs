@@ -11,8 +11,8 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::task::{MultipartProgress, Signal};
 use super::upload::Inner;
-use super::worker::{cancelled, read_at, set_loaded, Job, Stop};
-use crate::store::{CompletedPart, PutResult, StoreError};
+use super::worker::{cancelled, set_loaded, Job, Stop};
+use crate::store::{CompletedPart, FileRange, Payload, PutResult, StoreError};
 
 /// COS's limit on parts per upload.
 pub const MAX_PARTS: u64 = 10_000;
@@ -114,13 +114,9 @@ pub(crate) async fn upload(
             let key = job.key.clone();
             let uid = p.upload_id.clone();
             let file = file.clone();
-            inflight.push(async move {
-                let body = match read_at(file, start, len).await {
-                    Ok(b) => b,
-                    Err(e) => return (n, Err(e)),
-                };
-                (n, store.upload_part(&key, &uid, n, body).await)
-            });
+            // Sent from the staging file as it is read (store/payload.rs): no part-sized buffer.
+            let body = Payload::File(FileRange { file, start, len });
+            inflight.push(async move { (n, store.upload_part(&key, &uid, n, body).await) });
         }
         if inflight.is_empty() {
             if todo.is_empty() {

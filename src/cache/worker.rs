@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use super::multipart;
 use super::task::{MultipartProgress, Outcome, Signal, TaskId, TaskState};
 use super::upload::{file_in_use, remove_file_logged, Inner};
-use crate::store::{PutOptions, PutResult, StoreError};
+use crate::store::{FileRange, Payload, PutOptions, PutResult, StoreError};
 
 /// What a worker carries for the task it runs.
 pub(crate) struct Job {
@@ -138,6 +138,9 @@ fn pick(inner: &Inner) -> Result<Job, Option<tokio::time::Instant>> {
 /// Reads of at most this many bytes run on the calling thread: a small staging file was just
 /// written (it is in the page cache), and a hop to the blocking pool costs more than the read.
 const INLINE_READ: usize = 64 * 1024;
+
+/// Files up to this size are read into memory for their PUT; larger ones are streamed.
+const IN_MEMORY_PUT: u64 = 1 << 20;
 
 /// Reads `len` bytes at `offset` of `file` off the async threads (small reads inline).
 pub(crate) async fn read_at(file: Arc<File>, offset: u64, len: u64) -> Result<Bytes, StoreError> {
@@ -308,7 +311,18 @@ async fn single_put(
         Signal::Pause => return Err(Stop::Paused),
         Signal::Cancel => return Err(Stop::Cancelled),
     }
-    let body = read_at(file, 0, size).await.map_err(Stop::Failed)?;
+    // A small file is sent from memory (with Content-MD5); a larger one from the staging file
+    // as it is read, so concurrent uploads of files near the multipart threshold do not each
+    // hold their whole body in memory.
+    let body = if size <= IN_MEMORY_PUT {
+        read_at(file, 0, size).await.map_err(Stop::Failed)?.into()
+    } else {
+        Payload::File(FileRange {
+            file,
+            start: 0,
+            len: size,
+        })
+    };
     let put = tokio::select! {
         r = inner.store.put_object(&job.key, body, &job.opts) => r.map_err(Stop::Failed)?,
         _ = cancelled(&mut job.signal) => return Err(Stop::Cancelled),

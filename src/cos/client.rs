@@ -241,10 +241,9 @@ impl CosClient {
             .current_credentials()
             .map_err(|m| CosError::client(0, CODE_CREDENTIALS, m))?;
         let mut headers = req.headers.clone();
-        if !req.body.is_empty()
-            || matches!(req.method, reqwest::Method::PUT | reqwest::Method::POST)
+        if req.body_len() > 0 || matches!(req.method, reqwest::Method::PUT | reqwest::Method::POST)
         {
-            headers.push(("content-length".into(), req.body.len().to_string()));
+            headers.push(("content-length".into(), req.body_len().to_string()));
         }
         if let Some(token) = &creds.session_token {
             headers.push(("x-cos-security-token".into(), token.trim().to_string()));
@@ -264,7 +263,7 @@ impl CosClient {
             req.key.as_deref(),
             &req.query,
             &headers,
-            &req.body,
+            req.file.is_none().then_some(&req.body[..]),
             self.now(),
             cfg.sign_validity.as_secs() as i64,
         );
@@ -286,7 +285,10 @@ impl CosClient {
             map.append(name, value);
         }
         builder = builder.headers(map);
-        if !req.body.is_empty() {
+        if let Some((range, sent)) = &req.file {
+            // A new stream per attempt: a retry re-reads the file and restarts the digest.
+            builder = builder.body(reqwest::Body::wrap_stream(range.stream(sent.clone())));
+        } else if !req.body.is_empty() {
             builder = builder.body(req.body.clone());
         }
         let resp = builder.send().await.map_err(transport_error)?;

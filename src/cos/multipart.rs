@@ -10,11 +10,11 @@ use reqwest::Method;
 use super::client::CosClient;
 use super::error::{CosError, CODE_CHECKSUM, CODE_PROTOCOL};
 use super::headers;
-use super::objects::{copy_output, crc64_of};
+use super::objects::{copy_output, with_payload};
 use super::request::Request;
 use super::types::{Conditions, CopyOutput};
 use super::xml;
-use crate::store::{CompletedPart, PutOptions, PutResult};
+use crate::store::{CompletedPart, Payload, PutOptions, PutResult};
 
 fn protocol(msg: impl Into<String>) -> CosError {
     CosError::client(200, CODE_PROTOCOL, msg)
@@ -126,15 +126,16 @@ impl CosClient {
         key: &str,
         upload_id: &str,
         part_number: u32,
-        body: Bytes,
+        body: impl Into<Payload>,
     ) -> Result<String, CosError> {
-        let crc = crc64_of(&body);
+        let body = body.into();
         let n = part_number.to_string();
         let req = Request::new(Method::PUT, Some(key))
             .query("partNumber", &n)
-            .query("uploadId", upload_id)
-            .body(body.clone(), false);
+            .query("uploadId", upload_id);
+        let (req, sent) = with_payload(req, body.clone(), false);
         let resp = self.execute(&req).await?;
+        let crc = sent.crc64();
         let etag = headers::etag(&resp);
         if etag.is_empty() {
             return Err(protocol("Upload Part answer without ETag"));
@@ -142,9 +143,13 @@ impl CosClient {
         let mismatch = match headers::crc64(&resp) {
             Some(r) if r != crc => Some(format!("server CRC64 {r} differs from {crc}")),
             Some(_) => None,
-            // An MD5 ETag (32 hex digits; not under SSE-KMS) can still be checked.
+            // An MD5 ETag (32 hex digits; not under SSE-KMS) can still be checked, for a body
+            // in memory (COS answers parts with a CRC64, so a streamed one is not read again).
             None if etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&body));
+                let Payload::Bytes(body) = &body else {
+                    return Ok(etag);
+                };
+                let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(body));
                 (!md5.eq_ignore_ascii_case(&etag))
                     .then(|| format!("server ETag {etag} differs from the MD5 {md5}"))
             }

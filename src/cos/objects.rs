@@ -13,12 +13,25 @@ use super::request::{encode_path, Request};
 use super::types::*;
 use super::xml;
 use crate::store::{
-    AccessControlPolicy, AclSpec, CopyOptions, Grant, Grantee, MetadataDirective, PutOptions,
-    RestoreOutcome, RestoreTier, StorageClass,
+    AccessControlPolicy, AclSpec, CopyOptions, Grant, Grantee, MetadataDirective, Payload,
+    PutOptions, RestoreOutcome, RestoreTier, SentDigest, StorageClass,
 };
 
 /// Upper bound of pages `list_all` fetches (1000 keys each), so a runaway listing ends.
 pub const MAX_LIST_PAGES: usize = 100_000;
+
+/// `req` with `body`: bytes in memory (with `Content-MD5` when `md5`) or a file range streamed;
+/// the digest gives the CRC-64 of what was sent once the request has answered.
+pub(crate) fn with_payload(req: Request, body: Payload, md5: bool) -> (Request, SentDigest) {
+    let sent = SentDigest::default();
+    match body {
+        Payload::Bytes(b) => {
+            sent.record(&b);
+            (req.body(b, md5), sent)
+        }
+        Payload::File(r) => (req.file_body(r, sent.clone()), sent),
+    }
+}
 
 /// CRC-64/XZ (COS's `x-cos-hash-crc64ecma`) of a byte slice.
 pub fn crc64_of(data: &[u8]) -> u64 {
@@ -157,18 +170,19 @@ impl CosClient {
         )))
     }
 
-    /// PUT Object with `Content-MD5` (COS rejects a damaged body with BadDigest) and a check of
-    /// the returned `x-cos-hash-crc64ecma` against the CRC64 of the bytes sent.
+    /// PUT Object with a check of the returned `x-cos-hash-crc64ecma` against the CRC64 of the
+    /// bytes sent. A body in memory also carries `Content-MD5` (COS rejects a damaged body with
+    /// BadDigest); one streamed from a file does not, as that would take a second read of it.
     pub async fn put(
         &self,
         key: &str,
-        body: Bytes,
+        body: impl Into<Payload>,
         opts: &PutOptions,
     ) -> Result<PutOutput, CosError> {
-        let crc = crc64_of(&body);
-        let req =
-            headers::with_put_options(Request::new(Method::PUT, Some(key)), opts).body(body, true);
+        let req = headers::with_put_options(Request::new(Method::PUT, Some(key)), opts);
+        let (req, sent) = with_payload(req, body.into(), true);
         let resp = self.execute(&req).await?;
+        let crc = sent.crc64();
         let returned = headers::crc64(&resp);
         if let Some(r) = returned {
             if r != crc {

@@ -11,6 +11,7 @@ use reqwest::Method;
 use super::config::{CosCredentials, SigningScheme};
 use super::{sign, sigv4};
 use crate::config::AddressStyle;
+use crate::store::{FileRange, SentDigest};
 
 /// Bytes escaped in a request path: everything but unreserved characters and `/` (both SDKs);
 /// `+` is therefore sent as `%2B` (COS decodes a literal `+` in a path as a space).
@@ -61,6 +62,9 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Body (empty for most requests).
     pub body: Bytes,
+    /// A body read from a local file while it is sent, instead of `body`; `sent` records the
+    /// CRC-64 of what the last attempt sent.
+    pub file: Option<(FileRange, SentDigest)>,
     /// True when running the request twice is harmless (retries of 5xx/network allowed).
     pub idempotent: bool,
     /// True when a 200 answer may carry an `<Error>` body (copy, part copy, complete).
@@ -76,6 +80,7 @@ impl Request {
             query: Vec::new(),
             headers: Vec::new(),
             body: Bytes::new(),
+            file: None,
             idempotent: true,
             error_in_200: false,
         }
@@ -119,6 +124,20 @@ impl Request {
         }
         self.body = body;
         self
+    }
+
+    /// Sends `range` of a local file as the body, read in chunks while sending; `sent`
+    /// receives the CRC-64 of the bytes each attempt sends (the caller checks COS's against it).
+    pub fn file_body(mut self, range: FileRange, sent: SentDigest) -> Request {
+        self.file = Some((range, sent));
+        self
+    }
+
+    /// Length of the body, in memory or from the file.
+    pub fn body_len(&self) -> u64 {
+        self.file
+            .as_ref()
+            .map_or(self.body.len() as u64, |(r, _)| r.len)
     }
 
     /// Marks the request as unsafe to repeat after it may have reached the server.
@@ -285,7 +304,8 @@ pub fn to_amz_names(headers: &mut [(String, String)]) {
 
 /// Signs a request: returns the headers to add (`authorization`, and for SigV4 `x-amz-date`
 /// and `x-amz-content-sha256`). `headers` are the request headers without `host`; `now` is
-/// the (clock-corrected) Unix time.
+/// the (clock-corrected) Unix time. `body` None: a body streamed from a file, which SigV4
+/// signs as `UNSIGNED-PAYLOAD` (its integrity is checked by the CRC-64 COS returns).
 #[allow(clippy::too_many_arguments)]
 pub fn sign_headers(
     scheme: SigningScheme,
@@ -296,7 +316,7 @@ pub fn sign_headers(
     key: Option<&str>,
     query: &[(String, String)],
     headers: &[(String, String)],
-    body: &[u8],
+    body: Option<&[u8]>,
     now: i64,
     validity: i64,
 ) -> Vec<(String, String)> {
@@ -329,7 +349,7 @@ pub fn sign_headers(
             let t = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
             let amz_date = t.format("%Y%m%dT%H%M%SZ").to_string();
             let date = t.format("%Y%m%d").to_string();
-            let payload = sigv4::sha256_hex(body);
+            let payload = body.map_or_else(|| "UNSIGNED-PAYLOAD".to_string(), sigv4::sha256_hex);
             let mut signed: Vec<(&str, &str)> = vec![
                 ("host", target.host.as_str()),
                 ("x-amz-date", amz_date.as_str()),
@@ -490,7 +510,7 @@ mod tests {
             Some("k"),
             &[("acl".into(), String::new())],
             &headers,
-            b"",
+            Some(b""),
             1_700_000_000,
             600,
         );
@@ -537,7 +557,7 @@ mod tests {
             Some("k"),
             &[],
             &h,
-            b"",
+            Some(b""),
             1_700_000_000,
             600,
         );

@@ -12,8 +12,8 @@ use super::error::{CosError, CODE_PROTOCOL};
 use super::types::{ByteRange, Conditional, Conditions, DeleteTarget, GetOptions, ListOptions};
 use crate::store::{
     AccessControlPolicy, AclSpec, CompletedPart, CopyOptions, DeleteError, GetResult, ListPage,
-    ListRequest, ObjectMeta, ObjectStore, PutOptions, PutResult, RestoreOutcome, RestoreTier,
-    StoreError, StoreResult,
+    ListRequest, ObjectMeta, ObjectStore, Payload, PutOptions, PutResult, RestoreOutcome,
+    RestoreTier, StoreError, StoreResult,
 };
 
 fn unexpected_304() -> StoreError {
@@ -84,7 +84,7 @@ impl ObjectStore for CosClient {
     async fn put_object(
         &self,
         key: &str,
-        body: Bytes,
+        body: Payload,
         opts: &PutOptions,
     ) -> StoreResult<PutResult> {
         let out = self.put(key, body, opts).await?;
@@ -154,7 +154,7 @@ impl ObjectStore for CosClient {
         key: &str,
         upload_id: &str,
         part_number: u32,
-        body: Bytes,
+        body: Payload,
     ) -> StoreResult<String> {
         Ok(self.put_part(key, upload_id, part_number, body).await?)
     }

@@ -148,7 +148,7 @@ impl Fs {
         body: Bytes,
         opts: &PutOptions,
     ) -> FsResult<String> {
-        let r = self.store.put_object(key, body, opts).await?;
+        let r = self.store.put_object(key, body.into(), opts).await?;
         self.metadb
             .put(key, &r.etag, opts.headers.user_meta.clone());
         self.acls.set(key, opts.acl.as_deref());

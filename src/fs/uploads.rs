@@ -236,7 +236,7 @@ impl Uploads for ManualUploads {
         if let Some(p) = p {
             let data = std::fs::read(&p.path)?;
             self.store
-                .put_object(key, Bytes::from(data), &p.opts)
+                .put_object(key, Bytes::from(data).into(), &p.opts)
                 .await?;
             let mut g = self.lock();
             if g.get(key).map(|q| &q.path) == Some(&p.path) {

@@ -451,7 +451,7 @@ impl Fs {
                 let mut opts = self.new_object_opts(&s);
                 opts.storage_class = None;
                 self.store
-                    .put_object(key.as_str(), bytes::Bytes::new(), &opts)
+                    .put_object(key.as_str(), bytes::Bytes::new().into(), &opts)
                     .await?;
                 Ok(())
             }

@@ -19,12 +19,10 @@ use std::time::{Duration, Instant};
 
 use super::metrics::Metrics;
 
-use bytes::Bytes;
-
 use super::{
     AccessControlPolicy, AclSpec, CompletedPart, CopyOptions, DeleteError, GetResult, ListPage,
-    ListRequest, ObjectMeta, ObjectStore, PutOptions, PutResult, RestoreOutcome, RestoreTier,
-    StoreError, StoreResult,
+    ListRequest, ObjectMeta, ObjectStore, Payload, PutOptions, PutResult, RestoreOutcome,
+    RestoreTier, StoreError, StoreResult,
 };
 
 /// An `ObjectStore` whose calls end within a deadline (see module doc).
@@ -125,10 +123,10 @@ impl ObjectStore for DeadlineStore {
     async fn put_object(
         &self,
         key: &str,
-        body: Bytes,
+        body: Payload,
         opts: &PutOptions,
     ) -> StoreResult<PutResult> {
-        self.metrics.bytes(body.len() as u64, 0);
+        self.metrics.bytes(body.len(), 0);
         let f = self.inner.put_object(key, body, opts);
         self.run("PutObject", key, self.limit, f).await
     }
@@ -197,9 +195,9 @@ impl ObjectStore for DeadlineStore {
         key: &str,
         upload_id: &str,
         part_number: u32,
-        body: Bytes,
+        body: Payload,
     ) -> StoreResult<String> {
-        self.metrics.bytes(body.len() as u64, 0);
+        self.metrics.bytes(body.len(), 0);
         let f = self.inner.upload_part(key, upload_id, part_number, body);
         self.run("UploadPart", key, self.copy_limit(), f).await
     }
@@ -257,7 +255,7 @@ mod tests {
         async fn get_object(&self, _: &str, _: Option<Range<u64>>) -> StoreResult<GetResult> {
             std::future::pending().await
         }
-        async fn put_object(&self, _: &str, _: Bytes, _: &PutOptions) -> StoreResult<PutResult> {
+        async fn put_object(&self, _: &str, _: Payload, _: &PutOptions) -> StoreResult<PutResult> {
             std::future::pending().await
         }
         async fn copy_object(&self, _: &str, _: &str, _: &CopyOptions) -> StoreResult<PutResult> {
@@ -286,7 +284,7 @@ mod tests {
         async fn initiate_multipart(&self, _: &str, _: &PutOptions) -> StoreResult<String> {
             std::future::pending().await
         }
-        async fn upload_part(&self, _: &str, _: &str, _: u32, _: Bytes) -> StoreResult<String> {
+        async fn upload_part(&self, _: &str, _: &str, _: u32, _: Payload) -> StoreResult<String> {
             std::future::pending().await
         }
         async fn upload_part_copy(

@@ -25,8 +25,8 @@ use md5::{Digest, Md5};
 
 use super::{
     AccessControlPolicy, AclSpec, CompletedPart, CopyOptions, DeleteError, GetResult, ListPage,
-    ListRequest, MetadataDirective, ObjectHeaders, ObjectMeta, ObjectStore, PutOptions, PutResult,
-    RestoreOutcome, RestoreState, RestoreTier, StorageClass, StoreError, StoreResult,
+    ListRequest, MetadataDirective, ObjectHeaders, ObjectMeta, ObjectStore, Payload, PutOptions,
+    PutResult, RestoreOutcome, RestoreState, RestoreTier, StorageClass, StoreError, StoreResult,
 };
 
 mod hooks;
@@ -434,10 +434,11 @@ impl ObjectStore for MemoryStore {
     async fn put_object(
         &self,
         key: &str,
-        body: Bytes,
+        body: Payload,
         opts: &PutOptions,
     ) -> StoreResult<PutResult> {
         self.hooks.enter("PutObject").await?;
+        let body = body.into_bytes().await?;
         check_key(key)?;
         if body.len() as u64 > MAX_SINGLE {
             return Err(StoreError::TooLarge(key.to_string()));
@@ -526,9 +527,10 @@ impl ObjectStore for MemoryStore {
         key: &str,
         upload_id: &str,
         part_number: u32,
-        body: Bytes,
+        body: Payload,
     ) -> StoreResult<String> {
         self.hooks.enter("UploadPart").await?;
+        let body = body.into_bytes().await?;
         self.add_part(key, upload_id, part_number, body)
     }
 

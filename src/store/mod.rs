@@ -17,6 +17,8 @@ pub use deadline::DeadlineStore;
 pub use error::StoreError;
 mod memory;
 pub use memory::MemoryStore;
+mod payload;
+pub use payload::{FileRange, Payload, SentDigest};
 
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -362,8 +364,12 @@ pub trait ObjectStore: Send + Sync + 'static {
     ) -> StoreResult<GetResult>;
 
     /// PUT Object with the whole body.
-    async fn put_object(&self, key: &str, body: Bytes, opts: &PutOptions)
-        -> StoreResult<PutResult>;
+    async fn put_object(
+        &self,
+        key: &str,
+        body: Payload,
+        opts: &PutOptions,
+    ) -> StoreResult<PutResult>;
 
     /// PUT Object - Copy from `src_key` (same bucket) to `dst_key`.
     async fn copy_object(
@@ -402,7 +408,7 @@ pub trait ObjectStore: Send + Sync + 'static {
         key: &str,
         upload_id: &str,
         part_number: u32,
-        body: Bytes,
+        body: Payload,
     ) -> StoreResult<String>;
 
     /// Upload Part - Copy of `src_key` bytes `[start, end)`: returns the part's ETag.

@@ -83,7 +83,11 @@ async fn etags_crc_and_multipart() {
     let s = MemoryStore::new();
     s.set_min_part_size(2);
     let r = s
-        .put_object("k", Bytes::from_static(b"hello"), &PutOptions::default())
+        .put_object(
+            "k",
+            Bytes::from_static(b"hello").into(),
+            &PutOptions::default(),
+        )
         .await
         .unwrap();
     assert_eq!(r.etag, "5d41402abc4b2a76b9719d911017c592");
@@ -98,7 +102,7 @@ async fn etags_crc_and_multipart() {
         .await
         .unwrap();
     let e1 = s
-        .upload_part("m", &id, 1, Bytes::from_static(b"ab"))
+        .upload_part("m", &id, 1, Bytes::from_static(b"ab").into())
         .await
         .unwrap();
     let e2 = s.upload_part_copy("m", &id, 2, "k", 0..3).await.unwrap();
@@ -125,11 +129,11 @@ async fn etags_crc_and_multipart() {
         .await
         .unwrap();
     let e1 = s
-        .upload_part("n", &id, 1, Bytes::from_static(b"ab"))
+        .upload_part("n", &id, 1, Bytes::from_static(b"ab").into())
         .await
         .unwrap();
     let e2 = s
-        .upload_part("n", &id, 2, Bytes::from_static(b"cd"))
+        .upload_part("n", &id, 2, Bytes::from_static(b"cd").into())
         .await
         .unwrap();
     let parts = [
@@ -173,7 +177,7 @@ async fn copy_directives_class_and_acl() {
         ..Default::default()
     };
     opts.headers.user_meta.insert("mode".into(), "33188".into());
-    s.put_object("a", Bytes::from_static(b"x"), &opts)
+    s.put_object("a", Bytes::from_static(b"x").into(), &opts)
         .await
         .unwrap();
     s.copy_object("a", "b", &CopyOptions::default())
@@ -306,8 +310,12 @@ async fn faults_and_delete_multiple() {
     s.reset_counts();
     assert!(s.counts().is_empty());
     assert!(matches!(
-        s.put_object(&"k".repeat(851), Bytes::new(), &PutOptions::default())
-            .await,
+        s.put_object(
+            &"k".repeat(851),
+            Bytes::new().into(),
+            &PutOptions::default()
+        )
+        .await,
         Err(StoreError::KeyTooLong(_))
     ));
 }

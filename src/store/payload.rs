@@ -1,0 +1,196 @@
+//! The body of a PUT Object or an Upload Part: bytes already in memory, or a range of a local
+//! file (a staging file) that is read in small chunks while it is sent.
+//!
+//! Why a file range: a part is 8 MiB and several are in flight per file, and a file just under
+//! the multipart threshold is one 16 MiB PUT; reading each whole into memory before sending made
+//! the upload buffers the largest part of the daemon's memory. Sent from the file, a body costs
+//! one chunk at a time, and what was sent is hashed as it goes (`SentDigest`) so the caller can
+//! still check COS's CRC64 against exactly those bytes.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::Stream;
+
+/// Bytes read from the file per chunk while sending.
+pub const CHUNK: u64 = 256 * 1024;
+
+/// A byte range of a local file.
+#[derive(Debug, Clone)]
+pub struct FileRange {
+    /// The open file (read with positional reads; the cursor is never used).
+    pub file: Arc<File>,
+    /// First byte.
+    pub start: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// What a PUT or an Upload Part sends.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// Bytes in memory.
+    Bytes(Bytes),
+    /// A file range, read while sending.
+    File(FileRange),
+}
+
+impl From<Bytes> for Payload {
+    fn from(b: Bytes) -> Payload {
+        Payload::Bytes(b)
+    }
+}
+
+impl Payload {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Payload::Bytes(b) => b.len() as u64,
+            Payload::File(r) => r.len,
+        }
+    }
+
+    /// True when there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole body in memory (what a store without streaming, e.g. the in-memory one, needs).
+    pub async fn into_bytes(self) -> std::io::Result<Bytes> {
+        match self {
+            Payload::Bytes(b) => Ok(b),
+            Payload::File(r) => {
+                let len = usize::try_from(r.len).map_err(std::io::Error::other)?;
+                tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0u8; len];
+                    r.file.read_exact_at(&mut buf, r.start)?;
+                    Ok(Bytes::from(buf))
+                })
+                .await
+                .map_err(std::io::Error::other)?
+            }
+        }
+    }
+}
+
+/// CRC-64 (COS's `x-cos-hash-crc64ecma`) of the bytes a stream has handed out so far. A new
+/// stream (a retry) starts it again, so after a request it covers the attempt that answered.
+#[derive(Clone, Default)]
+pub struct SentDigest(Arc<Mutex<crc64fast::Digest>>);
+
+impl SentDigest {
+    /// The CRC-64 of what was sent.
+    pub fn crc64(&self) -> u64 {
+        self.0.lock().map(|d| d.sum64()).unwrap_or(0)
+    }
+
+    /// Hashes bytes sent from memory (a body that is not streamed).
+    pub fn record(&self, b: &[u8]) {
+        self.restart();
+        self.add(b);
+    }
+
+    fn restart(&self) {
+        if let Ok(mut d) = self.0.lock() {
+            *d = crc64fast::Digest::new();
+        }
+    }
+
+    fn add(&self, b: &[u8]) {
+        if let Ok(mut d) = self.0.lock() {
+            d.write(b);
+        }
+    }
+}
+
+impl std::fmt::Debug for SentDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SentDigest({:x})", self.crc64())
+    }
+}
+
+impl FileRange {
+    /// The range as a stream of chunks of at most [`CHUNK`] bytes, each read when the sender
+    /// asks for it (so at most one chunk per stream is in memory at a time, plus what the
+    /// connection buffers), hashed into `sent`. A file shorter than the range ends the stream
+    /// with `UnexpectedEof`, which fails the request rather than sending fewer bytes.
+    pub fn stream(
+        &self,
+        sent: SentDigest,
+    ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+        sent.restart();
+        let (file, end) = (self.file.clone(), self.start + self.len);
+        futures::stream::try_unfold(self.start, move |at| {
+            let (file, sent) = (file.clone(), sent.clone());
+            async move {
+                if at >= end {
+                    return Ok(None);
+                }
+                let n = (end - at).min(CHUNK) as usize;
+                let chunk = tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0u8; n];
+                    file.read_exact_at(&mut buf, at).map(|_| buf)
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                sent.add(&chunk);
+                Ok(Some((Bytes::from(chunk), at + n as u64)))
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+    use std::io::Write;
+
+    fn file_with(data: &[u8]) -> Arc<File> {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(data).unwrap();
+        Arc::new(f)
+    }
+
+    #[tokio::test]
+    async fn a_range_streams_in_chunks_and_hashes_what_it_sent() {
+        let data: Vec<u8> = (0..(CHUNK as usize * 2 + 1000)).map(|i| i as u8).collect();
+        let r = FileRange {
+            file: file_with(&data),
+            start: 100,
+            len: CHUNK + 5000,
+        };
+        let sent = SentDigest::default();
+        let chunks: Vec<Bytes> = r.stream(sent.clone()).try_collect().await.unwrap();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].len() as u64, CHUNK);
+        let all: Vec<u8> = chunks.concat();
+        assert_eq!(all, &data[100..100 + CHUNK as usize + 5000]);
+        let mut d = crc64fast::Digest::new();
+        d.write(&all);
+        assert_eq!(sent.crc64(), d.sum64());
+        // A second stream (a retry) hashes only its own bytes.
+        let again: Vec<Bytes> = r.stream(sent.clone()).try_collect().await.unwrap();
+        assert_eq!(again.concat(), all);
+        assert_eq!(sent.crc64(), d.sum64());
+        let whole = Payload::File(r).into_bytes().await.unwrap();
+        assert_eq!(&whole[..], &all[..]);
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_range_fails_the_stream() {
+        let r = FileRange {
+            file: file_with(b"short"),
+            start: 0,
+            len: 10,
+        };
+        let e = r
+            .stream(SentDigest::default())
+            .try_collect::<Vec<Bytes>>()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+}
