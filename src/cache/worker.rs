@@ -15,12 +15,10 @@
 //! Failed until someone restarts it.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::multipart;
@@ -135,30 +133,8 @@ fn pick(inner: &Inner) -> Result<Job, Option<tokio::time::Instant>> {
     Ok(job)
 }
 
-/// Reads of at most this many bytes run on the calling thread: a small staging file was just
-/// written (it is in the page cache), and a hop to the blocking pool costs more than the read.
-const INLINE_READ: usize = 64 * 1024;
-
 /// Files up to this size are read into memory for their PUT; larger ones are streamed.
 const IN_MEMORY_PUT: u64 = 1 << 20;
-
-/// Reads `len` bytes at `offset` of `file` off the async threads (small reads inline).
-pub(crate) async fn read_at(file: Arc<File>, offset: u64, len: u64) -> Result<Bytes, StoreError> {
-    let len = usize::try_from(len).map_err(|_| StoreError::Io("part too large".into()))?;
-    let read = move || {
-        let mut buf = vec![0u8; len];
-        file.read_exact_at(&mut buf, offset)?;
-        Ok::<_, std::io::Error>(Bytes::from(buf))
-    };
-    let r = if len <= INLINE_READ {
-        read()
-    } else {
-        tokio::task::spawn_blocking(read)
-            .await
-            .map_err(|e| StoreError::Io(format!("read task failed: {e}")))?
-    };
-    r.map_err(|e| StoreError::Io(format!("reading staging file: {e}")))
-}
 
 /// Records acknowledged bytes and the speed of the current run.
 pub(crate) fn set_loaded(inner: &Inner, id: TaskId, loaded: u64) {
@@ -314,14 +290,18 @@ async fn single_put(
     // A small file is sent from memory (with Content-MD5); a larger one from the staging file
     // as it is read, so concurrent uploads of files near the multipart threshold do not each
     // hold their whole body in memory.
+    let body = Payload::File(FileRange {
+        file,
+        start: 0,
+        len: size,
+    });
     let body = if size <= IN_MEMORY_PUT {
-        read_at(file, 0, size).await.map_err(Stop::Failed)?.into()
+        let bytes = body.into_bytes().await;
+        bytes
+            .map_err(|e| Stop::Failed(StoreError::Io(format!("reading staging file: {e}"))))?
+            .into()
     } else {
-        Payload::File(FileRange {
-            file,
-            start: 0,
-            len: size,
-        })
+        body
     };
     let put = tokio::select! {
         r = inner.store.put_object(&job.key, body, &job.opts) => r.map_err(Stop::Failed)?,

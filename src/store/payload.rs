@@ -17,6 +17,10 @@ use futures::Stream;
 /// Bytes read from the file per chunk while sending.
 pub const CHUNK: u64 = 256 * 1024;
 
+/// Reads of at most this many bytes run on the calling thread: a small staging file was just
+/// written (it is in the page cache), and a hop to the blocking pool costs more than the read.
+const INLINE_READ: u64 = 64 * 1024;
+
 /// A byte range of a local file.
 #[derive(Debug, Clone)]
 pub struct FileRange {
@@ -57,21 +61,19 @@ impl Payload {
         self.len() == 0
     }
 
-    /// The whole body in memory (what a store without streaming, e.g. the in-memory one, needs).
+    /// The whole body in memory (a small PUT, or a store without streaming such as the
+    /// in-memory one); a range of a file is read off the async threads unless it is small.
     pub async fn into_bytes(self) -> std::io::Result<Bytes> {
-        match self {
-            Payload::Bytes(b) => Ok(b),
-            Payload::File(r) => {
-                let len = usize::try_from(r.len).map_err(std::io::Error::other)?;
-                tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; len];
-                    r.file.read_exact_at(&mut buf, r.start)?;
-                    Ok(Bytes::from(buf))
-                })
-                .await
-                .map_err(std::io::Error::other)?
-            }
+        let r = match self {
+            Payload::Bytes(b) => return Ok(b),
+            Payload::File(r) => r,
+        };
+        if r.len <= INLINE_READ {
+            return r.read(r.start, r.len);
         }
+        tokio::task::spawn_blocking(move || r.read(r.start, r.len))
+            .await
+            .map_err(std::io::Error::other)?
     }
 }
 
@@ -112,6 +114,13 @@ impl std::fmt::Debug for SentDigest {
 }
 
 impl FileRange {
+    /// `len` bytes at `at` (blocking).
+    fn read(&self, at: u64, len: u64) -> std::io::Result<Bytes> {
+        let mut buf = vec![0u8; usize::try_from(len).map_err(std::io::Error::other)?];
+        self.file.read_exact_at(&mut buf, at)?;
+        Ok(Bytes::from(buf))
+    }
+
     /// The range as a stream of chunks of at most [`CHUNK`] bytes, each read when the sender
     /// asks for it (so at most one chunk per stream is in memory at a time, plus what the
     /// connection buffers), hashed into `sent`. A file shorter than the range ends the stream
@@ -121,22 +130,19 @@ impl FileRange {
         sent: SentDigest,
     ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
         sent.restart();
-        let (file, end) = (self.file.clone(), self.start + self.len);
+        let (range, end) = (self.clone(), self.start + self.len);
         futures::stream::try_unfold(self.start, move |at| {
-            let (file, sent) = (file.clone(), sent.clone());
+            let (range, sent) = (range.clone(), sent.clone());
             async move {
                 if at >= end {
                     return Ok(None);
                 }
-                let n = (end - at).min(CHUNK) as usize;
-                let chunk = tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; n];
-                    file.read_exact_at(&mut buf, at).map(|_| buf)
-                })
-                .await
-                .map_err(std::io::Error::other)??;
+                let n = (end - at).min(CHUNK);
+                let chunk = tokio::task::spawn_blocking(move || range.read(at, n))
+                    .await
+                    .map_err(std::io::Error::other)??;
                 sent.add(&chunk);
-                Ok(Some((Bytes::from(chunk), at + n as u64)))
+                Ok(Some((chunk, at + n)))
             }
         })
     }
