@@ -244,7 +244,7 @@ impl Fs {
             abort_all(&mut r.parts);
             r.randoms = r.randoms.saturating_add(1);
         }
-        let mut out = BytesMut::with_capacity((end - offset) as usize);
+        let mut out = Answer::default();
         let mut pos = offset;
         // Bounded: each turn advances `pos` or leaves the loop.
         while pos < end {
@@ -264,7 +264,7 @@ impl Fs {
                 if from >= to {
                     break; // the object shrank under us: stop at its new end
                 }
-                out.extend_from_slice(&data[from..to]);
+                out.push(data.slice(from..to));
                 pos = pstart + to as u64;
                 let whole = data.len() as u64 == (pstart + psize).min(total) - pstart;
                 // Kept while the reader is inside it: cheaper than the cache's pread.
@@ -280,7 +280,7 @@ impl Fs {
                 let b = self.readcache.read_prefix(&r.key, &e, pos..end);
                 if !b.is_empty() {
                     pos += b.len() as u64;
-                    out.extend_from_slice(&b);
+                    out.push(b);
                     continue;
                 }
             }
@@ -298,12 +298,13 @@ impl Fs {
             if from >= to {
                 break;
             }
-            out.extend_from_slice(&g.data[from..to]);
+            out.push(g.data.slice(from..to));
             pos = fstart + to as u64;
             if (g.data.len() as u64) < fend - fstart {
                 break;
             }
         }
+        let out = out.done();
         let end_read = offset + out.len() as u64;
         r.next = if sequential {
             r.next.max(end_read)
@@ -317,7 +318,49 @@ impl Fs {
                 r.fill = self.start_fill(&r.key, &e, total);
             }
         }
-        Ok(out.freeze())
+        Ok(out)
+    }
+}
+
+/// A read's answer, assembled from the slices it was served from. The usual answer lies in one
+/// part or chunk and is returned as a view of it, not copied: a copy of every byte read was
+/// about 7 % of the daemon's CPU time in a sequential read.
+#[derive(Default)]
+enum Answer {
+    /// Nothing yet.
+    #[default]
+    Empty,
+    /// One slice.
+    One(Bytes),
+    /// Several, joined.
+    Many(BytesMut),
+}
+
+impl Answer {
+    /// Appends `b`.
+    fn push(&mut self, b: Bytes) {
+        *self = match std::mem::take(self) {
+            Answer::Empty => Answer::One(b),
+            Answer::One(a) => {
+                let mut m = BytesMut::with_capacity(a.len() + b.len());
+                m.extend_from_slice(&a);
+                m.extend_from_slice(&b);
+                Answer::Many(m)
+            }
+            Answer::Many(mut m) => {
+                m.extend_from_slice(&b);
+                Answer::Many(m)
+            }
+        }
+    }
+
+    /// The bytes.
+    fn done(self) -> Bytes {
+        match self {
+            Answer::Empty => Bytes::new(),
+            Answer::One(b) => b,
+            Answer::Many(m) => m.freeze(),
+        }
     }
 }
 
