@@ -76,31 +76,61 @@ impl Fs {
         for _ in 0..STAGE_TRIES {
             {
                 let mut c = h.node.content.lock().await;
-                if let Some(st) = c.staged_mut() {
-                    // O_APPEND: at the end of the shared copy, whoever else appended.
-                    let off = if h.append { st.size } else { offset };
-                    check_size(off + data.len() as u64)?;
-                    let n = write_some_at(&st.file, data, off)?;
-                    let appended = off == st.size;
-                    st.size = st.size.max(off + n as u64);
-                    // After the pwrite (see `cache::early`), before the mtime is taken.
-                    match &st.early {
-                        Some(e) => e.written(off, off + n as u64),
-                        None if appended => self.maybe_start_early(h.ino, st),
-                        None => {}
-                    }
-                    st.dirty = true;
-                    st.wrote = true;
-                    let now = SystemTime::now();
-                    st.stat.mtime = now;
-                    st.stat.ctime = now;
-                    h.node.changed(&c);
-                    return Ok(n as u32);
+                if let Some(n) = self.write_staged(&h, &mut c, offset, data) {
+                    return n;
                 }
             }
             self.stage(h.ino, &h.node, true).await?;
         }
         Err(FsError::Io("the staging copy kept being handed off".into()))
+    }
+
+    /// write, when it can be done at once (the file is staged and no one else holds its
+    /// content): None otherwise, and the caller uses `write`. Lets the FUSE adapter write a
+    /// large buffer straight from the kernel's request, with no copy and no hop to a worker.
+    pub fn try_write_now(&self, fh: Fh, offset: i64, data: &[u8]) -> Option<FsResult<u32>> {
+        let h = self.file_handle(fh).ok()?;
+        let offset = u64::try_from(offset).ok()?;
+        if data.is_empty() {
+            return None;
+        }
+        let mut c = h.node.content.try_lock().ok()?;
+        self.write_staged(&h, &mut c, offset, data)
+    }
+
+    /// The pwrite into a staged file and its bookkeeping; None when the file is not staged.
+    fn write_staged(
+        &self,
+        h: &super::handle::FileHandle,
+        c: &mut Content,
+        offset: u64,
+        data: &[u8],
+    ) -> Option<FsResult<u32>> {
+        let st = c.staged_mut()?;
+        // O_APPEND: at the end of the shared copy, whoever else appended.
+        let off = if h.append { st.size } else { offset };
+        if let Err(e) = check_size(off + data.len() as u64) {
+            return Some(Err(e));
+        }
+        let n = match write_some_at(&st.file, data, off) {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
+        };
+        let appended = off == st.size;
+        st.size = st.size.max(off + n as u64);
+        // After the pwrite (see `cache::early`), before the mtime is taken.
+        match &st.early {
+            Some(e) => e.written(off, off + n as u64),
+            None if appended => self.maybe_start_early(h.ino, st),
+            None => {}
+        }
+        st.dirty = true;
+        st.wrote = true;
+        let now = SystemTime::now();
+        st.stat.mtime = now;
+        st.stat.ctime = now;
+        h.node.changed(c);
+        Some(Ok(n as u32))
     }
 
     /// Starts an early multipart upload (`cache::early`) of a file being appended to (the

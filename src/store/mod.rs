@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+pub mod bufpool;
 pub mod deadline;
 mod error;
 pub mod metrics;

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::Stream;
 
+use super::bufpool::UPLOAD_CHUNKS;
+
 /// Bytes read from the file per chunk while sending.
 pub const CHUNK: u64 = 256 * 1024;
 
@@ -121,6 +123,13 @@ impl FileRange {
         Ok(Bytes::from(buf))
     }
 
+    /// `len` bytes at `at` into a buffer of the upload chunk pool (blocking).
+    fn read_chunk(&self, at: u64, len: u64) -> std::io::Result<Bytes> {
+        let mut buf = UPLOAD_CHUNKS.take(usize::try_from(len).map_err(std::io::Error::other)?);
+        self.file.read_exact_at(buf.as_mut_slice(), at)?;
+        Ok(buf.freeze())
+    }
+
     /// The range as a stream of chunks of at most [`CHUNK`] bytes, each read when the sender
     /// asks for it (so at most one chunk per stream is in memory at a time, plus what the
     /// connection buffers), hashed into `sent`. A file shorter than the range ends the stream
@@ -138,7 +147,7 @@ impl FileRange {
                     return Ok(None);
                 }
                 let n = (end - at).min(CHUNK);
-                let chunk = tokio::task::spawn_blocking(move || range.read(at, n))
+                let chunk = tokio::task::spawn_blocking(move || range.read_chunk(at, n))
                     .await
                     .map_err(std::io::Error::other)??;
                 sent.add(&chunk);
