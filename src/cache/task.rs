@@ -222,8 +222,9 @@ pub(crate) struct Task {
     /// their directory and its journal record are made durable by `UploadQueue::persist` as
     /// soon as the upload does not land promptly; an upload that lands needs no fsync at all.
     pub lazy: bool,
-    /// The data is in COS (Complete returned) and the worker is only storing the times of an
-    /// early upload (`worker::store_times`): `wait_key` (fsync, close) need not wait for that.
+    /// The data is in COS (the PUT or Complete returned) and the worker is only finishing up
+    /// (storing the times of an early upload, `worker::store_times`; the journal, the metadata
+    /// cache, the staging file): `wait_key` (fsync, close) need not wait for that.
     pub landed: bool,
 }
 
@@ -317,6 +318,12 @@ impl Table {
     /// key, and no older unfinished task of the same key (uploads of one key are serialized,
     /// oldest first).
     pub fn next_runnable(&self, now: tokio::time::Instant) -> Option<TaskId> {
+        // Most looks find nothing (a worker woken by a change that made nothing runnable):
+        // answer those without building the maps below.
+        let candidate = |t: &Task| self.ready(t, now) && !t.active && t.removed.is_none();
+        if !self.tasks.values().any(candidate) {
+            return None;
+        }
         let mut busy: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut oldest: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
         for t in self.tasks.values() {
@@ -338,9 +345,7 @@ impl Table {
         self.tasks
             .values()
             .filter(|t| {
-                self.ready(t, now)
-                    && !t.active
-                    && t.removed.is_none()
+                candidate(t)
                     && !busy.contains(t.key.as_str())
                     && oldest.get(t.key.as_str()) == Some(&t.seq)
             })

@@ -41,8 +41,13 @@ pub(crate) struct Inner {
     /// The task table. Lock order: this first, then `cache.journal()`. Never held across
     /// `.await`.
     pub table: Mutex<Table>,
-    /// Bumped after every change of the table; workers, `wait_key` and `drain` watch it.
+    /// Bumped after every change of the table; `wait_key`, `drain` and the queue's viewers
+    /// watch it.
     pub changes: watch::Sender<u64>,
+    /// Wakes one idle worker after a change of the table (`worker::worker_loop`). One, not
+    /// all: with every worker watching `changes`, each change woke them all to scan the table
+    /// for nothing, several times per small file closed.
+    pub work: tokio::sync::Notify,
     /// Runtime for background cleanups started from sync methods.
     pub rt: Option<tokio::runtime::Handle>,
     /// Where a finished upload's metadata is remembered by its new ETag (set by the fs core),
@@ -59,9 +64,10 @@ impl Inner {
         lock(&self.table)
     }
 
-    /// Wakes everyone watching the table.
+    /// Wakes everyone watching the table, and one idle worker.
     pub fn bump(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
+        self.work.notify_one();
     }
 
     /// A fresh id/seq.
@@ -240,6 +246,7 @@ impl UploadQueue {
             next_id: AtomicU64::new(first_id),
             table: Mutex::new(Table::default()),
             changes,
+            work: tokio::sync::Notify::new(),
             rt: rt.clone(),
             metadb: Mutex::new(None),
             lazy: tokio::sync::Notify::new(),

@@ -66,23 +66,23 @@ enum Exit {
 /// or the earliest Waiting task is due.
 pub(crate) async fn worker_loop(inner: Arc<Inner>) {
     loop {
-        let mut rx = inner.changes.subscribe();
+        // Made before looking, so a change between the look and the wait is not missed (a
+        // `notify_one` with no one waiting is kept for the next waiter).
+        let notified = inner.work.notified();
         let due = match pick(&inner) {
             Ok(job) => {
+                // `pick` bumped: one more idle worker looks, for a second runnable task.
                 run_task(&inner, job).await;
                 continue;
             }
             Err(due) => due,
         };
-        let changed = match due {
+        match due {
             Some(at) => tokio::select! {
-                r = rx.changed() => r,
-                _ = tokio::time::sleep_until(at) => Ok(()),
+                _ = notified => {},
+                _ = tokio::time::sleep_until(at) => {},
             },
-            None => rx.changed().await,
-        };
-        if changed.is_err() {
-            return;
+            None => notified.await,
         }
     }
 }
@@ -217,12 +217,14 @@ async fn run_task(inner: &Inner, mut job: Job) {
         };
         let err = match res {
             Ok(put) => {
+                // fsync and close wait for the data, not for the bookkeeping below (journal,
+                // metadata cache, staging file) nor for the times of an early upload: let
+                // them go now. About a tenth of a small file's close went to that wait.
+                if let Some(t) = inner.table().tasks.get_mut(&job.id) {
+                    t.landed = true;
+                }
+                inner.bump();
                 let put = if times_left_out {
-                    // fsync and close wait for the data, not for the times: let them go now.
-                    if let Some(t) = inner.table().tasks.get_mut(&job.id) {
-                        t.landed = true;
-                    }
-                    inner.bump();
                     store_times(inner, &job, put).await
                 } else {
                     put

@@ -161,6 +161,9 @@ async fn seeded_mix_ends_with_the_last_version_of_every_key() {
             );
         }
     }
+    // wait_key returns once the data is in COS; a retried task may still be finishing up
+    // (journal, staging file): a drain waits for that.
+    drain(&fx.q).await;
     assert!(
         fx.q.list().iter().all(|t| t.state == TaskState::Done),
         "seed {seed}: {:?}",
