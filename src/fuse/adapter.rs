@@ -338,7 +338,7 @@ impl Filesystem for FuseAdapter {
     ) {
         let off = i64::try_from(offset).unwrap_or(i64::MAX);
         // The usual case (a staged file no one else is using) is written here, straight from
-        // fuser's buffer: no copy, no hop to a worker (write CPU time: -45 % with the pool).
+        // fuser's buffer: no copy, no hop to a worker.
         {
             let _ctx = self.rt.enter();
             if let Some(r) = self.fs.try_write_now(fh.0, off, data) {
