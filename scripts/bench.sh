@@ -2,7 +2,7 @@
 # Benchmarks of issue 12: the same workloads on cosfuse, s3fs, rclone (`--vfs-cache-mode writes`
 # and `off`, S3 backend) — all mounting one bucket of one local `cosfuse-emulator` — and on local
 # disk; REPEATS rounds, the targets interleaved within each round; one table of medians with the
-# ratio cosfuse / best peer, the daemons' peak RSS (VmHWM) and requests per operation counted at
+# ratio cosfuse / best peer (also per round), the daemons' peak RSS (VmHWM), requests per operation counted at
 # the emulator's `/-/stats`, and the emulator's own multipart PUT rate (examples/emu_multipart.rs)
 # with cosfuse's write as a fraction of it. Everything talks to 127.0.0.1 only. Release build.
 #
@@ -143,6 +143,25 @@ elif cmd == "table":  # table RESULTS: medians, ratios, RSS, requests per op
         print("Emulator's own multipart PUT rate (8 MiB parts, 16 in flight): %.0f MiB/s; "
               "cosfuse sequential write / it: %.2f (goal: at least 0.8)" % (m, c / m))
         print()
+    # Per round: the targets run one after another within a round, so a round's ratio compares
+    # minutes close together (a VM whose speed drifts moves the medians of far-apart rounds).
+    print("cosfuse / best peer in each round:")
+    print()
+    print("| workload | " + " | ".join("round %d" % (i + 1) for i in range(max(len(v) for w in rows.values() for v in w.values()))) + " |")
+    print("|---|" + "---|" * max(len(v) for w in rows.values() for v in w.values()))
+    for w, (label, unit, higher) in spec.items():
+        r = rows.get(w, {})
+        ps = [t for t in r if t not in ("cosfuse", "cosfuse-nowait", "local")]
+        if "cosfuse" not in r or not ps or len({len(r[t]) for t in ["cosfuse"] + ps}) != 1:
+            continue
+        cells = []
+        for i in range(len(r["cosfuse"])):
+            vals = {t: r[t][i] for t in ps}
+            b = (max if higher else min)(vals, key=vals.get)
+            c = r["cosfuse"][i]
+            cells.append("%.2f" % ((c / vals[b]) if higher else (vals[b] / c)) if c > 0 and vals[b] > 0 else "—")
+        print("| %s | %s |" % (label, " | ".join(cells)))
+    print()
     print("Requests per operation at the emulator (median; writes/reads of the big file: per MiB):")
     print()
     print("| workload | " + " | ".join(order) + " |")
