@@ -24,7 +24,7 @@ pub struct BufPool {
     free: Mutex<Vec<Vec<u8>>>,
 }
 
-/// A buffer taken from a pool: `len` bytes of it are in use.
+/// A buffer taken from a pool: its first `len` bytes are in use.
 pub struct PoolBuf {
     /// The whole buffer (`size` bytes).
     buf: Vec<u8>,
@@ -38,8 +38,8 @@ pub struct PoolBuf {
 /// a writer has one in flight).
 pub static WRITES: BufPool = BufPool::new(1 << 20, 2);
 
-/// Chunks of uploads read from staging files (`payload::CHUNK`; 4 parts in flight per file,
-/// each with a chunk or two queued).
+/// Staging-file reads for uploads: the chunks of a streamed body (`payload::CHUNK`; 4 parts in
+/// flight per file, each with a chunk or two queued) and small PUT bodies that fit in one.
 pub static UPLOAD_CHUNKS: BufPool = BufPool::new(super::payload::CHUNK as usize, 8);
 
 impl BufPool {
@@ -94,11 +94,6 @@ impl PoolBuf {
     /// The bytes in use, writable.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.buf[..self.len]
-    }
-
-    /// Keeps only the first `len` bytes (a short read).
-    pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
     }
 
     /// As `Bytes`, without a copy; the buffer returns to its pool when the last clone drops.
@@ -160,13 +155,9 @@ mod tests {
     }
 
     #[test]
-    fn a_buffer_larger_than_the_pool_size_is_not_pooled_and_a_short_read_truncates() {
-        let mut e = BIG.take(20);
+    fn a_buffer_larger_than_the_pool_size_or_a_small_copy_is_not_pooled() {
+        let e = BIG.take(20);
         assert_eq!(e.len(), 20);
-        e.truncate(3);
-        assert_eq!(e.len(), 3);
-        e.truncate(10);
-        assert_eq!(e.len(), 3, "truncate never grows");
         drop(e);
         assert_eq!(BIG.free_count(), 0);
         let small = BIG.copy_of(b"x");

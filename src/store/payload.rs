@@ -116,15 +116,9 @@ impl std::fmt::Debug for SentDigest {
 }
 
 impl FileRange {
-    /// `len` bytes at `at` (blocking).
+    /// `len` bytes at `at` (blocking), in a buffer of the upload chunk pool when they fit in
+    /// one (a streamed chunk, a small PUT), else in a buffer of their own.
     fn read(&self, at: u64, len: u64) -> std::io::Result<Bytes> {
-        let mut buf = vec![0u8; usize::try_from(len).map_err(std::io::Error::other)?];
-        self.file.read_exact_at(&mut buf, at)?;
-        Ok(Bytes::from(buf))
-    }
-
-    /// `len` bytes at `at` into a buffer of the upload chunk pool (blocking).
-    fn read_chunk(&self, at: u64, len: u64) -> std::io::Result<Bytes> {
         let mut buf = UPLOAD_CHUNKS.take(usize::try_from(len).map_err(std::io::Error::other)?);
         self.file.read_exact_at(buf.as_mut_slice(), at)?;
         Ok(buf.freeze())
@@ -147,7 +141,7 @@ impl FileRange {
                     return Ok(None);
                 }
                 let n = (end - at).min(CHUNK);
-                let chunk = tokio::task::spawn_blocking(move || range.read_chunk(at, n))
+                let chunk = tokio::task::spawn_blocking(move || range.read(at, n))
                     .await
                     .map_err(std::io::Error::other)??;
                 sent.add(&chunk);
