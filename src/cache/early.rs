@@ -44,7 +44,7 @@ use tokio::sync::{watch, Notify};
 use super::journal::{Base, Entry};
 use super::multipart::effective_part_size;
 use super::task::{MultipartProgress, TaskId};
-use super::upload::Inner;
+use super::upload::{Durability, Inner};
 use crate::store::{FileRange, Payload, PutOptions};
 
 /// The longest a hand-off waits for an answer to early parts in flight (see
@@ -424,13 +424,29 @@ impl super::upload::UploadQueue {
         base_etag: Option<String>,
         early: EarlyUpload,
     ) -> std::io::Result<TaskId> {
+        self.enqueue_early_as(key, file, size, opts, base_etag, early, Durability::Durable)
+    }
+
+    /// `enqueue_early` with the durability of the hand-off (`Durability::Held` for fsync, see
+    /// `UploadQueue::enqueue_held`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn enqueue_early_as(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+        early: EarlyUpload,
+        how: Durability,
+    ) -> std::io::Result<TaskId> {
         let jid = early.journal_id();
         let progress = early.take(key, size, &opts);
         let abort = progress
             .as_ref()
             .map(|p| (p.key.clone(), p.upload_id.clone()));
         let used = progress.is_some();
-        match self.enqueue_with(key, file, size, opts, base_etag, progress) {
+        match self.enqueue_with(key, file, size, opts, base_etag, how, progress) {
             Ok(id) => {
                 if used {
                     log::debug!("{key}: upload continues the early multipart upload");

@@ -187,8 +187,7 @@ impl UploadQueue {
                     match inner.cache.keep_in_recovery(&e.file, &e.key) {
                         Ok(dest) => {
                             log::warn!(
-                                "{} changed in COS while its upload was pending ({why}); \
-                                 the local copy was NOT uploaded and is kept at {}",
+                                "{}: the local copy was NOT uploaded ({why}); it is kept at {}",
                                 e.key,
                                 dest.display()
                             );
@@ -198,7 +197,7 @@ impl UploadQueue {
                         Err(err) => {
                             // Keep the entry: the file stays where it is, journaled.
                             log::error!(
-                                "{} changed in COS ({why}) and its local copy {} could not be \
+                                "{}: not uploaded ({why}), and its local copy {} could not be \
                                  moved to {}: {err}",
                                 e.key,
                                 e.file.display(),
@@ -214,11 +213,25 @@ impl UploadQueue {
 
     /// Decides one entry by HEAD (and, when the ETag differs, by the local content's hash).
     async fn judge(&self, e: &Entry) -> Result<Verdict, StoreError> {
+        // A hand-off that was never fsync'd (a lazy or held one) can lose its tail in a power
+        // loss while its journal record survives: such a copy is never uploaded.
+        if let Ok(m) = std::fs::metadata(&e.file) {
+            if m.len() < e.size {
+                return Ok(Verdict::Conflict(format!(
+                    "the local copy has {} of its {} bytes, cut short by a crash of the machine \
+                     before it was fsync'd",
+                    m.len(),
+                    e.size
+                )));
+            }
+        }
         let head = self.head(&e.key).await?;
         let Some(meta) = head else {
             return Ok(match &e.base {
                 Base::New | Base::Any => Verdict::Requeue,
-                Base::Etag(_) => Verdict::Conflict("the object was deleted".into()),
+                Base::Etag(_) => Verdict::Conflict(
+                    "the object was deleted in COS while its upload was pending".into(),
+                ),
             });
         };
         match &e.base {
@@ -237,8 +250,14 @@ impl UploadQueue {
             return Ok(Verdict::AlreadyThere);
         }
         Ok(Verdict::Conflict(match &e.base {
-            Base::New => format!("it was created meanwhile, ETag {}", meta.etag),
-            Base::Etag(b) => format!("ETag {b} became {}", meta.etag),
+            Base::New => format!(
+                "the object was created in COS while its upload was pending, ETag {}",
+                meta.etag
+            ),
+            Base::Etag(b) => format!(
+                "the object changed in COS while its upload was pending: ETag {b} became {}",
+                meta.etag
+            ),
             Base::Any => String::new(),
         }))
     }

@@ -222,6 +222,9 @@ pub(crate) struct Task {
     /// their directory and its journal record are made durable by `UploadQueue::persist` as
     /// soon as the upload does not land promptly; an upload that lands needs no fsync at all.
     pub lazy: bool,
+    /// Lazy, and an fsync waits for it and persists it by key unless it lands
+    /// (`upload::Durability::Held`): the lazy window's pass leaves it alone.
+    pub held: bool,
     /// The data is in COS (the PUT or Complete returned) and the worker is only finishing up
     /// (storing the times of an early upload, `worker::store_times`; the journal, the metadata
     /// cache, the staging file): `wait_key` (fsync, close) need not wait for that.

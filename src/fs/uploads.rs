@@ -123,6 +123,24 @@ pub trait Uploads: Send + Sync + 'static {
         drop(early);
         self.enqueue(key, file, size, opts, base_etag)
     }
+    /// `enqueue` (`enqueue_early` with `early`) for fsync, which waits for the upload next and
+    /// calls [`Uploads::persist`] unless it lands: the implementation may leave the data
+    /// undurable until then, however long the upload takes (the default is durable at once).
+    #[allow(clippy::too_many_arguments)]
+    fn enqueue_held(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+        early: Option<crate::cache::early::EarlyUpload>,
+    ) -> std::io::Result<u64> {
+        match early {
+            Some(e) => self.enqueue_early(key, file, size, opts, base_etag, e),
+            None => self.enqueue(key, file, size, opts, base_etag),
+        }
+    }
     /// Waits until every upload of `key` enqueued so far is done.
     async fn wait_key(&self, key: &str) -> Result<(), StoreError>;
     /// The newest pending local copy of `key`.
@@ -349,6 +367,31 @@ impl Uploads for crate::cache::upload::UploadQueue {
         crate::cache::upload::UploadQueue::enqueue_early(
             self, key, file, size, opts, base_etag, early,
         )
+    }
+
+    fn enqueue_held(
+        &self,
+        key: &str,
+        file: PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+        early: Option<crate::cache::early::EarlyUpload>,
+    ) -> std::io::Result<u64> {
+        use crate::cache::upload::{Durability, UploadQueue};
+        match early {
+            Some(e) => UploadQueue::enqueue_early_as(
+                self,
+                key,
+                file,
+                size,
+                opts,
+                base_etag,
+                e,
+                Durability::Held,
+            ),
+            None => UploadQueue::enqueue_held(self, key, file, size, opts, base_etag),
+        }
     }
 
     async fn wait_key(&self, key: &str) -> Result<(), StoreError> {

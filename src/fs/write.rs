@@ -63,6 +63,21 @@ struct Filled {
     base_opts: PutOptions,
 }
 
+/// Who hands a file off to the queue, which decides when its data is made durable locally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandOff {
+    /// release, rename, truncate...: durable before the queue takes it (nobody waits).
+    Plain,
+    /// close: a file up to `close_wait_max_size` lazily (no fsync); close then waits for its
+    /// upload and makes it durable itself should the wait end without the object in COS
+    /// (`Uploads::persist`), or, with `close_wait` zero, returns at once and leaves that to
+    /// the queue's lazy window. Larger files as `Plain`.
+    Close,
+    /// fsync: lazily whatever its size, early uploads included; fsync waits for COS and
+    /// persists the data itself when COS does not take it.
+    Fsync,
+}
+
 impl Fs {
     /// write: into the inode's staging copy (staged first when the file was Remote).
     pub async fn write(&self, _ino: InodeNo, fh: Fh, offset: i64, data: &[u8]) -> FsResult<u32> {
@@ -362,23 +377,20 @@ impl Fs {
         node: &Arc<Node>,
         force: bool,
     ) -> FsResult<Option<(String, u64)>> {
-        self.hand_off_as(ino, node, force, false).await
+        self.hand_off_as(ino, node, force, HandOff::Plain).await
     }
 
-    /// `hand_off`; `waits`: the caller is close, so a file up to `close_wait_max_size` is
-    /// handed off lazily (no fsync): close then waits for its upload and makes it durable
-    /// itself should the wait end without the object in COS (`Uploads::persist`), or, with
-    /// `close_wait` zero, returns at once and leaves that to the queue's lazy window.
+    /// `hand_off` by a caller that may wait for the upload next (`by`, see [`HandOff`]).
     pub(crate) async fn hand_off_as(
         &self,
         ino: InodeNo,
         node: &Arc<Node>,
         force: bool,
-        waits: bool,
+        by: HandOff,
     ) -> FsResult<Option<(String, u64)>> {
         let _ns = self.ns.read().await;
         let _gate = node.gate.lock().await;
-        self.hand_off_inner(ino, node, force, waits).await
+        self.hand_off_inner(ino, node, force, by).await
     }
 
     /// `hand_off` for a caller already holding the node's gate (and `ns`).
@@ -388,7 +400,7 @@ impl Fs {
         node: &Arc<Node>,
         force: bool,
     ) -> FsResult<Option<(String, u64)>> {
-        self.hand_off_inner(ino, node, force, false).await
+        self.hand_off_inner(ino, node, force, HandOff::Plain).await
     }
 
     async fn hand_off_inner(
@@ -396,7 +408,7 @@ impl Fs {
         ino: InodeNo,
         node: &Arc<Node>,
         force: bool,
-        waits: bool,
+        by: HandOff,
     ) -> FsResult<Option<(String, u64)>> {
         // An early upload stops first: its parts in flight finish (a COS wait, so not under
         // the content lock; writes meanwhile mark what they change).
@@ -429,7 +441,15 @@ impl Fs {
         let (k, path, size, base) = (key.clone(), st.path.clone(), st.size, st.base_etag.clone());
         // The upload gives the object this ACL (COS sets a PUT's ACL from its request).
         let acl = opts.acl.clone();
-        let res = if let Some(early) = st.early.take() {
+        let res = if by == HandOff::Fsync {
+            // No fsync: fsync waits for COS next and persists the data itself if COS does
+            // not take it (`Fs::fsync`); one small journal write, done here.
+            let early = st.early.take();
+            uploads
+                .enqueue_held(&k, path, size, opts, base, early)
+                .map(|_| ())
+                .map_err(FsError::from)
+        } else if let Some(early) = st.early.take() {
             // The queue continues the parts sent while the file was written; durable first
             // (blocking I/O, off the runtime's workers), as any large file.
             blocking(move || {
@@ -438,7 +458,7 @@ impl Fs {
                     .map(|_| ())
             })
             .await
-        } else if waits && size <= self.cfg.close_wait_max_size {
+        } else if by == HandOff::Close && size <= self.cfg.close_wait_max_size {
             // No fsync: one small journal write, done here (a hop to the blocking pool would
             // cost more than the write). Close waits for COS (`close_wait`), or with
             // `close_wait=0` returns at once; the queue fsyncs what has not landed within

@@ -135,6 +135,44 @@ fn crash_recovery_keeps_a_copy_when_cos_changed() {
 }
 
 #[test]
+fn recovery_never_uploads_a_copy_cut_short_by_a_machine_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let store = MemoryStore::new();
+    store.insert("doc.txt", &b"v1"[..], &PutOptions::default());
+    let base = store.meta("doc.txt").unwrap().etag;
+    let (st, r) = (store.clone(), root.clone());
+    let staged_path = on_runtime(async move {
+        let cache = CacheDir::open(&r).unwrap();
+        let gate = st.gate("PutObject");
+        let q = UploadQueue::new(st.clone(), cache.clone(), cfg());
+        let p = staged(&cache, b"the whole new version");
+        q.enqueue_held("doc.txt", p.clone(), 21, PutOptions::default(), Some(base))
+            .unwrap();
+        assert!(gate.wait_for_arrivals(1).await);
+        p
+    });
+    store.remove_gate("PutObject");
+    // The machine died before the held (never fsync'd) copy reached the disk whole, but after
+    // its journal record did.
+    std::fs::write(&staged_path, b"the whole").unwrap();
+    on_runtime(async move {
+        let cache = CacheDir::open(&root).unwrap();
+        let q = UploadQueue::new(store.clone(), cache.clone(), cfg());
+        let report = q.recover().await.unwrap();
+        assert_eq!(
+            (report.requeued, report.recovered.len()),
+            (0, 1),
+            "{report:?}"
+        );
+        assert_eq!(std::fs::read(&report.recovered[0]).unwrap(), b"the whole");
+        drain(&q).await;
+        assert_eq!(store.get("doc.txt").unwrap().as_ref(), b"v1");
+        assert_eq!(cache.journal().live_files().len(), 0);
+    });
+}
+
+#[test]
 fn recovery_stops_on_store_errors_and_can_be_retried() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("cache");

@@ -91,6 +91,41 @@ async fn wait_key_follows_a_superseded_task() {
 }
 
 #[tokio::test]
+async fn a_held_task_is_left_to_its_waiter_by_the_lazy_window() {
+    let fx = fixture(cfg());
+    let gate = fx.store.gate("PutObject");
+    let held = staged(&fx.cache, b"fsync'd by its waiter");
+    let h =
+        fx.q.enqueue_held("held", held, 21, PutOptions::default(), None)
+            .unwrap();
+    let lazy = staged(&fx.cache, b"lazy");
+    let l =
+        fx.q.enqueue_for_wait("lazy", lazy, 4, PutOptions::default(), None)
+            .unwrap();
+    assert!(gate.wait_for_arrivals(2).await);
+    let is_lazy = |fx: &Fx, id| fx.q.inner.table().tasks.get(&id).is_some_and(|t| t.lazy);
+    assert!(
+        is_lazy(&fx, h) && is_lazy(&fx, l),
+        "journaled without fsync"
+    );
+    // The lazy window's pass persists the closed file, not the one an fsync waits for.
+    assert!(
+        until(|| !is_lazy(&fx, l)).await,
+        "still lazy after the window"
+    );
+    assert!(is_lazy(&fx, h), "the window persisted a held task");
+    // The waiter gives up: it persists its key itself.
+    fx.q.persist(Some("held")).unwrap();
+    assert!(!is_lazy(&fx, h));
+    gate.release();
+    wait_key(&fx.q, "held").await.unwrap();
+    assert_eq!(
+        fx.store.get("held").unwrap().as_ref(),
+        b"fsync'd by its waiter"
+    );
+}
+
+#[tokio::test]
 async fn a_lazy_task_still_pending_after_the_lazy_window_is_made_durable() {
     let fx = fixture(cfg());
     let gate = fx.store.gate("PutObject");

@@ -106,6 +106,7 @@ pub(super) async fn getx(fs: &Fs, ino: InodeNo, name: &str) -> FsResult<String> 
 
 mod attrs;
 mod data;
+mod fsync;
 mod handles;
 mod model;
 mod namespace;

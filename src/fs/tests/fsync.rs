@@ -1,0 +1,133 @@
+//! fsync hands off without an fsync of its own (`HandOff::Fsync`) and makes the data durable
+//! locally whenever it ends without COS having it: an error, or the caller gone.
+
+use tokio::sync::mpsc;
+
+use super::*;
+
+/// `ManualUploads` that records held hand-offs and `persist` calls, and whose `wait_key`
+/// answers what the test says (or never, while `answer` is None).
+struct Held {
+    inner: Arc<ManualUploads>,
+    /// Keys handed off with `enqueue_held`.
+    held: mpsc::UnboundedSender<String>,
+    /// Keys persisted.
+    persisted: mpsc::UnboundedSender<String>,
+    /// What `wait_key` returns; None: it never returns.
+    answer: Option<crate::store::StoreError>,
+}
+
+#[async_trait::async_trait]
+impl Uploads for Held {
+    fn new_staging_file(&self) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+        self.inner.new_staging_file()
+    }
+    fn enqueue(
+        &self,
+        key: &str,
+        file: std::path::PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+    ) -> std::io::Result<u64> {
+        self.inner.enqueue(key, file, size, opts, base_etag)
+    }
+    fn enqueue_held(
+        &self,
+        key: &str,
+        file: std::path::PathBuf,
+        size: u64,
+        opts: PutOptions,
+        base_etag: Option<String>,
+        early: Option<crate::cache::early::EarlyUpload>,
+    ) -> std::io::Result<u64> {
+        assert!(early.is_none());
+        self.held.send(key.to_string()).unwrap();
+        self.inner.enqueue(key, file, size, opts, base_etag)
+    }
+    fn persist(&self, key: &str) -> std::io::Result<()> {
+        self.persisted.send(key.to_string()).unwrap();
+        Ok(())
+    }
+    async fn wait_key(&self, _key: &str) -> Result<(), crate::store::StoreError> {
+        match &self.answer {
+            Some(e) => Err(e.clone()),
+            None => std::future::pending().await,
+        }
+    }
+    fn pending(&self, key: &str) -> Option<PendingUpload> {
+        self.inner.pending(key)
+    }
+    fn pending_under(&self, prefix: &str) -> Vec<(String, PendingUpload)> {
+        self.inner.pending_under(prefix)
+    }
+    fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
+        self.inner.update_pending_opts(key, f)
+    }
+    fn discard(&self, key: &str) {
+        self.inner.discard(key)
+    }
+}
+
+/// A file "f" with unsynced bytes, on an Fs over `Held`; returns the fs, its ino and handle,
+/// and the receivers of held keys and persisted keys.
+async fn written(
+    dir: &std::path::Path,
+    answer: Option<crate::store::StoreError>,
+) -> (
+    Arc<Fs>,
+    InodeNo,
+    Fh,
+    mpsc::UnboundedReceiver<String>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let store: Arc<dyn ObjectStore> = MemoryStore::new();
+    let (held, held_rx) = mpsc::unbounded_channel();
+    let (persisted, persisted_rx) = mpsc::unbounded_channel();
+    let uploads = Arc::new(Held {
+        inner: ManualUploads::new(store.clone(), dir.to_path_buf()),
+        held,
+        persisted,
+        answer,
+    });
+    let fs = Fs::new(store, FsConfig::default(), uploads);
+    let (en, fh) = fs
+        .create(ROOT_INO, os("f"), 0o644, libc::O_WRONLY, 1, 1)
+        .await
+        .unwrap();
+    fs.write(en.attr.ino, fh, 0, b"must not be lost")
+        .await
+        .unwrap();
+    (fs, en.attr.ino, fh, held_rx, persisted_rx)
+}
+
+#[tokio::test]
+async fn an_fsync_whose_caller_is_gone_makes_the_data_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fs, ino, fh, mut held, mut persisted) = written(dir.path(), None).await;
+    let f = fs.clone();
+    let waiting = tokio::spawn(async move { f.fsync(ino, fh, false).await });
+    assert_eq!(held.recv().await.as_deref(), Some("f"), "handed off held");
+    assert!(
+        persisted.try_recv().is_err(),
+        "persisted while COS may still take it"
+    );
+    // The caller is interrupted while COS has not answered.
+    waiting.abort();
+    let got = tokio::time::timeout(Duration::from_secs(10), persisted.recv()).await;
+    assert_eq!(got.unwrap().as_deref(), Some("f"));
+}
+
+#[tokio::test]
+async fn an_fsync_that_fails_makes_the_data_durable_before_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = crate::store::StoreError::Io("the endpoint went away".into());
+    let (fs, ino, fh, mut held, mut persisted) = written(dir.path(), Some(err)).await;
+    assert!(fs.fsync(ino, fh, false).await.is_err());
+    assert_eq!(held.try_recv().as_deref(), Ok("f"));
+    assert_eq!(
+        persisted.try_recv().as_deref(),
+        Ok("f"),
+        "not persisted before fsync returned"
+    );
+}
