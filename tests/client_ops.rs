@@ -238,6 +238,38 @@ async fn put_head_get_with_metadata_ranges_overrides_and_conditionals() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_around_the_pooled_sizes_arrive_whole() {
+    // Bodies from 256 KiB to 4 MiB are read into reused buffers (`bufpool::GET_BODIES`),
+    // others the ordinary way: every size at the edges, twice, so buffers are reused.
+    use cosfuse::store::bufpool::{GET_BODIES, GET_BODY_POOLED_FROM};
+    let e = env().await;
+    let store: &dyn ObjectStore = &e.client;
+    let (lo, hi) = (GET_BODY_POOLED_FROM as u64, GET_BODIES.size() as u64);
+    let data = pattern(hi as usize + 100);
+    store
+        .put_object(
+            "pool.bin",
+            cosfuse::store::Payload::Bytes(data.clone()),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        for (from, len) in [(0, lo - 1), (7, lo), (1, hi), (0, hi + 1), (3, hi - 3)] {
+            let r = store
+                .get_object("pool.bin", Some(from..from + len))
+                .await
+                .unwrap();
+            assert_eq!(r.data.len() as u64, len, "range {from}+{len}");
+            assert!(
+                r.data[..] == data[from as usize..(from + len) as usize],
+                "{from}+{len}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_decodes_keys_and_pages_to_the_end() {
     let e = env().await;
     let c = &e.client;

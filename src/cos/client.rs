@@ -294,7 +294,7 @@ impl CosClient {
         let resp = builder.send().await.map_err(transport_error)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(transport_error)?;
+        let body = read_body(resp).await.map_err(transport_error)?;
         if !(200..300).contains(&status) {
             return Err(CosError::from_response(status, &headers, &body));
         }
@@ -333,6 +333,42 @@ fn transport_error(e: reqwest::Error) -> CosError {
         src = s.source();
     }
     CosError::client(0, code, msg)
+}
+
+/// Reads a response body. A large one (a ranged GET of read-ahead or of a background fill) goes
+/// into a reused buffer (`bufpool::GET_BODIES`): collected the ordinary way, each body got a
+/// fresh buffer of its size besides the received chunks, and fresh memory that large is page
+/// faults, zeroing and unmapping: a quarter of the daemon's CPU time in a cold random read.
+async fn read_body(mut resp: reqwest::Response) -> Result<bytes::Bytes, reqwest::Error> {
+    use crate::store::bufpool::{GET_BODIES, GET_BODY_POOLED_FROM};
+    let len = resp
+        .content_length()
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(0);
+    if !(GET_BODY_POOLED_FROM..=GET_BODIES.size()).contains(&len) {
+        return resp.bytes().await;
+    }
+    let mut buf = GET_BODIES.take(len);
+    let mut at = 0;
+    // Bounded: hyper ends the body at its Content-Length.
+    while let Some(chunk) = resp.chunk().await? {
+        let Some(dst) = buf.as_mut_slice().get_mut(at..at + chunk.len()) else {
+            // More than announced (hyper would have refused it): keep it all, unpooled.
+            let mut all = buf[..at].to_vec();
+            all.extend_from_slice(&chunk);
+            while let Some(c) = resp.chunk().await? {
+                all.extend_from_slice(&c);
+            }
+            return Ok(all.into());
+        };
+        dst.copy_from_slice(&chunk);
+        at += chunk.len();
+    }
+    Ok(if at == len {
+        buf.freeze()
+    } else {
+        bytes::Bytes::copy_from_slice(&buf[..at])
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Reused buffers for the large copies on the data path: a FUSE write's bytes on their way to
-//! the staging file, and the chunks of an upload read from it.
+//! the staging file, the chunks of an upload read from it, and the bodies of large GETs.
 //!
 //! Why: each of those copies went into a freshly allocated buffer, and a fresh buffer of
 //! 256 KiB or more is new memory from the kernel: page faults and zeroing on every chunk. That
@@ -42,6 +42,15 @@ pub static WRITES: BufPool = BufPool::new(1 << 20, 2);
 /// flight per file, each with a chunk or two queued) and small PUT bodies that fit in one.
 pub static UPLOAD_CHUNKS: BufPool = BufPool::new(super::payload::CHUNK as usize, 8);
 
+/// Bodies of large GET answers (`cos::client`): read-ahead parts (2 MiB) and background fill
+/// ranges (4 MiB), up to 8 in flight with their slices held by readers and the read cache's
+/// writer. Smaller bodies are not pooled (a random read's block, XML).
+pub static GET_BODIES: BufPool = BufPool::new(4 << 20, 8);
+
+/// Bodies below this are read the ordinary way (small allocations come from the heap, not
+/// from fresh pages).
+pub const GET_BODY_POOLED_FROM: usize = 256 << 10;
+
 impl BufPool {
     /// A pool of buffers of `size` bytes that keeps at most `keep` free ones.
     pub const fn new(size: usize, keep: usize) -> BufPool {
@@ -82,6 +91,11 @@ impl BufPool {
         let mut b = self.take(data.len());
         b.as_mut_slice().copy_from_slice(data);
         b
+    }
+
+    /// The size of each buffer: larger requests are not pooled.
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     /// Buffers kept free now (for tests).
