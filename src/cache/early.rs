@@ -424,29 +424,41 @@ impl super::upload::UploadQueue {
         base_etag: Option<String>,
         early: EarlyUpload,
     ) -> std::io::Result<TaskId> {
-        self.enqueue_early_as(key, file, size, opts, base_etag, early, Durability::Durable)
+        self.enqueue_handoff(
+            key,
+            file,
+            size,
+            opts,
+            base_etag,
+            Some(early),
+            Durability::Durable,
+        )
     }
 
-    /// `enqueue_early` with the durability of the hand-off (`Durability::Held` for fsync, see
-    /// `UploadQueue::enqueue_held`).
+    /// The one hand-off of a staging file, with or without an early upload, made durable as
+    /// `how` says (`Durability::Held` for fsync, see `UploadQueue::enqueue_held`). An early
+    /// upload continues when it fits the file as handed off, else it is aborted.
     #[allow(clippy::too_many_arguments)]
-    pub fn enqueue_early_as(
+    pub(crate) fn enqueue_handoff(
         &self,
         key: &str,
         file: PathBuf,
         size: u64,
         opts: PutOptions,
         base_etag: Option<String>,
-        early: EarlyUpload,
+        early: Option<EarlyUpload>,
         how: Durability,
     ) -> std::io::Result<TaskId> {
+        let Some(early) = early else {
+            return self.enqueue_as(key, file, size, opts, base_etag, how, None);
+        };
         let jid = early.journal_id();
         let progress = early.take(key, size, &opts);
         let abort = progress
             .as_ref()
             .map(|p| (p.key.clone(), p.upload_id.clone()));
         let used = progress.is_some();
-        match self.enqueue_with(key, file, size, opts, base_etag, how, progress) {
+        match self.enqueue_as(key, file, size, opts, base_etag, how, progress) {
             Ok(id) => {
                 if used {
                     log::debug!("{key}: upload continues the early multipart upload");

@@ -218,17 +218,27 @@ pub(crate) struct Task {
     pub retry_at: Option<tokio::time::Instant>,
     /// What the last failed attempt said (shown while Waiting and during the retry).
     pub last_error: Option<String>,
-    /// Journaled but not yet fsync'd (`UploadQueue::enqueue_for_wait`): its staging file,
-    /// their directory and its journal record are made durable by `UploadQueue::persist` as
-    /// soon as the upload does not land promptly; an upload that lands needs no fsync at all.
-    pub lazy: bool,
-    /// Lazy, and an fsync waits for it and persists it by key unless it lands
-    /// (`upload::Durability::Held`): the lazy window's pass leaves it alone.
-    pub held: bool,
+    /// When its staging file, directory and journal record are (or were) fsync'd: `Durable`
+    /// once they are; a `Lazy` or `Held` task is journaled but not yet fsync'd, and is made
+    /// durable by `UploadQueue::persist` as soon as the upload does not land promptly (an
+    /// upload that lands needs no fsync at all).
+    pub durability: Durability,
     /// The data is in COS (the PUT or Complete returned) and the worker is only finishing up
     /// (storing the times of an early upload, `worker::store_times`; the journal, the metadata
     /// cache, the staging file): `wait_key` (fsync, close) need not wait for that.
     pub landed: bool,
+}
+
+/// When a hand-off's staging file, directory and journal record are fsync'd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Before `enqueue` returns.
+    Durable,
+    /// Only if the upload has not landed within `LAZY_WINDOW` (close of a small file).
+    Lazy,
+    /// Only when the waiter (fsync) calls `persist` because the upload did not land; the lazy
+    /// window leaves it alone. A failed attempt persists it at once, as any lazy task's.
+    Held,
 }
 
 /// Tasks that ended, remembered for `wait_key` (bounded).
@@ -368,6 +378,11 @@ impl Table {
 }
 
 impl Task {
+    /// Journaled but not yet fsync'd (see `durability`).
+    pub fn lazy(&self) -> bool {
+        self.durability != Durability::Durable
+    }
+
     /// Snapshot for `list()`.
     pub fn info(&self) -> TaskInfo {
         let percent = if self.size == 0 {

@@ -19,26 +19,16 @@ use tokio::sync::watch;
 
 use super::journal::{sync_dir, Base, Entry};
 use super::staging::{lock, CacheDir};
+pub use super::task::{
+    Durability, PendingFile, RecoveryReport, TaskId, TaskInfo, TaskState, UploadConfig,
+};
 use super::task::{Outcome, Signal, Table, Task};
-pub use super::task::{PendingFile, RecoveryReport, TaskId, TaskInfo, TaskState, UploadConfig};
 use crate::store::{ObjectStore, PutOptions};
 
 /// How long a lazy task's data may rest in the page cache alone (safe from a daemon crash,
 /// not from a power loss) before the queue fsyncs it, as a local file system commits its
 /// journal every few seconds.
 pub const LAZY_WINDOW: Duration = Duration::from_secs(1);
-
-/// When a hand-off's staging file, directory and journal record are fsync'd.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// Before `enqueue` returns.
-    Durable,
-    /// Only if the upload has not landed within `LAZY_WINDOW` (close of a small file).
-    Lazy,
-    /// Only when the waiter (fsync) calls `persist` because the upload did not land; the lazy
-    /// window leaves it alone. A failed attempt persists it at once, as any lazy task's.
-    Held,
-}
 
 /// State shared by the queue handle and its workers.
 pub(crate) struct Inner {
@@ -97,11 +87,10 @@ impl Inner {
             table
                 .tasks
                 .values_mut()
-                .filter(|t| t.lazy && t.state != TaskState::Done)
-                .filter(|t| key.map_or(!t.held, |k| t.key == k))
+                .filter(|t| t.lazy() && t.state != TaskState::Done)
+                .filter(|t| key.map_or(t.durability != Durability::Held, |k| t.key == k))
                 .map(|t| {
-                    t.lazy = false;
-                    t.held = false;
+                    t.durability = Durability::Durable;
                     t.path.clone()
                 })
                 .collect()
@@ -321,27 +310,12 @@ impl UploadQueue {
         self.enqueue_as(key, file, size, opts, base_etag, Durability::Lazy, None)
     }
 
-    /// `enqueue` of a file whose multipart upload already started (`early.rs`): `progress`
-    /// becomes the task's saved progress and its upload id is journaled with the task.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn enqueue_with(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-        how: Durability,
-        progress: Option<super::task::MultipartProgress>,
-    ) -> std::io::Result<TaskId> {
-        self.enqueue_as(key, file, size, opts, base_etag, how, progress)
-    }
-
     /// `enqueue` for fsync, which waits for COS next and calls [`UploadQueue::persist`] itself
     /// unless the upload lands (`Durability::Held`): no fsync of a file that COS is about to
     /// have, however long its upload takes. Forcing a large staging file to disk cost a third
     /// of a second per 512 MiB here and stalled every other writer of the disk meanwhile, for
     /// data that is deleted unwritten once COS has it.
+    /// `early`: the file's early upload, which the task continues when it fits.
     pub fn enqueue_held(
         &self,
         key: &str,
@@ -349,14 +323,16 @@ impl UploadQueue {
         size: u64,
         opts: PutOptions,
         base_etag: Option<String>,
+        early: Option<super::early::EarlyUpload>,
     ) -> std::io::Result<TaskId> {
-        self.enqueue_as(key, file, size, opts, base_etag, Durability::Held, None)
+        self.enqueue_handoff(key, file, size, opts, base_etag, early, Durability::Held)
     }
 
     /// The one way in: `how` says when the data and the journal record are fsync'd;
-    /// `progress` is an early upload's (see `enqueue_with`).
+    /// `progress` is an early upload's saved multipart progress, journaled with the task
+    /// (see `UploadQueue::enqueue_handoff`).
     #[allow(clippy::too_many_arguments)]
-    fn enqueue_as(
+    pub(crate) fn enqueue_as(
         &self,
         key: &str,
         file: PathBuf,
@@ -388,8 +364,7 @@ impl UploadQueue {
         };
         self.inner.cache.journal().put(entry, durable)?;
         let mut task = new_task(id, key, file, size, opts, SystemTime::now());
-        task.lazy = !durable;
-        task.held = how == Durability::Held;
+        task.durability = how;
         task.progress = progress;
         self.insert_task(task);
         if how == Durability::Lazy {
@@ -536,8 +511,7 @@ pub(crate) fn new_task(
         error: None,
         retry_at: None,
         last_error: None,
-        lazy: false,
-        held: false,
+        durability: Durability::Durable,
         landed: false,
     }
 }

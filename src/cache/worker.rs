@@ -342,7 +342,7 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
         }
         deleted = true;
     }
-    let lazy = inner.table().tasks.get(&job.id).is_some_and(|t| t.lazy);
+    let lazy = inner.table().tasks.get(&job.id).is_some_and(|t| t.lazy());
     if lazy && !matches!(exit, Exit::Ok(_)) {
         // The upload did not land: its data must not depend on the page cache any longer.
         if let Err(e) = inner.persist(Some(&job.key)) {

@@ -378,20 +378,9 @@ impl Uploads for crate::cache::upload::UploadQueue {
         base_etag: Option<String>,
         early: Option<crate::cache::early::EarlyUpload>,
     ) -> std::io::Result<u64> {
-        use crate::cache::upload::{Durability, UploadQueue};
-        match early {
-            Some(e) => UploadQueue::enqueue_early_as(
-                self,
-                key,
-                file,
-                size,
-                opts,
-                base_etag,
-                e,
-                Durability::Held,
-            ),
-            None => UploadQueue::enqueue_held(self, key, file, size, opts, base_etag),
-        }
+        crate::cache::upload::UploadQueue::enqueue_held(
+            self, key, file, size, opts, base_etag, early,
+        )
     }
 
     async fn wait_key(&self, key: &str) -> Result<(), StoreError> {

@@ -147,8 +147,15 @@ fn recovery_never_uploads_a_copy_cut_short_by_a_machine_crash() {
         let gate = st.gate("PutObject");
         let q = UploadQueue::new(st.clone(), cache.clone(), cfg());
         let p = staged(&cache, b"the whole new version");
-        q.enqueue_held("doc.txt", p.clone(), 21, PutOptions::default(), Some(base))
-            .unwrap();
+        q.enqueue_held(
+            "doc.txt",
+            p.clone(),
+            21,
+            PutOptions::default(),
+            Some(base),
+            None,
+        )
+        .unwrap();
         assert!(gate.wait_for_arrivals(1).await);
         p
     });

@@ -19,19 +19,14 @@ struct Held {
 
 #[async_trait::async_trait]
 impl Uploads for Held {
-    fn new_staging_file(&self) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
-        self.inner.new_staging_file()
-    }
-    fn enqueue(
-        &self,
-        key: &str,
-        file: std::path::PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-    ) -> std::io::Result<u64> {
-        self.inner.enqueue(key, file, size, opts, base_etag)
-    }
+    forward_uploads!(
+        new_staging_file,
+        enqueue,
+        pending,
+        pending_under,
+        update_pending_opts,
+        discard
+    );
     fn enqueue_held(
         &self,
         key: &str,
@@ -54,18 +49,6 @@ impl Uploads for Held {
             Some(e) => Err(e.clone()),
             None => std::future::pending().await,
         }
-    }
-    fn pending(&self, key: &str) -> Option<PendingUpload> {
-        self.inner.pending(key)
-    }
-    fn pending_under(&self, prefix: &str) -> Vec<(String, PendingUpload)> {
-        self.inner.pending_under(prefix)
-    }
-    fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
-        self.inner.update_pending_opts(key, f)
-    }
-    fn discard(&self, key: &str) {
-        self.inner.discard(key)
     }
 }
 

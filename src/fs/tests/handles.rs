@@ -151,9 +151,12 @@ struct VanishingPending {
 
 #[async_trait::async_trait]
 impl Uploads for VanishingPending {
-    fn new_staging_file(&self) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
-        self.inner.new_staging_file()
-    }
+    forward_uploads!(
+        new_staging_file,
+        pending_under,
+        update_pending_opts,
+        discard
+    );
     fn enqueue(
         &self,
         key: &str,
@@ -175,15 +178,6 @@ impl Uploads for VanishingPending {
     fn pending(&self, key: &str) -> Option<PendingUpload> {
         let ghost = self.ghost.lock().unwrap().take();
         ghost.or_else(|| self.inner.pending(key))
-    }
-    fn pending_under(&self, prefix: &str) -> Vec<(String, PendingUpload)> {
-        self.inner.pending_under(prefix)
-    }
-    fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
-        self.inner.update_pending_opts(key, f)
-    }
-    fn discard(&self, key: &str) {
-        self.inner.discard(key)
     }
 }
 

@@ -104,6 +104,50 @@ pub(super) async fn getx(fs: &Fs, ino: InodeNo, name: &str) -> FsResult<String> 
         .map(|v| String::from_utf8(v).unwrap())
 }
 
+/// Methods of `Uploads` that a test wrapper around a `ManualUploads` (its field `inner`)
+/// passes on unchanged, named in its `impl` block: `forward_uploads!(pending, discard);`.
+/// (Sync methods only: `#[async_trait]` does not see into a macro.)
+macro_rules! forward_uploads {
+    ($($m:ident),* $(,)?) => { $(forward_uploads!(@one $m);)* };
+    (@one new_staging_file) => {
+        fn new_staging_file(&self) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+            self.inner.new_staging_file()
+        }
+    };
+    (@one enqueue) => {
+        fn enqueue(
+            &self,
+            key: &str,
+            file: std::path::PathBuf,
+            size: u64,
+            opts: PutOptions,
+            base_etag: Option<String>,
+        ) -> std::io::Result<u64> {
+            self.inner.enqueue(key, file, size, opts, base_etag)
+        }
+    };
+    (@one pending) => {
+        fn pending(&self, key: &str) -> Option<PendingUpload> {
+            self.inner.pending(key)
+        }
+    };
+    (@one pending_under) => {
+        fn pending_under(&self, prefix: &str) -> Vec<(String, PendingUpload)> {
+            self.inner.pending_under(prefix)
+        }
+    };
+    (@one update_pending_opts) => {
+        fn update_pending_opts(&self, key: &str, f: &mut dyn FnMut(&mut PutOptions)) -> bool {
+            self.inner.update_pending_opts(key, f)
+        }
+    };
+    (@one discard) => {
+        fn discard(&self, key: &str) {
+            self.inner.discard(key)
+        }
+    };
+}
+
 mod attrs;
 mod data;
 mod fsync;
