@@ -115,6 +115,10 @@ elif cmd == "table":  # table RESULTS: medians, ratios, RSS, requests per op
         return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2
     order = [x for x in sys.argv[3].split(",")]
     spec = json.loads(sys.argv[4])
+    def versus(c, peers, higher):  # (cosfuse / best peer, best peer), or None when undefined
+        best_t = (max if higher else min)(peers, key=peers.get)
+        b = peers[best_t]
+        return ((c / b) if higher else (b / c), best_t) if b > 0 and c > 0 else None
     mine = [t for t in ("cosfuse", "cosfuse-nowait") if t in order]
     out = ["| workload | " + " | ".join(order) + " | " + " | ".join("%s / best peer" % t for t in mine) + " |",
            "|---|" + "---|" * (len(order) + len(mine))]
@@ -128,13 +132,8 @@ elif cmd == "table":  # table RESULTS: medians, ratios, RSS, requests per op
             cells.append("—" if v is None else (("%.0f" % v) if abs(v) >= 100 else ("%.3g" % v)) + " " + unit)
         ratios = []
         for me in mine:
-            ratio = "—"
-            if me in vals and peers:
-                best_t = (max if higher else min)(peers, key=peers.get)
-                b, c = peers[best_t], vals[me]
-                if b > 0 and c > 0:
-                    ratio = "%.2f (%s)" % ((c / b) if higher else (b / c), best_t)
-            ratios.append(ratio)
+            v = versus(vals[me], peers, higher) if me in vals and peers else None
+            ratios.append("%.2f (%s)" % v if v else "—")
         out.append("| %s | %s | %s |" % (label, " | ".join(cells), " | ".join(ratios)))
     print("\n".join(out))
     print()
@@ -147,8 +146,9 @@ elif cmd == "table":  # table RESULTS: medians, ratios, RSS, requests per op
     # minutes close together (a VM whose speed drifts moves the medians of far-apart rounds).
     print("cosfuse / best peer in each round:")
     print()
-    print("| workload | " + " | ".join("round %d" % (i + 1) for i in range(max(len(v) for w in rows.values() for v in w.values()))) + " |")
-    print("|---|" + "---|" * max(len(v) for w in rows.values() for v in w.values()))
+    rounds = max(len(v) for w in rows.values() for v in w.values())
+    print("| workload | " + " | ".join("round %d" % (i + 1) for i in range(rounds)) + " |")
+    print("|---|" + "---|" * rounds)
     for w, (label, unit, higher) in spec.items():
         r = rows.get(w, {})
         ps = [t for t in r if t not in ("cosfuse", "cosfuse-nowait", "local")]
@@ -156,10 +156,8 @@ elif cmd == "table":  # table RESULTS: medians, ratios, RSS, requests per op
             continue
         cells = []
         for i in range(len(r["cosfuse"])):
-            vals = {t: r[t][i] for t in ps}
-            b = (max if higher else min)(vals, key=vals.get)
-            c = r["cosfuse"][i]
-            cells.append("%.2f" % ((c / vals[b]) if higher else (vals[b] / c)) if c > 0 and vals[b] > 0 else "—")
+            v = versus(r["cosfuse"][i], {t: r[t][i] for t in ps}, higher)
+            cells.append("%.2f" % v[0] if v else "—")
         print("| %s | %s |" % (label, " | ".join(cells)))
     print()
     print("Requests per operation at the emulator (median; writes/reads of the big file: per MiB):")

@@ -73,12 +73,7 @@ impl Payload {
         if r.len <= INLINE_READ {
             return r.read(r.start, r.len);
         }
-        if let Some(b) = r.read_cached(r.start, r.len) {
-            return Ok(b);
-        }
-        tokio::task::spawn_blocking(move || r.read(r.start, r.len))
-            .await
-            .map_err(std::io::Error::other)?
+        r.read_async(r.start, r.len).await
     }
 }
 
@@ -159,6 +154,17 @@ impl FileRange {
         Some(buf.freeze())
     }
 
+    /// `len` bytes at `at`: from the page cache on the spot, else on the blocking pool.
+    async fn read_async(&self, at: u64, len: u64) -> std::io::Result<Bytes> {
+        if let Some(b) = self.read_cached(at, len) {
+            return Ok(b);
+        }
+        let r = self.clone();
+        tokio::task::spawn_blocking(move || r.read(at, len))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     /// The range as a stream of chunks of at most [`CHUNK`] bytes, each read when the sender
     /// asks for it (so at most one chunk per stream is in memory at a time, plus what the
     /// connection buffers), hashed into `sent`. A file shorter than the range ends the stream
@@ -176,12 +182,7 @@ impl FileRange {
                     return Ok(None);
                 }
                 let n = (end - at).min(CHUNK);
-                let chunk = match range.read_cached(at, n) {
-                    Some(c) => c,
-                    None => tokio::task::spawn_blocking(move || range.read(at, n))
-                        .await
-                        .map_err(std::io::Error::other)??,
-                };
+                let chunk = range.read_async(at, n).await?;
                 sent.add(&chunk);
                 Ok(Some((chunk, at + n)))
             }
