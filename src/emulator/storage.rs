@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -239,27 +240,44 @@ pub fn valid_bucket_name(b: &str) -> bool {
         && b.len() <= 50
 }
 
-/// A temp file path that removes its file on drop (see [`Bucket::tmp_path`]).
+/// A temp file path that removes its file on drop unless [`Bucket::put`] or
+/// [`Bucket::put_part`] moved it into place (see [`Bucket::tmp_path`]).
 #[derive(Debug)]
-pub struct TempPath(PathBuf);
+pub struct TempPath {
+    /// The path.
+    path: PathBuf,
+    /// Renamed into place: nothing to remove (saves a failing unlink per stored body).
+    moved: AtomicBool,
+}
+
+impl TempPath {
+    /// Moves the file to `to`; the guard then removes nothing.
+    fn rename_to(&self, to: &Path) -> io::Result<()> {
+        std::fs::rename(&self.path, to)?;
+        self.moved.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
 
 impl std::ops::Deref for TempPath {
     type Target = Path;
     fn deref(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl AsRef<Path> for TempPath {
     fn as_ref(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for TempPath {
     fn drop(&mut self) {
-        // NotFound is the normal case (renamed into place or already removed).
-        let _ = std::fs::remove_file(&self.0);
+        if !self.moved.load(Ordering::Relaxed) {
+            // NotFound is normal too (never created, or already removed).
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -392,14 +410,16 @@ impl Bucket {
 
     /// A fresh temp path for a body being received; the file is removed when the guard drops
     /// (a request abandoned mid-body or mid-complete is dropped by hyper at an `.await`, so
-    /// only a destructor can clean up after it). After [`Bucket::put`] renamed it, the removal
-    /// finds nothing, which is fine.
+    /// only a destructor can clean up after it). [`Bucket::put`] and [`Bucket::put_part`]
+    /// disarm it when they move the file into place.
     pub fn tmp_path(&self) -> TempPath {
-        TempPath(
-            self.dir
+        TempPath {
+            path: self
+                .dir
                 .join("tmp")
                 .join(format!("{:016x}.part", rand::random::<u64>())),
-        )
+            moved: AtomicBool::new(false),
+        }
     }
 
     fn obj_dir(&self, key: &str) -> (PathBuf, String) {
@@ -419,11 +439,19 @@ impl Bucket {
 
     /// Stores an object whose body is in the temp file `body` (moved into place); `meta.data_file`
     /// is assigned here. Replaces any previous version.
-    pub fn put(&self, mut meta: ObjectMeta, body: &Path) -> io::Result<ObjectMeta> {
+    pub fn put(&self, mut meta: ObjectMeta, body: &TempPath) -> io::Result<ObjectMeta> {
         let (dir, h) = self.obj_dir(&meta.key);
-        std::fs::create_dir_all(&dir)?;
         meta.data_file = format!("{h}-{:016x}.data", rand::random::<u64>());
-        std::fs::rename(body, dir.join(&meta.data_file))?;
+        let to = dir.join(&meta.data_file);
+        // The object's directory exists after the first PUT of its hash prefix: create it only
+        // when the move says it is missing (two syscalls less per PUT).
+        match body.rename_to(&to) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !dir.is_dir() => {
+                std::fs::create_dir_all(&dir)?;
+                body.rename_to(&to)?;
+            }
+            r => r?,
+        }
         let json = serde_json::to_vec_pretty(&meta).map_err(json_err)?;
         let mut idx = self.lock();
         write_atomic(&dir.join(format!("{h}.json")), &json)?;
@@ -501,13 +529,13 @@ impl Bucket {
 
     /// Stores part `n` (body in the temp file `body`), replacing an earlier one.
     /// Ok(false) when the upload does not exist.
-    pub fn put_part(&self, id: &str, n: u32, mut part: Part, body: &Path) -> io::Result<bool> {
+    pub fn put_part(&self, id: &str, n: u32, mut part: Part, body: &TempPath) -> io::Result<bool> {
         part.data_file = format!("part-{n}-{:08x}.data", rand::random::<u32>());
         let mut idx = self.lock();
         let Some(up) = idx.uploads.get_mut(id) else {
             return Ok(false);
         };
-        std::fs::rename(body, self.upload_dir(id).join(&part.data_file))?;
+        body.rename_to(&self.upload_dir(id).join(&part.data_file))?;
         let old = up.parts.insert(n, part);
         let snapshot = up.clone();
         self.save_upload(&snapshot)?;
@@ -527,5 +555,76 @@ impl Bucket {
         drop(idx);
         let _ = std::fs::remove_dir_all(self.upload_dir(id));
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(key: &str) -> ObjectMeta {
+        ObjectMeta {
+            key: key.into(),
+            size: 2,
+            etag: "x".into(),
+            crc64: None,
+            last_modified: 1_700_000_000,
+            headers: Default::default(),
+            storage_class: "STANDARD".into(),
+            acl: Default::default(),
+            restore: None,
+            data_file: String::new(),
+        }
+    }
+
+    #[test]
+    fn put_makes_the_object_directory_when_missing_and_keeps_moved_bodies() {
+        let root = tempfile::tempdir().unwrap();
+        let storage = Storage::open(root.path()).unwrap();
+        storage.create_bucket("b-1250000000").unwrap();
+        let b = storage.bucket("b-1250000000").unwrap();
+        // Two keys, so one put finds its hash-prefix directory missing; each twice, so the
+        // second finds it present (and replaces the first body).
+        for key in ["a", "b", "a", "b"] {
+            let tmp = b.tmp_path();
+            std::fs::write(&tmp, key.repeat(2)).unwrap();
+            let stored = b.put(meta(key), &tmp).unwrap();
+            drop(tmp);
+            let body = std::fs::read(b.data_path(&stored)).unwrap();
+            assert_eq!(body, key.repeat(2).as_bytes(), "{key}: body moved into place");
+            assert_eq!(b.get(key).unwrap().data_file, stored.data_file);
+        }
+        // One body file per key: the replaced ones are gone, nothing is left in tmp/.
+        for key in ["a", "b"] {
+            let (dir, h) = b.obj_dir(key);
+            let bodies = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().to_string();
+                    n.starts_with(&h) && n.ends_with(".data")
+                })
+                .count();
+            assert_eq!(bodies, 1, "{key}");
+        }
+        assert_eq!(std::fs::read_dir(b.dir.join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_unmoved_temp_body_is_removed_and_a_missing_one_is_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let storage = Storage::open(root.path()).unwrap();
+        storage.create_bucket("b-1250000000").unwrap();
+        let b = storage.bucket("b-1250000000").unwrap();
+        let tmp = b.tmp_path();
+        std::fs::write(&tmp, b"xx").unwrap();
+        let path = tmp.to_path_buf();
+        drop(tmp);
+        assert!(!path.exists(), "an abandoned body is removed");
+        // A body that was never written: NotFound, and no object.
+        let tmp = b.tmp_path();
+        let e = b.put(meta("c"), &tmp).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(b.get("c").is_none());
     }
 }
