@@ -65,6 +65,36 @@ fn rereads_of_cached_ranges_cost_no_request() {
 }
 
 #[test]
+fn removing_a_file_gives_back_its_read_cache_space() {
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let data = pattern(6 << 20, 21);
+    emu.put(BUCKET, "gone.bin", &data);
+    emu.put(BUCKET, "moved.bin", &data);
+    let m = Mount::new(&emu, BUCKET, "");
+    let read_dir = m.cache.join("read");
+    assert_eq!(fs::read(m.p("gone.bin")).unwrap(), data);
+    assert_eq!(fs::read(m.p("moved.bin")).unwrap(), data);
+    // The cache writes behind the reader: wait (bounded) until both files are on disk.
+    let both = 2 * data.len() as u64;
+    assert!(
+        wait_until(Duration::from_secs(30), || disk_usage(&read_dir) >= both),
+        "read cache holds {} bytes",
+        disk_usage(&read_dir)
+    );
+    fs::remove_file(m.p("gone.bin")).unwrap();
+    let one = disk_usage(&read_dir);
+    assert!(one < both, "rm gave nothing back: {one} bytes");
+    fs::rename(m.p("moved.bin"), m.p("there.bin")).unwrap();
+    assert_eq!(
+        disk_usage(&read_dir),
+        0,
+        "mv of the last cached file left bytes"
+    );
+    // The renamed file still reads right (from COS now).
+    assert_eq!(fs::read(m.p("there.bin")).unwrap(), data);
+}
+
+#[test]
 fn random_4k_reads_fetch_small_blocks() {
     let emu = Emulator::start(&[BUCKET], &[]);
     let size: u64 = 64 << 20;

@@ -591,7 +591,11 @@ mod tests {
             let stored = b.put(meta(key), &tmp).unwrap();
             drop(tmp);
             let body = std::fs::read(b.data_path(&stored)).unwrap();
-            assert_eq!(body, key.repeat(2).as_bytes(), "{key}: body moved into place");
+            assert_eq!(
+                body,
+                key.repeat(2).as_bytes(),
+                "{key}: body moved into place"
+            );
             assert_eq!(b.get(key).unwrap().data_file, stored.data_file);
         }
         // One body file per key: the replaced ones are gone, nothing is left in tmp/.

@@ -233,6 +233,11 @@ impl Fs {
             self.own.removed(&rel);
             self.table.remove(parent, name.as_str());
         }
+        // The name is gone: its downloaded bytes go too (bytes not yet written behind never
+        // reach the disk), unless open descriptors may still read through them.
+        if !node.as_ref().is_some_and(|n| n.is_open()) {
+            self.readcache.forget(key.as_str());
+        }
         // Always delete in COS too: an upload may have finished a moment ago.
         self.queue_delete(key.to_string()).await;
         self.touch_dir(parent);

@@ -5,6 +5,8 @@
 //! cached only when it is complete (or ends at the object's end), so a hit never needs a request
 //! to fill a gap. Each key has at most one ETag: data of a new ETag replaces the old one, and a
 //! lookup with any other ETag misses, so a changed object never serves old bytes.
+//! `forget` drops a key's bytes at once: unlink and rename call it (unless the file is open), so
+//! a removed file's space comes back and its bytes not yet written behind never reach the disk.
 //!
 //! Storage is a sparse file per object in `dir` (the mount's cache directory), or memory when
 //! there is no directory (the fs core's unit tests). The total is bounded by `limit` bytes;

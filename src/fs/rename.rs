@@ -186,6 +186,11 @@ impl Fs {
                 return Err(e);
             }
         }
+        // The old name's downloaded bytes are of no use under it any more (the cache is by key),
+        // unless open descriptors may still read through them.
+        if !node.as_ref().is_some_and(|(_, nd)| nd.is_open()) {
+            self.readcache.forget(&fk);
+        }
         // The delete batch journals the old key itself, so the intent can end.
         self.queue_delete(fk).await;
         self.uploads.intent_end(id);

@@ -189,3 +189,43 @@ async fn random_reads_fill_objects_up_to_read_fill_max_only() {
         "the large object was filled"
     );
 }
+
+/// Reads all of `name` through a fresh handle and closes it.
+async fn read_whole(e: &Env, name: &str, len: usize) {
+    let ino = resolve(&e.fs, name).await.unwrap();
+    let fh = e.fs.open(ino, libc::O_RDONLY).await.unwrap();
+    let b = e.fs.read(ino, fh, 0, len as u32).await.unwrap();
+    assert_eq!(b.len(), len, "{name}");
+    e.fs.release(ino, fh).await.unwrap();
+}
+
+#[tokio::test]
+async fn unlink_and_rename_give_back_cached_bytes_unless_the_file_is_open() {
+    let e = reads_env(1 << 20);
+    let len = 4 * PART as usize;
+    for (i, name) in ["gone", "moved", "open"].iter().enumerate() {
+        e.store
+            .insert(name, bytes(len, 10 + i as u64), &PutOptions::default());
+        read_whole(&e, name, len).await;
+    }
+    let all = e.fs.readcache.used();
+    assert_eq!(all, 3 * len as u64, "every byte read is cached");
+    e.fs.unlink(ROOT_INO, os("gone")).await.unwrap();
+    assert_eq!(e.fs.readcache.used(), all - len as u64, "unlink drops them");
+    e.fs.rename(ROOT_INO, os("moved"), ROOT_INO, os("there"), 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        e.fs.readcache.used(),
+        len as u64,
+        "rename drops the old name's"
+    );
+    // An open descriptor may still read through the cache after the name is gone.
+    let ino = resolve(&e.fs, "open").await.unwrap();
+    let fh = e.fs.open(ino, libc::O_RDONLY).await.unwrap();
+    e.fs.unlink(ROOT_INO, os("open")).await.unwrap();
+    assert_eq!(e.fs.readcache.used(), len as u64, "kept while open");
+    let b = e.fs.read(ino, fh, 0, len as u32).await.unwrap();
+    assert_eq!(b.len(), len);
+    e.fs.release(ino, fh).await.unwrap();
+}
