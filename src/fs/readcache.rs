@@ -7,6 +7,7 @@
 //! lookup with any other ETag misses, so a changed object never serves old bytes.
 //! `forget` drops a key's bytes at once: unlink and rename call it (unless the file is open), so
 //! a removed file's space comes back and its bytes not yet written behind never reach the disk.
+//! The file of a dropped object is deleted by the writer thread, not on the caller's path.
 //!
 //! Storage is a sparse file per object in `dir` (the mount's cache directory), or memory when
 //! there is no directory (the fs core's unit tests). The total is bounded by `limit` bytes;
@@ -84,6 +85,15 @@ struct Obj {
     unwritten: HashMap<u64, Bytes>,
 }
 
+/// Work for the writer thread.
+enum Work {
+    /// Store chunks.
+    Write(Job),
+    /// Delete the file of a dropped object: off the caller's path, since removing a large
+    /// file takes 30-200 ms (an `rm` through the mount, an eviction, a new ETag).
+    Remove(PathBuf),
+}
+
 /// Chunks of one object for the writer thread.
 struct Job {
     /// The object's key.
@@ -125,8 +135,9 @@ pub struct ReadCache {
     inner: Arc<Mutex<Inner>>,
     /// Signalled by the writer as chunks reach the disk (`put` waits on it when too much waits).
     written: Arc<std::sync::Condvar>,
-    /// Hands chunks to the writer thread (None: memory backing, or no thread could start).
-    writer: Option<Sender<Job>>,
+    /// Hands chunks and removals to the writer thread (None: memory backing, or no thread
+    /// could start).
+    writer: Option<Sender<Work>>,
 }
 
 fn unquote(etag: &str) -> &str {
@@ -153,16 +164,23 @@ impl ReadCache {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let written = Arc::new(std::sync::Condvar::new());
         let writer = dir.as_ref().and_then(|_| {
-            let (tx, rx) = channel::<Job>();
+            let (tx, rx) = channel::<Work>();
             let shared = inner.clone();
             let cv = written.clone();
             // Ends when the cache (the only sender) is dropped.
             std::thread::Builder::new()
                 .name("readcache-writer".into())
                 .spawn(move || {
-                    for job in rx {
-                        write_job(&shared, chunk, &job);
-                        cv.notify_all();
+                    for work in rx {
+                        match work {
+                            Work::Write(job) => {
+                                write_job(&shared, chunk, &job);
+                                cv.notify_all();
+                            }
+                            Work::Remove(path) => {
+                                let _ = std::fs::remove_file(path);
+                            }
+                        }
                     }
                 })
                 .map_err(|e| log::warn!("read cache: writes stay inline: {e}"))
@@ -333,7 +351,8 @@ impl ReadCache {
         let mut g = self.lock();
         let inner = &mut *g;
         if inner.objects.get(key).is_some_and(|o| o.etag != etag) {
-            Self::drop_object(inner, key);
+            let doomed = Self::drop_object(inner, key);
+            self.remove_file(doomed);
         }
         if !inner.objects.contains_key(key) {
             let backing = match &self.dir {
@@ -419,7 +438,13 @@ impl ReadCache {
                 chunks: queued,
             };
             let job = match &self.writer {
-                Some(w) => w.send(job).err().map(|e| e.0),
+                Some(w) => match w.send(Work::Write(job)) {
+                    Ok(()) => None,
+                    Err(e) => match e.0 {
+                        Work::Write(job) => Some(job),
+                        Work::Remove(_) => None,
+                    },
+                },
                 None => Some(job),
             };
             if let Some(job) = job {
@@ -441,22 +466,42 @@ impl ReadCache {
         all
     }
 
-    /// Drops everything cached of `key`.
+    /// Drops everything cached of `key` (its file is deleted behind the caller).
     pub fn forget(&self, key: &str) {
-        let mut g = self.lock();
-        Self::drop_object(&mut g, key);
+        let doomed = Self::drop_object(&mut self.lock(), key);
+        self.remove_file(doomed);
     }
 
-    fn drop_object(inner: &mut Inner, key: &str) {
-        if let Some(o) = inner.objects.remove(key) {
-            for (len, tick) in o.chunks.values() {
-                inner.order.remove(tick);
-                inner.used -= len;
-            }
-            inner.unwritten -= o.unwritten.values().map(|b| b.len() as u64).sum::<u64>();
-            if let Backing::Disk(path, _) = o.backing {
-                let _ = std::fs::remove_file(path);
-            }
+    /// Takes `key` out of the index; returns its file, for `remove_file`.
+    fn drop_object(inner: &mut Inner, key: &str) -> Option<PathBuf> {
+        let o = inner.objects.remove(key)?;
+        for (len, tick) in o.chunks.values() {
+            inner.order.remove(tick);
+            inner.used -= len;
+        }
+        inner.unwritten -= o.unwritten.values().map(|b| b.len() as u64).sum::<u64>();
+        match o.backing {
+            Backing::Disk(path, _) => Some(path),
+            Backing::Mem(_) => None,
+        }
+    }
+
+    /// Deletes a dropped object's file on the writer thread (here when there is none). A chunk
+    /// write still queued for it finds the object gone and skips it.
+    fn remove_file(&self, path: Option<PathBuf>) {
+        let Some(path) = path else { return };
+        let left = match &self.writer {
+            Some(w) => match w.send(Work::Remove(path)) {
+                Ok(()) => None,
+                Err(e) => match e.0 {
+                    Work::Remove(path) => Some(path),
+                    Work::Write(_) => None,
+                },
+            },
+            None => Some(path),
+        };
+        if let Some(path) = left {
+            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -482,7 +527,8 @@ impl ReadCache {
                 }
             }
             if o.chunks.is_empty() {
-                Self::drop_object(inner, &key);
+                let doomed = Self::drop_object(inner, &key);
+                self.remove_file(doomed);
             }
         }
     }
@@ -686,5 +732,35 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "writer stuck");
             std::thread::yield_now();
         }
+    }
+
+    #[test]
+    fn forgotten_objects_lose_their_files_behind_the_caller() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("read");
+        let c = ReadCache::new(Some(dir.clone()), 1 << 20, 4, Evict::Lru);
+        let files = || std::fs::read_dir(&dir).unwrap().count();
+        let all = data(400);
+        for key in ["a", "b", "c"] {
+            assert!(c.put(key, "e", 0, &b(&all), 400));
+        }
+        assert_eq!(files(), 3);
+        // Forgotten, and replaced by a new ETag: the index forgets at once, the files go on
+        // the writer thread.
+        c.forget("a");
+        assert!(c.put("b", "e2", 0, &b(&all), 400));
+        assert_eq!(c.used(), 800);
+        assert!(!c.contains("a", "e", 0..400));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while files() != 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} files left",
+                files()
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(&c.read_prefix("b", "e2", 0..400)[..], &all[..]);
+        assert_eq!(&c.read_prefix("c", "e", 0..400)[..], &all[..]);
     }
 }
