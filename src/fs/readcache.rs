@@ -437,17 +437,7 @@ impl ReadCache {
                 id: inner.objects.get(key).map_or(0, |o| o.id),
                 chunks: queued,
             };
-            let job = match &self.writer {
-                Some(w) => match w.send(Work::Write(job)) {
-                    Ok(()) => None,
-                    Err(e) => match e.0 {
-                        Work::Write(job) => Some(job),
-                        Work::Remove(_) => None,
-                    },
-                },
-                None => Some(job),
-            };
-            if let Some(job) = job {
+            if let Some(Work::Write(job)) = self.to_writer(Work::Write(job)) {
                 // No writer thread: write here (outside the lock, as the writer does).
                 drop(g);
                 write_job(&self.inner, self.chunk, &job);
@@ -490,18 +480,17 @@ impl ReadCache {
     /// write still queued for it finds the object gone and skips it.
     fn remove_file(&self, path: Option<PathBuf>) {
         let Some(path) = path else { return };
-        let left = match &self.writer {
-            Some(w) => match w.send(Work::Remove(path)) {
-                Ok(()) => None,
-                Err(e) => match e.0 {
-                    Work::Remove(path) => Some(path),
-                    Work::Write(_) => None,
-                },
-            },
-            None => Some(path),
-        };
-        if let Some(path) = left {
+        if let Some(Work::Remove(path)) = self.to_writer(Work::Remove(path)) {
             let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Hands `work` to the writer thread; gives it back when there is none (the caller then
+    /// does it itself).
+    fn to_writer(&self, work: Work) -> Option<Work> {
+        match &self.writer {
+            Some(w) => w.send(work).err().map(|e| e.0),
+            None => Some(work),
         }
     }
 
