@@ -44,7 +44,7 @@ use tokio::sync::{watch, Notify};
 use super::journal::{Base, Entry};
 use super::multipart::effective_part_size;
 use super::task::{MultipartProgress, TaskId};
-use super::upload::{Durability, Inner};
+use super::upload::Inner;
 use crate::store::{FileRange, Payload, PutOptions};
 
 /// The longest a hand-off waits for an answer to early parts in flight (see
@@ -411,69 +411,6 @@ impl super::upload::UploadQueue {
         written_end: u64,
     ) -> Option<EarlyUpload> {
         EarlyUpload::start(self.inner.clone(), key, path, file, opts, written_end)
-    }
-
-    /// `enqueue` of a file with an early upload (stopped with [`EarlyStop::stop`]): the task
-    /// continues it when it fits the file as handed off, else it is aborted.
-    pub fn enqueue_early(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-        early: EarlyUpload,
-    ) -> std::io::Result<TaskId> {
-        self.enqueue_handoff(
-            key,
-            file,
-            size,
-            opts,
-            base_etag,
-            Some(early),
-            Durability::Durable,
-        )
-    }
-
-    /// The one hand-off of a staging file, with or without an early upload, made durable as
-    /// `how` says (`Durability::Held` for fsync, see `UploadQueue::enqueue_held`). An early
-    /// upload continues when it fits the file as handed off, else it is aborted.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn enqueue_handoff(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-        early: Option<EarlyUpload>,
-        how: Durability,
-    ) -> std::io::Result<TaskId> {
-        let Some(early) = early else {
-            return self.enqueue_as(key, file, size, opts, base_etag, how, None);
-        };
-        let jid = early.journal_id();
-        let progress = early.take(key, size, &opts);
-        let abort = progress
-            .as_ref()
-            .map(|p| (p.key.clone(), p.upload_id.clone()));
-        let used = progress.is_some();
-        match self.enqueue_as(key, file, size, opts, base_etag, how, progress) {
-            Ok(id) => {
-                if used {
-                    log::debug!("{key}: upload continues the early multipart upload");
-                    EarlyUpload::taken(&self.inner, key, jid);
-                }
-                Ok(id)
-            }
-            Err(e) => {
-                if let Some(a) = abort {
-                    self.inner.abort_later(vec![a]);
-                    EarlyUpload::taken(&self.inner, key, jid);
-                }
-                Err(e)
-            }
-        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! - a task's staging file is deleted only after COS acknowledged it (or the user discarded the
 //!   file / a newer upload of the key superseded it; a user cancel moves it to the recovery dir);
 //! - its journal entry is removed only after that, and was fsync'd before `enqueue` returned
-//!   (a lazy task's, `enqueue_for_wait`: within `LAZY_WINDOW`, unless COS has it by then);
+//!   (a lazy task's, `Durability::Lazy`: within `LAZY_WINDOW`, unless COS has it by then);
 //! - at most one worker uploads a given key at a time, oldest task first.
 
 use std::path::{Path, PathBuf};
@@ -17,10 +17,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
+use super::early::EarlyUpload;
 use super::journal::{sync_dir, Base, Entry};
 use super::staging::{lock, CacheDir};
 pub use super::task::{
-    Durability, PendingFile, RecoveryReport, TaskId, TaskInfo, TaskState, UploadConfig,
+    Durability, Handover, PendingFile, RecoveryReport, TaskId, TaskInfo, TaskState, UploadConfig,
 };
 use super::task::{Outcome, Signal, Table, Task};
 use crate::store::{ObjectStore, PutOptions};
@@ -274,84 +275,55 @@ impl UploadQueue {
     }
 
     /// Hands a finished staging file to the queue (the queue now owns the file; it is deleted
-    /// only after COS has it). Journaled (fsync'd, with the file's data) before returning. A
-    /// queued (not yet running) task for the same key is superseded (its file dropped); a
-    /// running one is allowed to finish and the new one runs after it (uploads of one key are
-    /// serialized). A superseded Paused task passes its hold on to the new one.
-    /// `base_etag`: ETag of the object the local copy started from (None = new file) — used by
-    /// crash recovery to detect that COS changed meanwhile.
+    /// only after COS has it), journaled and made durable as `h.durability` says; an early
+    /// upload continues when it fits the file as handed off, else it is aborted. A queued (not
+    /// yet running) task for the same key is superseded (its file dropped); a running one is
+    /// allowed to finish and the new one runs after it (uploads of one key are serialized). A
+    /// superseded Paused task passes its hold on to the new one.
     ///
-    /// Blocking I/O (fsync of the file, its directory and the journal): async callers on a busy
-    /// runtime may wrap it in `spawn_blocking`.
-    pub fn enqueue(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-    ) -> std::io::Result<TaskId> {
-        self.enqueue_as(key, file, size, opts, base_etag, Durability::Durable, None)
+    /// `Durability::Durable` is blocking I/O (fsync of the file, its directory and the
+    /// journal): async callers on a busy runtime may wrap it in `spawn_blocking`.
+    pub fn enqueue(&self, mut h: Handover) -> std::io::Result<TaskId> {
+        let Some(early) = h.early.take() else {
+            return self.enqueue_as(h, None);
+        };
+        let (key, jid) = (h.key.clone(), early.journal_id());
+        let progress = early.take(&h.key, h.size, &h.opts);
+        let abort = progress
+            .as_ref()
+            .map(|p| (p.key.clone(), p.upload_id.clone()));
+        let used = progress.is_some();
+        match self.enqueue_as(h, progress) {
+            Ok(id) => {
+                if used {
+                    log::debug!("{key}: upload continues the early multipart upload");
+                    EarlyUpload::taken(&self.inner, &key, jid);
+                }
+                Ok(id)
+            }
+            Err(e) => {
+                if let Some(a) = abort {
+                    self.inner.abort_later(vec![a]);
+                    EarlyUpload::taken(&self.inner, &key, jid);
+                }
+                Err(e)
+            }
+        }
     }
 
-    /// `enqueue` for a caller that now waits for the upload (close of a small file): the task
-    /// is journaled (written, not fsync'd) and runs at once; the caller calls [`Self::persist`]
-    /// when its wait ends without the object in COS. An upload that lands costs no fsync.
-    ///
-    /// Why this keeps the guarantees: after a daemon crash (kill -9) the unsynced journal record
-    /// and staging file are still in the page cache, so recovery uploads them; only a power
-    /// loss before the caller's wait ends can lose them, as it loses unsynced data on a local
-    /// disk. A record that outlives its data (power loss after the upload) names a staging file
-    /// whose content recovery checks against COS (`judge`), so a torn copy is never uploaded
-    /// over the object that landed.
-    pub fn enqueue_for_wait(
+    /// Journals and queues `h` (its early upload already taken: `progress` is that upload's
+    /// saved multipart progress, journaled with the task).
+    fn enqueue_as(
         &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-    ) -> std::io::Result<TaskId> {
-        self.enqueue_as(key, file, size, opts, base_etag, Durability::Lazy, None)
-    }
-
-    /// `enqueue` for fsync, which waits for COS next and calls [`UploadQueue::persist`] itself
-    /// unless the upload lands (`Durability::Held`): no fsync of a file that COS is about to
-    /// have, however long its upload takes. Forcing a large staging file to disk cost a third
-    /// of a second per 512 MiB here and stalled every other writer of the disk meanwhile, for
-    /// data that is deleted unwritten once COS has it.
-    /// `early`: the file's early upload, which the task continues when it fits.
-    pub fn enqueue_held(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-        early: Option<super::early::EarlyUpload>,
-    ) -> std::io::Result<TaskId> {
-        self.enqueue_handoff(key, file, size, opts, base_etag, early, Durability::Held)
-    }
-
-    /// The one way in: `how` says when the data and the journal record are fsync'd;
-    /// `progress` is an early upload's saved multipart progress, journaled with the task
-    /// (see `UploadQueue::enqueue_handoff`).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn enqueue_as(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-        how: Durability,
+        h: Handover,
         progress: Option<super::task::MultipartProgress>,
     ) -> std::io::Result<TaskId> {
+        let how = h.durability;
         let durable = how == Durability::Durable;
         if durable {
             // The journal entry is only worth something if the data it points at is durable too.
-            std::fs::File::open(&file)?.sync_all()?;
-            if let Some(dir) = file.parent() {
+            std::fs::File::open(&h.file)?.sync_all()?;
+            if let Some(dir) = h.file.parent() {
                 sync_dir(dir)?;
             }
         }
@@ -359,16 +331,16 @@ impl UploadQueue {
         let entry = Entry {
             id,
             seq: id,
-            key: key.to_string(),
-            file: file.clone(),
-            size,
-            opts: (&opts).into(),
-            base: Base::from_etag(base_etag),
+            key: h.key.clone(),
+            file: h.file.clone(),
+            size: h.size,
+            opts: (&h.opts).into(),
+            base: Base::from_etag(h.base_etag),
             upload_id: progress.as_ref().map(|p| p.upload_id.clone()),
             unclosed: false,
         };
         self.inner.cache.journal().put(entry, durable)?;
-        let mut task = new_task(id, key, file, size, opts, SystemTime::now());
+        let mut task = new_task(id, &h.key, h.file, h.size, h.opts, SystemTime::now());
         task.durability = how;
         task.progress = progress;
         self.insert_task(task);

@@ -352,7 +352,7 @@ async fn finish(inner: &Inner, job: &Job, exit: Exit, mut progress: Option<Multi
     if let Exit::Ok(put) = &exit {
         // Fsync'd before the staging file goes: a crash in between re-checks at recovery and
         // finds COS already holding the content. A lazy entry was never fsync'd: its end
-        // needs no fsync either (see `UploadQueue::enqueue_for_wait`).
+        // needs no fsync either (see `Durability::Lazy`).
         if let Err(e) = inner.cache.journal().complete(job.id, &put.etag, !lazy) {
             log::error!("journal: could not record upload of {}: {e}", job.key);
         }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+pub use crate::cache::task::{Durability, Handover};
 use crate::store::{ObjectStore, PutOptions, StoreError};
 
 /// A pending (not yet uploaded) local copy of a key.
@@ -65,29 +66,12 @@ pub trait Uploads: Send + Sync + 'static {
         crate::cache::label::set(&file, key);
         Ok((path, file))
     }
-    /// Hands a finished staging file to the queue (which now owns it).
-    fn enqueue(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-    ) -> std::io::Result<u64>;
-    /// `enqueue` for a caller that waits for the upload next (close of a small file): the
-    /// implementation may defer making it durable until [`Uploads::persist`] (the default is
-    /// `enqueue`).
-    fn enqueue_for_wait(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-    ) -> std::io::Result<u64> {
-        self.enqueue(key, file, size, opts, base_etag)
-    }
-    /// Makes the uploads of `key` handed over with `enqueue_for_wait` durable (the wait for
+    /// Hands a finished staging file to the queue (which now owns it). `Durability::Lazy` and
+    /// `Held` let the implementation leave it undurable until [`Uploads::persist`]; an early
+    /// upload is continued when it fits (an implementation without them may drop it, which
+    /// aborts it).
+    fn enqueue(&self, h: Handover) -> std::io::Result<u64>;
+    /// Makes the uploads of `key` handed over as `Durability::Lazy` or `Held` durable (the wait for
     /// them ended without the object in COS). Blocking I/O. The default has nothing to do.
     fn persist(&self, _key: &str) -> std::io::Result<()> {
         Ok(())
@@ -108,38 +92,6 @@ pub trait Uploads: Send + Sync + 'static {
         _written_end: u64,
     ) -> Option<crate::cache::early::EarlyUpload> {
         None
-    }
-    /// `enqueue` of a file with an early upload, which the queue continues when it fits (the
-    /// default drops it, which aborts it).
-    fn enqueue_early(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-        early: crate::cache::early::EarlyUpload,
-    ) -> std::io::Result<u64> {
-        drop(early);
-        self.enqueue(key, file, size, opts, base_etag)
-    }
-    /// `enqueue` (`enqueue_early` with `early`) for fsync, which waits for the upload next and
-    /// calls [`Uploads::persist`] unless it lands: the implementation may leave the data
-    /// undurable until then, however long the upload takes (the default is durable at once).
-    #[allow(clippy::too_many_arguments)]
-    fn enqueue_held(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-        early: Option<crate::cache::early::EarlyUpload>,
-    ) -> std::io::Result<u64> {
-        match early {
-            Some(e) => self.enqueue_early(key, file, size, opts, base_etag, e),
-            None => self.enqueue(key, file, size, opts, base_etag),
-        }
     }
     /// Waits until every upload of `key` enqueued so far is done.
     async fn wait_key(&self, key: &str) -> Result<(), StoreError>;
@@ -227,20 +179,14 @@ impl Uploads for ManualUploads {
         Ok((path, f))
     }
 
-    fn enqueue(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        _base_etag: Option<String>,
-    ) -> std::io::Result<u64> {
+    fn enqueue(&self, h: Handover) -> std::io::Result<u64> {
+        // No durability to defer, no multipart: an early upload is dropped (aborted).
         let old = self.lock().insert(
-            key.to_string(),
+            h.key,
             PendingUpload {
-                path: file,
-                size,
-                opts,
+                path: h.file,
+                size: h.size,
+                opts: h.opts,
             },
         );
         if let Some(o) = old {
@@ -314,26 +260,8 @@ impl Uploads for crate::cache::upload::UploadQueue {
         self.cache_dir().new_staging_file()
     }
 
-    fn enqueue(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-    ) -> std::io::Result<u64> {
-        crate::cache::upload::UploadQueue::enqueue(self, key, file, size, opts, base_etag)
-    }
-
-    fn enqueue_for_wait(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-    ) -> std::io::Result<u64> {
-        crate::cache::upload::UploadQueue::enqueue_for_wait(self, key, file, size, opts, base_etag)
+    fn enqueue(&self, h: Handover) -> std::io::Result<u64> {
+        crate::cache::upload::UploadQueue::enqueue(self, h)
     }
 
     fn persist(&self, key: &str) -> std::io::Result<()> {
@@ -353,34 +281,6 @@ impl Uploads for crate::cache::upload::UploadQueue {
         written_end: u64,
     ) -> Option<crate::cache::early::EarlyUpload> {
         crate::cache::upload::UploadQueue::start_early(self, key, path, file, opts, written_end)
-    }
-
-    fn enqueue_early(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-        early: crate::cache::early::EarlyUpload,
-    ) -> std::io::Result<u64> {
-        crate::cache::upload::UploadQueue::enqueue_early(
-            self, key, file, size, opts, base_etag, early,
-        )
-    }
-
-    fn enqueue_held(
-        &self,
-        key: &str,
-        file: PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-        early: Option<crate::cache::early::EarlyUpload>,
-    ) -> std::io::Result<u64> {
-        crate::cache::upload::UploadQueue::enqueue_held(
-            self, key, file, size, opts, base_etag, early,
-        )
     }
 
     async fn wait_key(&self, key: &str) -> Result<(), StoreError> {

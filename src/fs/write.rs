@@ -13,7 +13,7 @@ use super::handle::blocking;
 use super::meta::{store_user_meta, Stat};
 use super::node::{Content, Node, Staged};
 use super::types::{Fh, FileKind, InodeNo};
-use super::uploads::PendingUpload;
+use super::uploads::{Durability, Handover, PendingUpload};
 use super::Fs;
 use crate::store::{PutOptions, StoreError};
 
@@ -438,40 +438,40 @@ impl Fs {
         store_user_meta(&stat, &mut opts.headers.user_meta);
         self.deletes.cancel(&key);
         let uploads = self.uploads.clone();
-        let (k, path, size, base) = (key.clone(), st.path.clone(), st.size, st.base_etag.clone());
+        let size = st.size;
         // The upload gives the object this ACL (COS sets a PUT's ACL from its request).
         let acl = opts.acl.clone();
-        let res = if by == HandOff::Fsync {
+        let early = st.early.take();
+        let durability = if by == HandOff::Fsync {
             // No fsync: fsync waits for COS next and persists the data itself if COS does
-            // not take it (`Fs::fsync`); one small journal write, done here.
-            let early = st.early.take();
-            uploads
-                .enqueue_held(&k, path, size, opts, base, early)
-                .map(|_| ())
-                .map_err(FsError::from)
-        } else if let Some(early) = st.early.take() {
-            // The queue continues the parts sent while the file was written; durable first
-            // (blocking I/O, off the runtime's workers), as any large file.
-            blocking(move || {
-                uploads
-                    .enqueue_early(&k, path, size, opts, base, early)
-                    .map(|_| ())
-            })
-            .await
-        } else if by == HandOff::Close && size <= self.cfg.close_wait_max_size {
-            // No fsync: one small journal write, done here (a hop to the blocking pool would
-            // cost more than the write). Close waits for COS (`close_wait`), or with
-            // `close_wait=0` returns at once; the queue fsyncs what has not landed within
-            // its lazy window.
-            uploads
-                .enqueue_for_wait(&k, path, size, opts, base)
-                .map(|_| ())
-                .map_err(FsError::from)
+            // not take it (`Fs::fsync`).
+            Durability::Held
+        } else if early.is_none() && by == HandOff::Close && size <= self.cfg.close_wait_max_size {
+            // No fsync: close waits for COS (`close_wait`), or with `close_wait=0` returns at
+            // once; the queue fsyncs what has not landed within its lazy window. (A file with
+            // an early upload is large: durable first, as any large file.)
+            Durability::Lazy
         } else {
             // Closed data must be durable before the journal points at it (the queue fsyncs
-            // the file, its directory and its journal record): blocking I/O, off the
-            // runtime's workers.
-            blocking(move || uploads.enqueue(&k, path, size, opts, base).map(|_| ())).await
+            // the file, its directory and its journal record).
+            Durability::Durable
+        };
+        let h = Handover {
+            key: key.clone(),
+            file: st.path.clone(),
+            size,
+            opts,
+            base_etag: st.base_etag.clone(),
+            durability,
+            early,
+        };
+        let res = if durability == Durability::Durable {
+            // Blocking I/O, off the runtime's workers.
+            blocking(move || uploads.enqueue(h).map(|_| ())).await
+        } else {
+            // One small journal write, done here (a hop to the blocking pool would cost more
+            // than the write).
+            uploads.enqueue(h).map(|_| ()).map_err(FsError::from)
         };
         match res {
             Ok(()) => {

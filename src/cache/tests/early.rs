@@ -67,14 +67,10 @@ impl Writing {
     /// Stops the early upload and hands the file off with `opts`.
     async fn hand_off(self, fx: &Fx, key: &str, opts: PutOptions) -> Vec<u8> {
         self.early.stopper().stop().await;
-        fx.q.enqueue_early(
-            key,
-            self.path,
-            self.bytes.len() as u64,
-            opts,
-            None,
-            self.early,
-        )
+        fx.q.enqueue(Handover {
+            early: Some(self.early),
+            ..Handover::durable(key, self.path, self.bytes.len() as u64, opts, None)
+        })
         .unwrap();
         self.bytes
     }

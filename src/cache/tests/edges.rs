@@ -70,7 +70,8 @@ fn recovery_yields_to_a_newer_version_queued_first() {
         let gate = st.gate("PutObject");
         let q = UploadQueue::new(st.clone(), cache.clone(), cfg());
         let p = staged(&cache, b"stale");
-        q.enqueue("k", p, 5, PutOptions::default(), None).unwrap();
+        q.enqueue(Handover::durable("k", p, 5, PutOptions::default(), None))
+            .unwrap();
         assert!(gate.wait_for_arrivals(1).await);
     });
     store.remove_gate("PutObject");
@@ -79,7 +80,8 @@ fn recovery_yields_to_a_newer_version_queued_first() {
         let q = UploadQueue::new(store.clone(), cache.clone(), cfg());
         // The new daemon wrote the file again before recovery ran.
         let p = staged(&cache, b"fresh");
-        q.enqueue("k", p, 5, PutOptions::default(), None).unwrap();
+        q.enqueue(Handover::durable("k", p, 5, PutOptions::default(), None))
+            .unwrap();
         let report = q.recover().await.unwrap();
         assert_eq!(report.requeued, 0, "{report:?}");
         drain(&q).await;
@@ -208,8 +210,14 @@ async fn enqueue_of_a_missing_file_fails_and_journals_nothing() {
     let fx = fixture(cfg());
     let missing = fx.cache.staging_dir().join("nope");
     let err =
-        fx.q.enqueue("k", missing, 1, PutOptions::default(), None)
-            .unwrap_err();
+        fx.q.enqueue(Handover::durable(
+            "k",
+            missing,
+            1,
+            PutOptions::default(),
+            None,
+        ))
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     assert_eq!(fx.journaled(), 0);
     assert!(fx.q.list().is_empty());

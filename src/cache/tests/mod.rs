@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::upload::{Durability, Handover};
 use super::*;
 use crate::store::{MemoryStore, ObjectStore, PutOptions, StoreError};
 
@@ -62,13 +63,13 @@ impl Fx {
         let path = staged(&self.cache, bytes);
         let id = self
             .q
-            .enqueue(
+            .enqueue(Handover::durable(
                 key,
                 path.clone(),
                 bytes.len() as u64,
                 PutOptions::default(),
                 None,
-            )
+            ))
             .unwrap();
         (id, path)
     }

@@ -22,16 +22,16 @@ fn crash_recovery_uploads_pending_files() {
         let mut opts = PutOptions::default();
         opts.headers.content_type = Some("text/plain".into());
         let p = staged(&cache, &s);
-        q.enqueue("new/file", p, s.len() as u64, opts, None)
+        q.enqueue(Handover::durable("new/file", p, s.len() as u64, opts, None))
             .unwrap();
         let p = staged(&cache, &b);
-        q.enqueue(
+        q.enqueue(Handover::durable(
             "edited",
             p,
             b.len() as u64,
             PutOptions::default(),
             Some(base),
-        )
+        ))
         .unwrap();
         // A file being written when the daemon died (never enqueued).
         let (orphan, _) = cache.new_staging_file().unwrap();
@@ -82,14 +82,32 @@ fn crash_recovery_keeps_a_copy_when_cos_changed() {
         let gate = st.gate("PutObject");
         let q = UploadQueue::new(st.clone(), cache.clone(), cfg());
         let p = staged(&cache, b"my local edit");
-        q.enqueue("shared.txt", p, 13, PutOptions::default(), Some(base))
-            .unwrap();
+        q.enqueue(Handover::durable(
+            "shared.txt",
+            p,
+            13,
+            PutOptions::default(),
+            Some(base),
+        ))
+        .unwrap();
         let p = staged(&cache, b"brand new");
-        q.enqueue("created.txt", p, 9, PutOptions::default(), None)
-            .unwrap();
+        q.enqueue(Handover::durable(
+            "created.txt",
+            p,
+            9,
+            PutOptions::default(),
+            None,
+        ))
+        .unwrap();
         let p = staged(&cache, b"landed");
-        q.enqueue("landed.txt", p, 6, PutOptions::default(), None)
-            .unwrap();
+        q.enqueue(Handover::durable(
+            "landed.txt",
+            p,
+            6,
+            PutOptions::default(),
+            None,
+        ))
+        .unwrap();
         assert!(gate.wait_for_arrivals(2).await);
     });
     store.remove_gate("PutObject");
@@ -147,14 +165,11 @@ fn recovery_never_uploads_a_copy_cut_short_by_a_machine_crash() {
         let gate = st.gate("PutObject");
         let q = UploadQueue::new(st.clone(), cache.clone(), cfg());
         let p = staged(&cache, b"the whole new version");
-        q.enqueue_held(
-            "doc.txt",
-            p.clone(),
-            21,
-            PutOptions::default(),
-            Some(base),
-            None,
-        )
+        q.enqueue(Handover {
+            durability: Durability::Held,
+            early: None,
+            ..Handover::durable("doc.txt", p.clone(), 21, PutOptions::default(), Some(base))
+        })
         .unwrap();
         assert!(gate.wait_for_arrivals(1).await);
         p
@@ -191,7 +206,8 @@ fn recovery_stops_on_store_errors_and_can_be_retried() {
         let gate = st.gate("PutObject");
         let q = UploadQueue::new(st.clone(), cache.clone(), cfg());
         let p = staged(&cache, b"data");
-        q.enqueue("k", p, 4, PutOptions::default(), None).unwrap();
+        q.enqueue(Handover::durable("k", p, 4, PutOptions::default(), None))
+            .unwrap();
         assert!(gate.wait_for_arrivals(1).await);
     });
     store.remove_gate("PutObject");
@@ -221,7 +237,9 @@ async fn new_ids_continue_after_the_journal() {
         let cache = CacheDir::open(&root).unwrap();
         let q = UploadQueue::new(store.clone(), cache.clone(), cfg());
         let p = staged(&cache, b"x");
-        let id = q.enqueue("a", p, 1, PutOptions::default(), None).unwrap();
+        let id = q
+            .enqueue(Handover::durable("a", p, 1, PutOptions::default(), None))
+            .unwrap();
         assert!(gate.wait_for_arrivals(1).await);
         id
     };
@@ -238,7 +256,9 @@ async fn new_ids_continue_after_the_journal() {
     gate.release();
     let q = UploadQueue::new(store.clone(), cache.clone(), cfg());
     let p = staged(&cache, b"y");
-    let id = q.enqueue("b", p, 1, PutOptions::default(), None).unwrap();
+    let id = q
+        .enqueue(Handover::durable("b", p, 1, PutOptions::default(), None))
+        .unwrap();
     assert!(id > first);
     let report = q.recover().await.unwrap();
     assert_eq!(report.requeued, 1);

@@ -96,12 +96,19 @@ async fn a_held_task_is_left_to_its_waiter_by_the_lazy_window() {
     let gate = fx.store.gate("PutObject");
     let held = staged(&fx.cache, b"fsync'd by its waiter");
     let h =
-        fx.q.enqueue_held("held", held, 21, PutOptions::default(), None, None)
-            .unwrap();
+        fx.q.enqueue(Handover {
+            durability: Durability::Held,
+            early: None,
+            ..Handover::durable("held", held, 21, PutOptions::default(), None)
+        })
+        .unwrap();
     let lazy = staged(&fx.cache, b"lazy");
     let l =
-        fx.q.enqueue_for_wait("lazy", lazy, 4, PutOptions::default(), None)
-            .unwrap();
+        fx.q.enqueue(Handover {
+            durability: Durability::Lazy,
+            ..Handover::durable("lazy", lazy, 4, PutOptions::default(), None)
+        })
+        .unwrap();
     assert!(gate.wait_for_arrivals(2).await);
     let is_lazy = |fx: &Fx, id| fx.q.inner.table().tasks.get(&id).is_some_and(|t| t.lazy());
     assert!(
@@ -131,8 +138,11 @@ async fn a_lazy_task_still_pending_after_the_lazy_window_is_made_durable() {
     let gate = fx.store.gate("PutObject");
     let path = staged(&fx.cache, b"lazy bytes");
     let id =
-        fx.q.enqueue_for_wait("lazy", path, 10, PutOptions::default(), None)
-            .unwrap();
+        fx.q.enqueue(Handover {
+            durability: Durability::Lazy,
+            ..Handover::durable("lazy", path, 10, PutOptions::default(), None)
+        })
+        .unwrap();
     assert!(gate.wait_for_arrivals(1).await);
     let lazy = |fx: &Fx| fx.q.inner.table().tasks.get(&id).is_some_and(|t| t.lazy());
     assert!(lazy(&fx), "journaled without fsync");

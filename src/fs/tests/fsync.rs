@@ -9,7 +9,7 @@ use super::*;
 /// answers what the test says (or never, while `answer` is None).
 struct Held {
     inner: Arc<ManualUploads>,
-    /// Keys handed off with `enqueue_held`.
+    /// Keys handed off as `Durability::Held`.
     held: mpsc::UnboundedSender<String>,
     /// Keys persisted.
     persisted: mpsc::UnboundedSender<String>,
@@ -21,24 +21,17 @@ struct Held {
 impl Uploads for Held {
     forward_uploads!(
         new_staging_file,
-        enqueue,
         pending,
         pending_under,
         update_pending_opts,
         discard
     );
-    fn enqueue_held(
-        &self,
-        key: &str,
-        file: std::path::PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-        early: Option<crate::cache::early::EarlyUpload>,
-    ) -> std::io::Result<u64> {
-        assert!(early.is_none());
-        self.held.send(key.to_string()).unwrap();
-        self.inner.enqueue(key, file, size, opts, base_etag)
+    fn enqueue(&self, h: crate::fs::uploads::Handover) -> std::io::Result<u64> {
+        if h.durability == crate::fs::uploads::Durability::Held {
+            assert!(h.early.is_none());
+            self.held.send(h.key.clone()).unwrap();
+        }
+        self.inner.enqueue(h)
     }
     fn persist(&self, key: &str) -> std::io::Result<()> {
         self.persisted.send(key.to_string()).unwrap();

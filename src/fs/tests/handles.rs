@@ -157,20 +157,13 @@ impl Uploads for VanishingPending {
         update_pending_opts,
         discard
     );
-    fn enqueue(
-        &self,
-        key: &str,
-        file: std::path::PathBuf,
-        size: u64,
-        opts: PutOptions,
-        base_etag: Option<String>,
-    ) -> std::io::Result<u64> {
+    fn enqueue(&self, h: crate::fs::uploads::Handover) -> std::io::Result<u64> {
         *self.last.lock().unwrap() = Some(PendingUpload {
-            path: file.clone(),
-            size,
-            opts: opts.clone(),
+            path: h.file.clone(),
+            size: h.size,
+            opts: h.opts.clone(),
         });
-        self.inner.enqueue(key, file, size, opts, base_etag)
+        self.inner.enqueue(h)
     }
     async fn wait_key(&self, key: &str) -> Result<(), crate::store::StoreError> {
         self.inner.wait_key(key).await

@@ -115,15 +115,8 @@ macro_rules! forward_uploads {
         }
     };
     (@one enqueue) => {
-        fn enqueue(
-            &self,
-            key: &str,
-            file: std::path::PathBuf,
-            size: u64,
-            opts: PutOptions,
-            base_etag: Option<String>,
-        ) -> std::io::Result<u64> {
-            self.inner.enqueue(key, file, size, opts, base_etag)
+        fn enqueue(&self, h: crate::fs::uploads::Handover) -> std::io::Result<u64> {
+            self.inner.enqueue(h)
         }
     };
     (@one pending) => {
