@@ -9,8 +9,8 @@
 //!   `scan.rs`: one listing answers look-ups that miss in bulk in a directory;
 //! - `attr.rs`: setattr (chmod/chown/utimes into `x-cos-meta-*`, truncate);
 //! - `dir.rs`: readdir over paged delimited listings; `read.rs`: ranged GETs + read-ahead;
-//!   `readcache.rs`: downloaded ranges by key + ETag; `fill.rs`: background fill of objects
-//!   read at random;
+//!   `readcache.rs`: downloaded ranges by key + ETag (its writer thread in `readcache/writer.rs`);
+//!   `fill.rs`: background fill of objects read at random;
 //! - `node.rs`: the one shared state per inode (file-state diagram, lock order);
 //! - `handle.rs`: create/open/read/flush/release/fsync; `write.rs`: the staging copy and its
 //!   hand-off to the upload queue; `rename.rs`;

@@ -7,7 +7,8 @@
 //! lookup with any other ETag misses, so a changed object never serves old bytes.
 //! `forget` drops a key's bytes at once: unlink and rename call it (unless the file is open), so
 //! a removed file's space comes back and its bytes not yet written behind never reach the disk.
-//! The file of a dropped object is deleted by the writer thread, not on the caller's path.
+//! The file of a dropped object is deleted by the writer thread (`readcache/writer.rs`), not on
+//! the caller's path.
 //!
 //! Storage is a sparse file per object in `dir` (the mount's cache directory), or memory when
 //! there is no directory (the fs core's unit tests). The total is bounded by `limit` bytes;
@@ -31,13 +32,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
+
+mod writer;
+use writer::{low_on_space, punch_hole, spawn_writer, write_job, Job, Work};
 
 /// Bytes that may wait for the writer thread, all objects together.
 const MAX_UNWRITTEN: u64 = 8 << 20;
@@ -83,25 +85,6 @@ struct Obj {
     chunks: HashMap<u64, (u64, u64)>,
     /// Present chunks whose bytes the writer thread has not stored yet (disk backing only).
     unwritten: HashMap<u64, Bytes>,
-}
-
-/// Work for the writer thread.
-enum Work {
-    /// Store chunks.
-    Write(Job),
-    /// Delete the file of a dropped object: off the caller's path, since removing a large
-    /// file takes 30-200 ms (an `rm` through the mount, an eviction, a new ETag).
-    Remove(PathBuf),
-}
-
-/// Chunks of one object for the writer thread.
-struct Job {
-    /// The object's key.
-    key: String,
-    /// The object's `Obj::id` (a dropped and re-created object skips the job).
-    id: u64,
-    /// Chunk indexes.
-    chunks: Vec<u64>,
 }
 
 /// The index (under `ReadCache::inner`).
@@ -163,30 +146,9 @@ impl ReadCache {
         });
         let inner = Arc::new(Mutex::new(Inner::default()));
         let written = Arc::new(std::sync::Condvar::new());
-        let writer = dir.as_ref().and_then(|_| {
-            let (tx, rx) = channel::<Work>();
-            let shared = inner.clone();
-            let cv = written.clone();
-            // Ends when the cache (the only sender) is dropped.
-            std::thread::Builder::new()
-                .name("readcache-writer".into())
-                .spawn(move || {
-                    for work in rx {
-                        match work {
-                            Work::Write(job) => {
-                                write_job(&shared, chunk, &job);
-                                cv.notify_all();
-                            }
-                            Work::Remove(path) => {
-                                let _ = std::fs::remove_file(path);
-                            }
-                        }
-                    }
-                })
-                .map_err(|e| log::warn!("read cache: writes stay inline: {e}"))
-                .ok()
-                .map(|_| tx)
-        });
+        let writer = dir
+            .as_ref()
+            .and_then(|_| spawn_writer(inner.clone(), written.clone(), chunk));
         ReadCache {
             chunk,
             limit,
@@ -533,82 +495,6 @@ impl Drop for ReadCache {
 
 fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Stores the chunks of `job` that are still waiting (the writer thread's work), one chunk per
-/// lock hold so readers wait at most one chunk's pwrite. A chunk that fails to write leaves the
-/// index: it was never readable from disk.
-fn write_job(m: &Mutex<Inner>, chunk: u64, job: &Job) {
-    for &i in &job.chunks {
-        let (f, b) = {
-            let g = lock(m);
-            let Some(o) = g.objects.get(&job.key).filter(|o| o.id == job.id) else {
-                return; // dropped (a new ETag, or evicted whole): nothing left to write
-            };
-            let (Backing::Disk(_, f), Some(b)) = (&o.backing, o.unwritten.get(&i)) else {
-                continue; // evicted meanwhile
-            };
-            (f.clone(), b.clone())
-        };
-        let res = f.write_all_at(&b, i * chunk);
-        let mut g = lock(m);
-        let inner = &mut *g;
-        let Some(o) = inner.objects.get_mut(&job.key).filter(|o| o.id == job.id) else {
-            return; // dropped while we wrote: its file is gone with it
-        };
-        match o.unwritten.get(&i) {
-            Some(now) if now.as_ptr() == b.as_ptr() => {
-                o.unwritten.remove(&i);
-                inner.unwritten -= b.len() as u64;
-                if let Err(e) = res {
-                    log::debug!("read cache: writing a chunk: {e}");
-                    if let Some((len, tick)) = o.chunks.remove(&i) {
-                        inner.order.remove(&tick);
-                        inner.used -= len;
-                    }
-                }
-            }
-            // Evicted (and perhaps stored anew) while we wrote: give the space back unless a
-            // newer copy of the chunk is cached.
-            Some(_) => {}
-            None if !o.chunks.contains_key(&i) => punch_hole(&f, i * chunk, b.len() as u64),
-            None => {}
-        }
-    }
-}
-
-/// True when less than 5 % of the filesystem holding `dir` is free (or it cannot be told).
-fn low_on_space(dir: &std::path::Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return true;
-    };
-    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return true;
-    }
-    st.f_bavail.saturating_mul(20) < st.f_blocks
-}
-
-/// Gives back the disk space of `[off, off+len)` (best effort: on filesystems without hole
-/// punching the space stays used until the object is dropped; the index forgets it anyway).
-fn punch_hole(f: &File, off: u64, len: u64) {
-    // SAFETY: fallocate on an owned, open descriptor; no memory is passed.
-    let r = unsafe {
-        libc::fallocate(
-            f.as_raw_fd(),
-            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-            off as libc::off_t,
-            len as libc::off_t,
-        )
-    };
-    if r != 0 {
-        log::debug!(
-            "read cache: punching a hole: {}",
-            std::io::Error::last_os_error()
-        );
-    }
 }
 
 #[cfg(test)]
