@@ -1,5 +1,5 @@
-//! The per-key operations of the upload queue that the fs core calls: `wait_key` (fsync,
-//! rename), the pending-file views (reads, getattr, readdir of files not yet in COS), and the
+//! The per-key operations of the upload queue that the fs core calls: `wait_landed` (fsync,
+//! close) and `wait_key` (chmod, xattrs, rename), the pending-file views (reads, getattr, readdir of files not yet in COS), and the
 //! changes a pending upload undergoes (metadata folded in, unlink, rename).
 
 use std::collections::BTreeSet;
@@ -13,11 +13,23 @@ impl UploadQueue {
     /// Waits until every task for `key` enqueued so far is Done (Ok) or Failed/Cancelled (Err).
     /// A superseded task counts as the task that superseded it; a discarded one (unlink) as
     /// Ok once its worker has let go — so after `discard(k)`, `wait_key(k)` returns only when
-    /// nothing of the old file can land in COS any more. Used by fsync and by rename/xattr
-    /// operations that need the object in COS. A Paused task keeps it waiting, and so does one
+    /// nothing of the old file can land in COS any more. Done means settled: the object is as
+    /// the upload leaves it (an early upload's times stored) and the metadata cache records
+    /// it, so an operation that changes the object next (chmod, xattrs, ACLs, rename) is not
+    /// overtaken by the upload's last steps. A Paused task keeps it waiting, and so does one
     /// Waiting for a retry after a transient error (the queue retries it on its own; the fs
     /// core bounds fsync with its own deadline): only a permanent failure is an Err.
     pub async fn wait_key(&self, key: &str) -> Result<(), StoreError> {
+        self.wait(key, false).await
+    }
+
+    /// As [`UploadQueue::wait_key`], but a task counts as soon as its data is in COS, before
+    /// the worker's last steps (see `Task::landed`): what fsync and close wait for.
+    pub async fn wait_landed(&self, key: &str) -> Result<(), StoreError> {
+        self.wait(key, true).await
+    }
+
+    async fn wait(&self, key: &str, landed_is_enough: bool) -> Result<(), StoreError> {
         let ids: Vec<TaskId> = {
             let table = self.inner.table();
             table
@@ -35,7 +47,7 @@ impl UploadQueue {
             {
                 let table = self.inner.table();
                 for &id in &ids {
-                    match resolve(&table, id) {
+                    match resolve(&table, id, landed_is_enough) {
                         Resolved::Ok => {}
                         Resolved::Pending => pending = true,
                         Resolved::Err(e) => return Err(e),
@@ -240,7 +252,7 @@ enum Resolved {
 }
 
 /// Follows a task (through supersessions) to its current standing.
-fn resolve(table: &Table, mut id: TaskId) -> Resolved {
+fn resolve(table: &Table, mut id: TaskId, landed_is_enough: bool) -> Resolved {
     // Supersession chains only go to newer ids, so this ends; the bound is belt and braces.
     for _ in 0..10_000 {
         let outcome = match table.tasks.get(&id) {
@@ -251,7 +263,7 @@ fn resolve(table: &Table, mut id: TaskId) -> Resolved {
                 None => {
                     return match &t.state {
                         TaskState::Done => Resolved::Ok,
-                        _ if t.landed => Resolved::Ok,
+                        _ if t.landed && landed_is_enough => Resolved::Ok,
                         TaskState::Failed { error } => Resolved::Err(
                             t.error
                                 .clone()

@@ -225,7 +225,8 @@ pub(crate) struct Task {
     pub durability: Durability,
     /// The data is in COS (the PUT or Complete returned) and the worker is only finishing up
     /// (storing the times of an early upload, `worker::store_times`; the journal, the metadata
-    /// cache, the staging file): `wait_key` (fsync, close) need not wait for that.
+    /// cache, the staging file): `wait_landed` (fsync, close) need not wait for that;
+    /// `wait_key` (operations that change the object next) does.
     pub landed: bool,
 }
 

@@ -239,7 +239,7 @@ impl Fs {
         if !self.close_waits_for(size) {
             return Ok(());
         }
-        match tokio::time::timeout(self.cfg.close_wait, self.uploads.wait_key(key)).await {
+        match tokio::time::timeout(self.cfg.close_wait, self.uploads.wait_landed(key)).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => log::warn!("{key}: upload after close failed for now: {e}"),
             Err(_) => log::info!("{key}: upload continues in the background after close"),
@@ -314,21 +314,21 @@ impl Fs {
         };
         // Waits through scheduled retries, but not forever: the data stays journaled and keeps
         // uploading; the caller learns COS does not have it yet.
-        let res = match tokio::time::timeout(self.cfg.op_timeout, self.uploads.wait_key(&key)).await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(FsError::from(e)),
-            Err(_) => {
-                log::warn!(
-                    "fsync {key}: not in COS within {:?}; the upload continues",
-                    self.cfg.op_timeout
-                );
-                Err(FsError::Io(format!(
-                    "{key}: COS did not take the data within {:?}",
-                    self.cfg.op_timeout
-                )))
-            }
-        };
+        let res =
+            match tokio::time::timeout(self.cfg.op_timeout, self.uploads.wait_landed(&key)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(FsError::from(e)),
+                Err(_) => {
+                    log::warn!(
+                        "fsync {key}: not in COS within {:?}; the upload continues",
+                        self.cfg.op_timeout
+                    );
+                    Err(FsError::Io(format!(
+                        "{key}: COS did not take the data within {:?}",
+                        self.cfg.op_timeout
+                    )))
+                }
+            };
         guard.uploads = None;
         if res.is_err() {
             self.persist(&key).await?;

@@ -93,8 +93,14 @@ pub trait Uploads: Send + Sync + 'static {
     ) -> Option<crate::cache::early::EarlyUpload> {
         None
     }
-    /// Waits until every upload of `key` enqueued so far is done.
+    /// Waits until every upload of `key` enqueued so far is done, its last steps included
+    /// (an operation that changes the object next must not be overtaken by them).
     async fn wait_key(&self, key: &str) -> Result<(), StoreError>;
+    /// Waits until the data of every upload of `key` enqueued so far is in COS (fsync,
+    /// close). The default waits for the whole upload.
+    async fn wait_landed(&self, key: &str) -> Result<(), StoreError> {
+        self.wait_key(key).await
+    }
     /// The newest pending local copy of `key`.
     fn pending(&self, key: &str) -> Option<PendingUpload>;
     /// Keys with pending uploads under `prefix`.
@@ -285,6 +291,10 @@ impl Uploads for crate::cache::upload::UploadQueue {
 
     async fn wait_key(&self, key: &str) -> Result<(), StoreError> {
         crate::cache::upload::UploadQueue::wait_key(self, key).await
+    }
+
+    async fn wait_landed(&self, key: &str) -> Result<(), StoreError> {
+        crate::cache::upload::UploadQueue::wait_landed(self, key).await
     }
 
     fn pending(&self, key: &str) -> Option<PendingUpload> {

@@ -435,7 +435,11 @@ pub fn spawn_cosfuse(
         .args(["-f", "-o", &o])
         .env("COS_SECRET_ID", SECRET_ID)
         .env("COS_SECRET_KEY", SECRET_KEY)
-        .env("RUST_LOG", "info")
+        // COSFUSE_TEST_LOG=debug keeps more of the daemon's story when chasing a failure.
+        .env(
+            "RUST_LOG",
+            std::env::var("COSFUSE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdout(Stdio::null())
         .stderr(logf)
         .spawn()

@@ -164,7 +164,7 @@ async fn a_hand_off_does_not_hang_on_parts_cos_does_not_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fsync_waits_for_the_data_not_for_the_copy_that_stores_the_times() {
+async fn fsync_waits_for_the_data_and_chmod_for_the_copy_that_stores_the_times() {
     let fx = fixture(cfg());
     let w = Writing::start(&fx, "t", 4);
     assert!(until(|| fx.store.count("UploadPart") == 3).await);
@@ -172,8 +172,11 @@ async fn fsync_waits_for_the_data_not_for_the_copy_that_stores_the_times() {
     let final_opts = opts("33188", &now_mtime());
     let want_mtime = final_opts.headers.user_meta.get("mtime").cloned();
     let want = w.hand_off(&fx, "t", final_opts).await;
-    // The copy is held: the data is in COS, so wait_key (fsync, close) returns.
-    wait_key(&fx.q, "t").await.unwrap();
+    // The copy is held: the data is in COS, so wait_landed (fsync, close) returns.
+    tokio::time::timeout(Duration::from_secs(10), fx.q.wait_landed("t"))
+        .await
+        .expect("wait_landed timed out")
+        .unwrap();
     assert_eq!(fx.store.get("t").unwrap(), want);
     assert!(gate.wait_for_arrivals(1).await);
     assert!(
@@ -182,7 +185,21 @@ async fn fsync_waits_for_the_data_not_for_the_copy_that_stores_the_times() {
             .any(|t| t.key == "t" && t.state != TaskState::Done),
         "the task runs on, storing the times"
     );
+    // An operation that changes the object next (chmod, xattrs, rename) waits for the copy:
+    // its own copy in place must not be overwritten by this one.
+    let mut settled = Box::pin(fx.q.wait_key("t"));
+    assert!(futures::poll!(&mut settled).is_pending());
     gate.release();
+    tokio::time::timeout(Duration::from_secs(10), settled)
+        .await
+        .expect("wait_key timed out")
+        .unwrap();
+    assert!(
+        fx.q.list()
+            .iter()
+            .all(|t| t.key != "t" || t.state == TaskState::Done),
+        "wait_key returned before the task was done"
+    );
     drain(&fx.q).await;
     let meta = fx.store.meta("t").unwrap();
     assert_eq!(meta.headers.user_meta.get("mtime"), want_mtime.as_ref());

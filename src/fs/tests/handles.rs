@@ -168,6 +168,9 @@ impl Uploads for VanishingPending {
     async fn wait_key(&self, key: &str) -> Result<(), crate::store::StoreError> {
         self.inner.wait_key(key).await
     }
+    async fn wait_landed(&self, key: &str) -> Result<(), crate::store::StoreError> {
+        self.inner.wait_landed(key).await
+    }
     fn pending(&self, key: &str) -> Option<PendingUpload> {
         let ghost = self.ghost.lock().unwrap().take();
         ghost.or_else(|| self.inner.pending(key))
