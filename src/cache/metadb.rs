@@ -13,6 +13,11 @@
 //! a hit: as a map of owned strings it took about 1.3 KiB a key (130 MiB at the default
 //! 100 000 keys), as text about 0.5 KiB.
 //!
+//! Records from a HEAD or a listing are observations: one that began before a change this
+//! mount made (a chmod's copy in place, an upload) yields to it (`put_seen`), since COS keeps
+//! the ETag through a copy in place and the stale answer would otherwise stand for the new
+//! metadata until the content changes.
+//!
 //! Locking: one std mutex, a leaf lock (never across `.await`).
 
 use std::collections::BTreeMap;
@@ -40,12 +45,14 @@ struct Line {
 }
 
 /// What is cached for one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Rec {
     /// ETag.
     etag: Box<str>,
     /// Metadata, as JSON text (see module doc).
     meta: Box<str>,
+    /// `Inner::clock` when it was recorded (0: read from the file).
+    stamp: u64,
 }
 
 impl Rec {
@@ -53,7 +60,13 @@ impl Rec {
         Some(Rec {
             etag: norm(etag).into(),
             meta: serde_json::to_string(meta).ok()?.into(),
+            stamp: 0,
         })
+    }
+
+    /// Same ETag and metadata.
+    fn same(&self, other: &Rec) -> bool {
+        self.etag == other.etag && self.meta == other.meta
     }
 
     fn meta(&self) -> Option<BTreeMap<String, String>> {
@@ -76,6 +89,8 @@ struct Inner {
     file: Option<File>,
     /// Lines in the file.
     lines: usize,
+    /// Counts records (see `MetaDb::epoch`).
+    clock: u64,
 }
 
 /// The persistent metadata cache (see module doc).
@@ -99,6 +114,7 @@ impl MetaDb {
                 map: LruCache::new(NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN)),
                 file: None,
                 lines: 0,
+                clock: 0,
             }),
         }
     }
@@ -156,14 +172,39 @@ impl MetaDb {
         self.lock().map.get(key).and_then(Rec::meta)
     }
 
-    /// Records the metadata of `key` at `etag` (no write when nothing changed).
+    /// Now, for [`MetaDb::put_seen`]: taken before the request whose answer is recorded.
+    pub fn epoch(&self) -> u64 {
+        self.lock().clock
+    }
+
+    /// Records the metadata of `key` at `etag`, as this mount just made it (no write when
+    /// nothing changed).
     pub fn put(&self, key: &str, etag: &str, meta: BTreeMap<String, String>) {
-        let Some(rec) = Rec::new(etag, &meta) else {
+        self.record(key, etag, &meta, None);
+    }
+
+    /// Records the metadata of `key` at `etag` as a request begun at `since` (an
+    /// [`MetaDb::epoch`]) saw it, unless the key was recorded anew meanwhile: that record is
+    /// at least as new (see module doc).
+    pub fn put_seen(&self, key: &str, etag: &str, meta: BTreeMap<String, String>, since: u64) {
+        self.record(key, etag, &meta, Some(since));
+    }
+
+    fn record(&self, key: &str, etag: &str, meta: &BTreeMap<String, String>, since: Option<u64>) {
+        let Some(mut rec) = Rec::new(etag, meta) else {
             return;
         };
         let mut g = self.lock();
-        if g.map.get(key) == Some(&rec) {
-            return;
+        g.clock += 1;
+        rec.stamp = g.clock;
+        if let Some(old) = g.map.get_mut(key) {
+            if since.is_some_and(|since| old.stamp > since) {
+                return;
+            }
+            if old.same(&rec) {
+                old.stamp = rec.stamp;
+                return;
+            }
         }
         let line = rec.line(key);
         g.map.put(key.to_string(), rec);
@@ -282,5 +323,31 @@ mod tests {
         let db = MetaDb::open(dir.path(), 3);
         assert_eq!(db.len(), 3);
         assert!(db.get("k9", "e").is_some() && db.get("k0", "e").is_none());
+    }
+
+    #[test]
+    fn an_answer_from_before_a_change_yields_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = MetaDb::open(dir.path(), 10);
+            db.put("f", "e", meta("33188"));
+            // A HEAD goes out, then a chmod copies the object in place (same ETag) ...
+            let head_sent = db.epoch();
+            db.put("f", "e", meta("33152"));
+            // ... and the HEAD's older answer arrives last: the chmod's record stands.
+            db.put_seen("f", "e", meta("33188"), head_sent);
+            assert_eq!(db.get("f", "e"), Some(meta("33152")));
+            // An answer from a request sent after the change is taken.
+            let later = db.epoch();
+            db.put_seen("f", "e2", meta("33261"), later);
+            assert_eq!(db.get("f", "e2"), Some(meta("33261")));
+            // Nor does a change equal to the record let an older answer through.
+            let head_sent = db.epoch();
+            db.put("f", "e2", meta("33261"));
+            db.put_seen("f", "e2", meta("33188"), head_sent);
+            assert_eq!(db.get("f", "e2"), Some(meta("33261")));
+        }
+        let db = MetaDb::open(dir.path(), 10);
+        assert_eq!(db.get("f", "e2"), Some(meta("33261")), "after a reopen");
     }
 }

@@ -4,6 +4,10 @@
 //! (ARCHITECTURE.md §3). Files created or being written by this mount are not here: their
 //! state is the inode's (`node.rs`), which lookups consult first.
 //!
+//! What a look-up learns from COS is an observation (`put_seen`): one that began before this
+//! mount changed the path (chmod, utimes, a hand-off, unlink, a rename) yields to that change,
+//! so a HEAD answered just before a chmod's copy in place cannot undo the chmod here.
+//!
 //! Locking: one std mutex, a leaf lock (never held with another lock, never across `.await`).
 
 use std::num::NonZeroUsize;
@@ -67,7 +71,17 @@ struct Inner {
     /// no time for a listing, so these live here and win over what a later look-up fetches:
     /// a directory's times never go back (`tar` compares them before and after reading).
     dir_times: LruCache<String, (SystemTime, SystemTime)>,
+    /// Path → `clock` at this mount's last change of it (bounded: only changes newer than
+    /// the look-ups in flight matter).
+    changed: LruCache<String, u64>,
+    /// Counts changes.
+    clock: u64,
+    /// `clock` at the last change of a whole tree (`invalidate_tree`).
+    tree_changed: u64,
 }
+
+/// Changes remembered for `put_seen`.
+const CHANGES_KEPT: usize = 4096;
 
 /// Attribute + negative cache (see module doc).
 pub struct AttrCache {
@@ -103,6 +117,11 @@ impl AttrCache {
                 entries: LruCache::new(cap),
                 head: LruCache::new(cap),
                 dir_times: LruCache::new(cap),
+                changed: LruCache::new(
+                    NonZeroUsize::new(CHANGES_KEPT).unwrap_or(NonZeroUsize::MIN),
+                ),
+                clock: 0,
+                tree_changed: 0,
             }),
         }
     }
@@ -132,9 +151,52 @@ impl AttrCache {
         matches!(self.lock().entries.peek(path), Some(Slot::Present(_, at)) if at.elapsed() < d)
     }
 
-    /// Records attributes from a HEAD or a local change (remembers HEAD-only metadata).
-    pub fn put(&self, path: &str, mut s: Stat) {
+    /// Now, for [`AttrCache::put_seen`]: taken before the look-up whose answer is recorded.
+    pub fn epoch(&self) -> u64 {
+        self.lock().clock
+    }
+
+    /// Records what a look-up begun at `since` (an [`AttrCache::epoch`]) found at `path`
+    /// (None: nothing), unless this mount changed the path meanwhile; returns what now
+    /// stands (the change, when it is still cached; else the answer, not recorded).
+    pub fn put_seen(&self, path: &str, s: Option<Stat>, since: u64) -> Option<Stat> {
         let mut g = self.lock();
+        let changed = g.tree_changed > since || g.changed.peek(path).is_some_and(|&c| c > since);
+        if changed {
+            return match g.entries.peek(path) {
+                Some(Slot::Present(now, _)) => Some(now.clone()),
+                Some(Slot::Absent(_)) => None,
+                None => s,
+            };
+        }
+        match s {
+            Some(s) => {
+                Self::store(&mut g, path, s.clone());
+                Some(s)
+            }
+            None => {
+                g.entries
+                    .put(path.to_string(), Slot::Absent(Instant::now()));
+                None
+            }
+        }
+    }
+
+    /// Marks a change of `path` by this mount.
+    fn change(g: &mut Inner, path: &str) {
+        g.clock += 1;
+        let now = g.clock;
+        g.changed.put(path.to_string(), now);
+    }
+
+    /// Records attributes from a local change (or a HEAD; remembers HEAD-only metadata).
+    pub fn put(&self, path: &str, s: Stat) {
+        let mut g = self.lock();
+        Self::change(&mut g, path);
+        Self::store(&mut g, path, s);
+    }
+
+    fn store(g: &mut Inner, path: &str, mut s: Stat) {
         if s.kind == FileKind::Dir {
             if let Some(&(m, c)) = g.dir_times.get(path) {
                 s.mtime = s.mtime.max(m);
@@ -219,21 +281,26 @@ impl AttrCache {
         self.lock().dir_times.put(path.to_string(), (mtime, ctime));
     }
 
-    /// Records that a path does not exist.
+    /// Records that a path does not exist (a local change, or a look-up's answer).
     pub fn put_absent(&self, path: &str) {
-        self.lock()
-            .entries
+        let mut g = self.lock();
+        Self::change(&mut g, path);
+        g.entries
             .put(path.to_string(), Slot::Absent(Instant::now()));
     }
 
     /// Forgets what is known about a path (not its local state).
     pub fn invalidate(&self, path: &str) {
-        self.lock().entries.pop(path);
+        let mut g = self.lock();
+        Self::change(&mut g, path);
+        g.entries.pop(path);
     }
 
     /// Forgets every path equal to `dir` or under `dir/` (directory rename/removal).
     pub fn invalidate_tree(&self, dir: &str) {
         let mut g = self.lock();
+        g.clock += 1;
+        g.tree_changed = g.clock;
         let under = format!("{dir}/");
         let victims: Vec<String> = g
             .entries
@@ -328,5 +395,39 @@ mod tests {
         assert!(matches!(c.get("e/x"), Cached::Present(_)));
         c.invalidate_tree("e");
         assert_eq!(c.get("e/x"), Cached::Unknown);
+    }
+
+    #[test]
+    fn a_look_up_yields_to_changes_made_while_it_ran() {
+        let c = AttrCache::new(Duration::from_secs(60), Duration::from_secs(60), 100);
+        let mut old = listed("e");
+        old.from_head = true;
+        let mut new = old.clone();
+        new.perm = 0o600;
+        // chmod while a HEAD was out: the chmod stands, and is the answer.
+        let since = c.epoch();
+        c.put("a", new.clone());
+        assert_eq!(c.put_seen("a", Some(old.clone()), since), Some(new.clone()));
+        assert_eq!(c.get("a"), Cached::Present(new.clone()));
+        // unlink while it was out: absent.
+        let since = c.epoch();
+        c.put_absent("a");
+        assert_eq!(c.put_seen("a", Some(old.clone()), since), None);
+        assert_eq!(c.get("a"), Cached::Absent);
+        // Forgotten (rename) while it was out: the answer is given, not kept.
+        let since = c.epoch();
+        c.invalidate("a");
+        assert_eq!(c.put_seen("a", Some(old.clone()), since), Some(old.clone()));
+        assert_eq!(c.get("a"), Cached::Unknown);
+        let since = c.epoch();
+        c.invalidate_tree("d");
+        assert_eq!(c.put_seen("d/x", None, since), None);
+        assert_eq!(c.get("d/x"), Cached::Unknown);
+        // Nothing changed meanwhile: kept, absent ones too.
+        let since = c.epoch();
+        assert_eq!(c.put_seen("a", Some(old.clone()), since), Some(old.clone()));
+        assert_eq!(c.get("a"), Cached::Present(old));
+        assert_eq!(c.put_seen("b", None, since), None);
+        assert_eq!(c.get("b"), Cached::Absent);
     }
 }

@@ -180,6 +180,7 @@ impl Fs {
         unknown: Vec<(String, String, String, Option<String>)>,
     ) -> FsResult<Vec<(String, FileKind)>> {
         let d = self.defaults();
+        let since = self.metadb.epoch();
         let heads: Vec<_> = stream::iter(unknown)
             .map(|(name, key, path, etag)| async move {
                 let r = self.store.head_object(&key).await;
@@ -194,12 +195,12 @@ impl Fs {
             let s = match r {
                 Ok(meta) => {
                     self.metadb
-                        .put(&key, &meta.etag, meta.headers.user_meta.clone());
+                        .put_seen(&key, &meta.etag, meta.headers.user_meta.clone(), since);
                     Stat::from_head(&meta, is_dir, &d)
                 }
                 // An implicit directory (no marker) keeps the documented defaults, as a fact.
                 Err(StoreError::NotFound(_)) if is_dir => {
-                    self.metadb.put(&key, "", Default::default());
+                    self.metadb.put_seen(&key, "", Default::default(), since);
                     let mut s = Stat::dir(&d, self.started);
                     s.acl = Some(Default::default());
                     s
@@ -270,6 +271,7 @@ impl Fs {
                 max_keys: Some(1000),
             };
             let prev = learning.take();
+            let since = self.metadb.epoch();
             let (page, learned) = futures::join!(self.store.list_objects(&req), async {
                 match prev {
                     Some(f) => f.await,
@@ -323,7 +325,7 @@ impl Fs {
                     // Known (this mount wrote it, or a HEAD told): keep it for later mounts.
                     let mut m = std::collections::BTreeMap::new();
                     store_user_meta(&s, &mut m);
-                    self.metadb.put(&o.key, &o.etag, m);
+                    self.metadb.put_seen(&o.key, &o.etag, m, since);
                 } else if let Some(m) = self.metadb.get(&o.key, &o.etag) {
                     apply_user_meta(&mut s, &m, false);
                     s.from_head = true;

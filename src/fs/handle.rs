@@ -161,16 +161,11 @@ impl Fs {
         {
             return Ok(s);
         }
-        match self.revalidate(&rel, s).await? {
-            Some(fresh) => {
-                self.attrs.put(&rel, fresh.clone());
-                Ok(fresh)
-            }
-            None => {
-                self.attrs.put_absent(&rel);
-                Err(FsError::NotFound)
-            }
-        }
+        let since = self.attrs.epoch();
+        let fresh = self.revalidate(&rel, s).await?;
+        self.attrs
+            .put_seen(&rel, fresh, since)
+            .ok_or(FsError::NotFound)
     }
 
     /// read: from the shared staging copy, else through this handle's reader.

@@ -34,6 +34,8 @@ impl Fs {
                 _ => Stat::dir(&self.defaults(), self.started),
             });
         }
+        // What COS answers below yields to a change this mount makes meanwhile.
+        let since = self.attrs.epoch();
         // The merged view: what this mount holds locally wins over what COS has.
         let node = self.table.lookup_path(rel).map(|(_, n)| n);
         if let Some(node) = &node {
@@ -77,19 +79,16 @@ impl Fs {
             match self.scan_lookup(parent, rel).await? {
                 super::scan::Answer::Ask => {}
                 super::scan::Answer::Absent => {
-                    self.attrs.put_absent(rel);
-                    return Err(FsError::NotFound);
+                    return self.seen(rel, None, since);
                 }
                 super::scan::Answer::File(s) => {
-                    self.attrs.put(rel, s.clone());
-                    return Ok(s);
+                    return self.seen(rel, Some(s), since);
                 }
             }
         }
         if let Some(old) = stale.filter(|s| s.kind != FileKind::Dir) {
             if let Some(s) = self.revalidate(rel, old).await? {
-                self.attrs.put(rel, s.clone());
-                return Ok(s);
+                return self.seen(rel, Some(s), since);
             }
         }
         let fetched = match self.fetch_stat(rel).await {
@@ -102,16 +101,13 @@ impl Fs {
             }
             r => r?,
         };
-        match fetched {
-            Some(s) => {
-                self.attrs.put(rel, s.clone());
-                Ok(s)
-            }
-            None => {
-                self.attrs.put_absent(rel);
-                Err(FsError::NotFound)
-            }
-        }
+        self.seen(rel, fetched, since)
+    }
+
+    /// Caches what a look-up begun at `since` found at `rel` (see `AttrCache::put_seen`) and
+    /// answers with what stands.
+    fn seen(&self, rel: &str, s: Option<Stat>, since: u64) -> FsResult<Stat> {
+        self.attrs.put_seen(rel, s, since).ok_or(FsError::NotFound)
     }
 
     /// Close-to-open consistency: one HEAD checks a file known from before the TTL. The same
@@ -119,6 +115,7 @@ impl Fs {
     /// object is gone (the caller then looks again, it may be a directory now).
     pub(crate) async fn revalidate(&self, rel: &str, old: Stat) -> FsResult<Option<Stat>> {
         let key = self.key_of(rel, FileKind::File)?;
+        let since = self.metadb.epoch();
         match self.store.head_object(key.as_str()).await {
             Ok(meta) if self.deletes.contains(&meta.key) => Ok(None),
             Ok(meta) => {
@@ -130,7 +127,7 @@ impl Fs {
                     return Ok(Some(old));
                 }
                 self.metadb
-                    .put(&meta.key, &meta.etag, meta.headers.user_meta.clone());
+                    .put_seen(&meta.key, &meta.etag, meta.headers.user_meta.clone(), since);
                 Ok(Some(Stat::from_head(&meta, false, &self.defaults())))
             }
             Err(StoreError::NotFound(_)) => Ok(None),
@@ -149,6 +146,7 @@ impl Fs {
             marker: None,
             max_keys: Some(2),
         };
+        let since = self.metadb.epoch();
         let (head, list) = futures::join!(
             self.store.head_object(file_key.as_str()),
             self.store.list_objects(&req)
@@ -176,8 +174,12 @@ impl Fs {
                 // The marker carries the directory's mode/owner; one more HEAD, only here.
                 match self.store.head_object(&m.key).await {
                     Ok(meta) => {
-                        self.metadb
-                            .put(&m.key, &meta.etag, meta.headers.user_meta.clone());
+                        self.metadb.put_seen(
+                            &m.key,
+                            &meta.etag,
+                            meta.headers.user_meta.clone(),
+                            since,
+                        );
                         s = Stat::from_head(&meta, true, &d)
                     }
                     Err(StoreError::NotFound(_)) => {}
@@ -189,7 +191,7 @@ impl Fs {
         match head {
             Ok(meta) if !self.deletes.contains(&meta.key) => {
                 self.metadb
-                    .put(&meta.key, &meta.etag, meta.headers.user_meta.clone());
+                    .put_seen(&meta.key, &meta.etag, meta.headers.user_meta.clone(), since);
                 Ok(Some(Stat::from_head(&meta, false, &d)))
             }
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),

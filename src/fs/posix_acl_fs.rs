@@ -41,10 +41,15 @@ impl Fs {
             return Ok(s);
         }
         self.uploads.wait_key(key.as_str()).await?;
+        let since = self.metadb.epoch();
         let acls = match self.store.head_object(key.as_str()).await {
             Ok(meta) => {
-                self.metadb
-                    .put(key.as_str(), &meta.etag, meta.headers.user_meta.clone());
+                self.metadb.put_seen(
+                    key.as_str(),
+                    &meta.etag,
+                    meta.headers.user_meta.clone(),
+                    since,
+                );
                 read_acls(&meta.headers.user_meta)
             }
             // An implicit directory (no marker) has nothing but the defaults.

@@ -189,10 +189,11 @@ impl Fs {
             s.from_head = true;
             return Ok(Answer::File(s));
         }
+        let since = self.metadb.epoch();
         match self.store.head_object(&o.key).await {
             Ok(meta) => {
                 self.metadb
-                    .put(&meta.key, &meta.etag, meta.headers.user_meta.clone());
+                    .put_seen(&meta.key, &meta.etag, meta.headers.user_meta.clone(), since);
                 Ok(Answer::File(Stat::from_head(&meta, false, &d)))
             }
             // Gone since the listing (or never a plain object): the ordinary path decides.

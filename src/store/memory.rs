@@ -234,6 +234,12 @@ impl MemoryStore {
         self.hooks.gate(op)
     }
 
+    /// Holds the answers of the first `hold` calls of `op` after the store has read them,
+    /// until released (a reply in flight while the object changes). HeadObject only.
+    pub fn answer_gate(&self, op: &'static str, hold: usize) -> Arc<Gate> {
+        self.hooks.answer_gate(op, hold)
+    }
+
     /// Removes (and releases) the gate on `op`.
     pub fn remove_gate(&self, op: &'static str) {
         self.hooks.remove_gate(op)
@@ -405,8 +411,9 @@ impl ObjectStore for MemoryStore {
 
     async fn head_object(&self, key: &str) -> StoreResult<ObjectMeta> {
         self.hooks.enter("HeadObject").await?;
-        self.meta(key)
-            .ok_or_else(|| StoreError::NotFound(key.to_string()))
+        let meta = self.meta(key);
+        self.hooks.answer("HeadObject").await;
+        meta.ok_or_else(|| StoreError::NotFound(key.to_string()))
     }
 
     async fn get_object(&self, key: &str, range: Option<Range<u64>>) -> StoreResult<GetResult> {

@@ -197,3 +197,89 @@ async fn a_directory_this_mount_made_counts_its_subdirectories_in_nlink() {
     let x = e.fs.lookup(ROOT_INO, os("x")).await.unwrap().attr;
     assert_eq!(x.nlink, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_answered_before_a_chmod_does_not_undo_it_here_or_after_a_remount() {
+    // `stat` and `chmod` of one file at once: the stat's HEAD reads the object, the chmod
+    // copies it in place (same ETag: the content did not change), and the HEAD's answer
+    // arrives last. It must not stand for the file's metadata, now or in a later mount.
+    let meta = tempfile::tempdir().unwrap();
+    let store = MemoryStore::new();
+    let with_meta = |c: &mut FsConfig| {
+        c.meta_dir = Some(meta.path().to_path_buf());
+        // Every getattr revalidates (one HEAD).
+        c.meta_ttl = Duration::ZERO;
+    };
+    let e = env_with(store.clone(), with_meta);
+    let ino = write_file(&e.fs, ROOT_INO, "f", b"data").await;
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(e.fs.getattr(ino).await.unwrap().perm, 0o644);
+
+    let gate = store.answer_gate("HeadObject", 1);
+    let fs = e.fs.clone();
+    let stat = tokio::spawn(async move { fs.getattr(ino).await });
+    assert!(gate.wait_for_arrivals(1).await, "the stat's HEAD was sent");
+    let set = SetAttr {
+        mode: Some(0o600),
+        ..Default::default()
+    };
+    assert_eq!(e.fs.setattr(ino, set, None).await.unwrap().perm, 0o600);
+    gate.release();
+    assert_eq!(
+        stat.await.unwrap().unwrap().perm,
+        0o600,
+        "the stat's answer"
+    );
+    assert_eq!(e.fs.getattr(ino).await.unwrap().perm, 0o600, "a later stat");
+
+    // A new mount with the same metadata cache: the listing's ETag is known, no HEAD.
+    let e2 = env_with(store.clone(), |c| {
+        c.meta_dir = Some(meta.path().to_path_buf());
+    });
+    let heads = store.count("HeadObject");
+    assert_eq!(names(&e2.fs, ROOT_INO).await, vec!["f".to_string()]);
+    let a = e2.fs.lookup(ROOT_INO, os("f")).await.unwrap().attr;
+    assert_eq!(a.perm, 0o600, "after a remount");
+    assert_eq!(store.count("HeadObject"), heads);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_heads_answer_from_before_a_chmod_is_not_kept_for_later_mounts() {
+    // `ls -l` learns the metadata of a file another client replaced (one HEAD) while a chmod
+    // of it copies it in place: the HEAD's older answer must not be what the persistent
+    // metadata cache keeps for the object's ETag.
+    let meta = tempfile::tempdir().unwrap();
+    let store = MemoryStore::new();
+    let with_meta = |c: &mut FsConfig| c.meta_dir = Some(meta.path().to_path_buf());
+    let e = env_with(store.clone(), with_meta);
+    let ino = write_file(&e.fs, ROOT_INO, "f", b"data").await;
+    e.uploads.upload_all().await.unwrap();
+    assert_eq!(e.fs.getattr(ino).await.unwrap().perm, 0o644);
+    let mut opts = PutOptions::default();
+    opts.headers
+        .user_meta
+        .insert("mode".into(), (libc::S_IFREG | 0o644).to_string());
+    store.insert("f", &b"other"[..], &opts);
+
+    let gate = store.answer_gate("HeadObject", 1);
+    let fs = e.fs.clone();
+    let ls = tokio::spawn(async move { names(&fs, ROOT_INO).await });
+    assert!(
+        gate.wait_for_arrivals(1).await,
+        "the listing's HEAD was sent"
+    );
+    let set = SetAttr {
+        mode: Some(0o600),
+        ..Default::default()
+    };
+    assert_eq!(e.fs.setattr(ino, set, None).await.unwrap().perm, 0o600);
+    gate.release();
+    assert_eq!(ls.await.unwrap(), vec!["f".to_string()]);
+
+    let e2 = env_with(store.clone(), with_meta);
+    let heads = store.count("HeadObject");
+    assert_eq!(names(&e2.fs, ROOT_INO).await, vec!["f".to_string()]);
+    let a = e2.fs.lookup(ROOT_INO, os("f")).await.unwrap().attr;
+    assert_eq!((a.perm, a.size), (0o600, 5), "after a remount");
+    assert_eq!(store.count("HeadObject"), heads);
+}

@@ -1,5 +1,6 @@
-//! Operation counters and fault hooks of `MemoryStore`: "fail the next N calls of an op" and
-//! async gates that hold an op until a test releases it.
+//! Operation counters and fault hooks of `MemoryStore`: "fail the next N calls of an op",
+//! async gates that hold an op until a test releases it, and answer gates that hold an op's
+//! answer, already read, before it returns (a reply in flight while the state changes).
 //!
 //! Kept apart from the storage semantics so the store file reads as COS behaviour only.
 
@@ -28,15 +29,18 @@ pub struct Gate {
     waiting: AtomicUsize,
     /// Calls that have arrived at the gate since it was created (parked or passed).
     arrived: AtomicUsize,
+    /// Only the first `hold` arrivals park; later ones pass.
+    hold: usize,
 }
 
 impl Gate {
-    fn new() -> Arc<Gate> {
+    fn new(hold: usize) -> Arc<Gate> {
         let (open, _) = watch::channel(false);
         Arc::new(Gate {
             open,
             waiting: AtomicUsize::new(0),
             arrived: AtomicUsize::new(0),
+            hold,
         })
     }
 
@@ -69,9 +73,9 @@ impl Gate {
     }
 
     async fn pass(&self) {
-        self.arrived.fetch_add(1, Ordering::SeqCst);
+        let nth = self.arrived.fetch_add(1, Ordering::SeqCst);
         let mut rx = self.open.subscribe();
-        if *rx.borrow() {
+        if *rx.borrow() || nth >= self.hold {
             return;
         }
         self.waiting.fetch_add(1, Ordering::SeqCst);
@@ -90,6 +94,8 @@ pub(crate) struct Hooks {
     faults: Mutex<BTreeMap<&'static str, VecDeque<StoreError>>>,
     /// Gates per op (a released gate stays installed and passes everything).
     gates: Mutex<BTreeMap<&'static str, Arc<Gate>>>,
+    /// Answer gates per op (see `answer`).
+    answers: Mutex<BTreeMap<&'static str, Arc<Gate>>>,
 }
 
 impl Hooks {
@@ -105,6 +111,20 @@ impl Hooks {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Runs at the end of `op`, its answer read: waits at the op's answer gate, if any.
+    pub(crate) async fn answer(&self, op: &'static str) {
+        let gate = lock(&self.answers).get(op).cloned();
+        if let Some(g) = gate {
+            g.pass().await;
+        }
+    }
+
+    pub(crate) fn answer_gate(&self, op: &'static str, hold: usize) -> Arc<Gate> {
+        let g = Gate::new(hold);
+        lock(&self.answers).insert(op, g.clone());
+        g
     }
 
     pub(crate) fn counts(&self) -> BTreeMap<&'static str, u64> {
@@ -128,7 +148,7 @@ impl Hooks {
     }
 
     pub(crate) fn gate(&self, op: &'static str) -> Arc<Gate> {
-        let g = Gate::new();
+        let g = Gate::new(usize::MAX);
         lock(&self.gates).insert(op, g.clone());
         g
     }
