@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lru::LruCache;
 
+use super::dir::drop_tree_in;
 use super::meta::Stat;
 use super::posix_acl::PosixAcls;
 use super::types::FileKind;
@@ -301,39 +302,31 @@ impl AttrCache {
         let mut g = self.lock();
         g.clock += 1;
         g.tree_changed = g.clock;
-        let under = format!("{dir}/");
-        let victims: Vec<String> = g
-            .entries
-            .iter()
-            .map(|(k, _)| k.clone())
-            .filter(|k| k == dir || k.starts_with(&under) || dir.is_empty())
-            .collect();
-        for v in victims {
-            g.entries.pop(&v);
-        }
-        let gone: Vec<String> = g
-            .dir_times
-            .iter()
-            .map(|(k, _)| k.clone())
-            .filter(|k| k == dir || k.starts_with(&under) || dir.is_empty())
-            .collect();
-        for v in gone {
-            g.dir_times.pop(&v);
-        }
+        drop_tree_in(&mut g.entries, dir);
+        drop_tree_in(&mut g.dir_times, dir);
     }
 
-    /// Moves the HEAD-only metadata of `from` (and of every path under it) to `to`. A copy
-    /// keeps x-cos-meta-* but may change the ETag (multipart sources) and always changes
-    /// Last-Modified, so the moved entries match by size until a listing pins them again.
-    pub fn rename_head(&self, from: &str, to: &str) {
+    /// Moves the HEAD-only metadata of `from` (and, for a directory, of every path under it)
+    /// to `to`. A copy keeps x-cos-meta-* but may change the ETag (multipart sources) and
+    /// always changes Last-Modified, so the moved entries match by size until a listing pins
+    /// them again. A file's costs one look-up, not a scan of the cache (`rsync` and `pip`
+    /// rename every file they write).
+    pub fn rename_head(&self, from: &str, to: &str, dir: bool) {
         let mut g = self.lock();
-        let under = format!("{from}/");
-        let moved: Vec<(String, HeadMeta)> = g
-            .head
-            .iter()
-            .filter(|(k, _)| *k == from || k.starts_with(&under))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let moved: Vec<(String, HeadMeta)> = if dir {
+            let under = format!("{from}/");
+            g.head
+                .iter()
+                .filter(|(k, _)| *k == from || k.starts_with(&under))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        } else {
+            g.head
+                .pop(from)
+                .map(|hm| (from.to_string(), hm))
+                .into_iter()
+                .collect()
+        };
         for (k, mut hm) in moved {
             g.head.pop(&k);
             hm.etag = None;
@@ -429,5 +422,26 @@ mod tests {
         assert_eq!(c.get("a"), Cached::Present(old));
         assert_eq!(c.put_seen("b", None, since), None);
         assert_eq!(c.get("b"), Cached::Absent);
+    }
+
+    #[test]
+    fn renamed_files_and_trees_keep_their_head_metadata() {
+        let c = AttrCache::new(Duration::from_secs(60), Duration::from_secs(60), 100);
+        let mut h = listed("e1");
+        h.perm = 0o600;
+        h.from_head = true;
+        for p in ["d/f", "d/f2", "t/x", "t/sub/y"] {
+            c.put(p, h.clone());
+        }
+        c.rename_head("d/f", "d/g", false);
+        c.rename_head("t", "u", true);
+        // Moved entries match by size (a copy may change the ETag); the others stay put.
+        for p in ["d/g", "u/x", "u/sub/y"] {
+            assert_eq!(c.put_listed(p, listed("e9")).perm, 0o600, "{p}");
+        }
+        assert_eq!(c.put_listed("d/f2", listed("e1")).perm, 0o600, "a sibling");
+        for p in ["d/f", "t/x", "t/sub/y"] {
+            assert_eq!(c.put_listed(p, listed("e1")).perm, 0o644, "{p}");
+        }
     }
 }

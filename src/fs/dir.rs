@@ -500,10 +500,11 @@ impl Listings {
 /// by directory path (`""` is the root: everything).
 pub(crate) fn drop_tree_in<V>(cache: &mut lru::LruCache<String, V>, rel: &str) {
     let under = format!("{rel}/");
+    // Only the victims' keys are cloned: the scan runs under the cache's lock on every rename.
     let victims: Vec<String> = cache
         .iter()
+        .filter(|(k, _)| *k == rel || k.starts_with(&under) || rel.is_empty())
         .map(|(k, _)| k.clone())
-        .filter(|k| k == rel || k.starts_with(&under) || rel.is_empty())
         .collect();
     for v in victims {
         cache.pop(&v);

@@ -87,9 +87,16 @@ impl Fs {
             };
             self.rename_file(&names, &from, &to, &src).await?;
         }
-        self.attrs.rename_head(&from, &to);
-        self.attrs.invalidate_tree(&from);
-        self.attrs.invalidate_tree(&to);
+        let is_dir = src.kind == FileKind::Dir;
+        self.attrs.rename_head(&from, &to, is_dir);
+        if is_dir {
+            self.attrs.invalidate_tree(&from);
+            self.attrs.invalidate_tree(&to);
+        } else {
+            // A file moves alone (and cannot replace a directory): no scan of the cache.
+            self.attrs.invalidate(&from);
+            self.attrs.invalidate(&to);
+        }
         self.attrs.put_absent(&from);
         if !self
             .table
