@@ -156,3 +156,44 @@ fn a_small_file_closed_while_cos_does_not_answer_survives_a_kill_9() {
         "in COS"
     );
 }
+
+#[test]
+fn a_renamed_file_is_touched_without_reading_any_acl() {
+    // rsync's way: write a temporary name, rename it into place, then set its times. The
+    // rename's copy names the new key's ACL, and other keys' known ACLs stay known.
+    let emu = Emulator::start(&[BUCKET], &[]);
+    let m = Mount::new(&emu, BUCKET, "revalidate=600");
+    write_in_child(&m.p("p"), b"public");
+    sh(m.path(), "setfattr -n user.cos.acl -v public-read p");
+    write_in_child(&m.p(".f.tmp"), b"data");
+    fs::rename(m.p(".f.tmp"), m.p("f")).unwrap();
+    fs::metadata(m.p("f")).unwrap();
+    let before = emu.stats();
+    sh(m.path(), "touch -m -d @1000000000 f");
+    let ops = moved(&before, &emu.stats());
+    let two: std::collections::BTreeMap<String, u64> = [
+        ("HeadObject".to_string(), 1),
+        ("PutObjectCopy".to_string(), 1),
+    ]
+    .into();
+    assert_eq!(ops, two, "touch of a renamed file");
+    let before = emu.stats();
+    fs::set_permissions(m.p("p"), fs::Permissions::from_mode(0o604)).unwrap();
+    let ops = moved(&before, &emu.stats());
+    assert_eq!(
+        ops.get("GetObjectACL"),
+        None,
+        "chmod after a rename: {ops:?}"
+    );
+    assert_eq!(
+        sh(m.path(), "getfattr --only-values -n user.cos.acl p"),
+        "public-read"
+    );
+    assert_eq!(
+        sh(m.path(), "getfattr --only-values -n user.cos.acl f"),
+        "default"
+    );
+    let meta = fs::metadata(m.p("f")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::mtime(&meta), 1_000_000_000);
+    assert_eq!(fs::read(m.p("f")).unwrap(), b"data");
+}

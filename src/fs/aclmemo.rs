@@ -4,7 +4,8 @@
 //!
 //! What is known: the canned ACL (or the default) sent with an upload of this mount once it is
 //! handed to the queue, with a copy in place, or set through `user.cos.acl`. Forgotten when
-//! the ACL becomes something a canned value cannot restore (grants, a policy), and on renames.
+//! the ACL becomes something a canned value cannot restore (grants, a policy); a file rename
+//! moves its key's entry (a copy names the mount's ACL), a directory rename forgets them all.
 //! Another client's later change of an object's ACL is not seen here: a chmod through this
 //! mount then puts back the ACL this mount last gave it (as it puts back the data this mount
 //! last wrote); without a memo the ACL is read first, as before.
@@ -52,7 +53,7 @@ impl AclMemo {
         self.lock().pop(key);
     }
 
-    /// No ACL is known any longer (a rename moved keys).
+    /// No ACL is known any longer (a directory rename moved keys).
     pub fn clear(&self) {
         self.lock().clear();
     }

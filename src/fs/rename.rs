@@ -110,8 +110,11 @@ impl Fs {
             moved.last_modified = None;
             self.attrs.put(&to, moved);
         }
-        self.own.renamed(&from, &to, src.kind == FileKind::Dir);
-        self.acls.clear();
+        self.own.renamed(&from, &to, is_dir);
+        if is_dir {
+            // Keys moved by the dozen: their ACLs are read again when needed.
+            self.acls.clear();
+        }
         self.listings.drop_tree(&from);
         self.listings.drop_tree(&to);
         self.scans.drop_tree(&from);
@@ -193,6 +196,18 @@ impl Fs {
                 return Err(e);
             }
         }
+        // The new key's ACL: a copy names the mount's; an upload (handed off now, or re-targeted)
+        // names the one its hand-off recorded. Other keys' memos stay (a chmod or `touch` after
+        // a rename, as rsync does, needs no GET Object acl).
+        if copy {
+            self.acls.set(&tk, self.cfg.acl.as_deref());
+        } else if !handed {
+            match self.acls.get(&fk) {
+                Some(acl) => self.acls.set(&tk, acl.as_deref()),
+                None => self.acls.forget(&tk),
+            }
+        }
+        self.acls.forget(&fk);
         // The old name's downloaded bytes are of no use under it any more (the cache is by key),
         // unless open descriptors may still read through them.
         if !node.as_ref().is_some_and(|(_, nd)| nd.is_open()) {
