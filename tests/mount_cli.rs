@@ -70,12 +70,7 @@ fn passwd_file() -> tempfile::NamedTempFile {
 }
 
 fn unmount(dir: &Path) {
-    let st = Command::new("fusermount3")
-        .arg("-u")
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    fusermount_u(dir);
     assert!(wait_until(Duration::from_secs(30), || !is_mounted(dir)));
 }
 

@@ -104,12 +104,7 @@ fn world_readable_passwd_file_is_refused() {
     let (code, err) = run_mount(&emu.endpoint, BUCKET, dir.path(), &opt, &[]);
     assert_eq!(code, 0, "{err}");
     assert!(is_mounted(dir.path()));
-    let st = Command::new("fusermount3")
-        .arg("-u")
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    fusermount_u(dir.path());
     assert!(wait_until(Duration::from_secs(10), || !is_mounted(
         dir.path()
     )));

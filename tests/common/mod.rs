@@ -394,6 +394,29 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Unmounts `dir` cleanly (`fusermount3 -u`), retrying while it is busy (bounded: 10 s).
+///
+/// A process another test thread is starting holds a copy of every descriptor of this test
+/// process between its fork and its exec, files of this mount included, so a clean unmount can
+/// briefly find the mount busy.
+pub fn fusermount_u(dir: &Path) {
+    let unmounted = wait_until(Duration::from_secs(10), || {
+        let out = Command::new("fusermount3")
+            .arg("-u")
+            .arg(dir)
+            .output()
+            .expect("fusermount3");
+        let busy = String::from_utf8_lossy(&out.stderr).contains("busy");
+        assert!(
+            out.status.success() || busy,
+            "fusermount3 -u failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.status.success()
+    });
+    assert!(unmounted, "fusermount3 -u: the mount stayed busy for 10 s");
+}
+
 /// A live `cosfuse` mount (the binary, run in the foreground with `-f`).
 pub struct Mount {
     child: Option<Child>,
@@ -488,12 +511,7 @@ impl Mount {
 
     /// Unmounts cleanly (fusermount3 -u) and waits for the daemon to exit (it drains uploads).
     pub fn unmount(mut self) -> PathBuf {
-        let st = Command::new("fusermount3")
-            .arg("-u")
-            .arg(self.dir.path())
-            .status()
-            .expect("fusermount3");
-        assert!(st.success(), "fusermount3 -u failed");
+        fusermount_u(self.dir.path());
         if let Some(mut c) = self.child.take() {
             let exited = wait_until(Duration::from_secs(120), || {
                 matches!(c.try_wait(), Ok(Some(_)))
