@@ -97,6 +97,9 @@ impl Fs {
                 return Ok(());
             }
         }
+        // A directory rename must not move the object between its path being read here and
+        // its copy in place (a chmod would land on the old key, or bring it back).
+        let _ns = self.ns.read().await;
         // Unlinked while open and not staged: nothing left to change.
         let rel = self.table.path(ino)?;
         let rel = rel.as_str();

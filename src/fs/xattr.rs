@@ -230,6 +230,8 @@ impl Fs {
         if !name.starts_with("user.") {
             return Err(FsError::NotSupported("only user.* extended attributes"));
         }
+        // Not moved by a directory rename between the key read here and the change in COS.
+        let _ns = self.ns.read().await;
         let (rel, kind, key) = match self.xattr_key(ino).await {
             Err(FsError::NoAttr) => {
                 return Err(FsError::NotSupported("the mount root has no object"))
@@ -353,6 +355,7 @@ impl Fs {
         if !name.starts_with("user.") {
             return Err(FsError::NoAttr);
         }
+        let _ns = self.ns.read().await;
         let (rel, _, key) = self.xattr_key(ino).await?;
         if ALWAYS.contains(&name.as_str()) {
             return Err(FsError::NotPermitted("this attribute cannot be removed"));

@@ -283,3 +283,45 @@ async fn a_listing_heads_answer_from_before_a_chmod_is_not_kept_for_later_mounts
     assert_eq!((a.perm, a.size), (0o600, 5), "after a remount");
     assert_eq!(store.count("HeadObject"), heads);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chmod_is_not_lost_to_a_rename_of_the_directory_above() {
+    // chmod of a/sub reads its key, then HEADs it; a rename of a/ meanwhile must wait, or its
+    // copy carries the old mode to b/sub/ and the chmod lands on the old key.
+    let e = env();
+    let a = e.fs.mkdir(ROOT_INO, os("a"), 0o755, 1, 2).await.unwrap();
+    let sub =
+        e.fs.mkdir(a.attr.ino, os("sub"), 0o755, 1, 2)
+            .await
+            .unwrap();
+    let gate = e.store.answer_gate("HeadObject", 1);
+    let fs = e.fs.clone();
+    let ino = sub.attr.ino;
+    let chmod = tokio::spawn(async move {
+        let set = SetAttr {
+            mode: Some(0o700),
+            ..Default::default()
+        };
+        fs.setattr(ino, set, None).await
+    });
+    assert!(gate.wait_for_arrivals(1).await, "the chmod's HEAD was sent");
+    let mut rename = Box::pin(e.fs.rename(ROOT_INO, os("a"), ROOT_INO, os("b"), 0));
+    for _ in 0..20 {
+        assert!(
+            futures::poll!(&mut rename).is_pending(),
+            "the rename ran while the chmod was between its key and its copy"
+        );
+        tokio::task::yield_now().await;
+    }
+    gate.release();
+    assert_eq!(chmod.await.unwrap().unwrap().perm, 0o700);
+    rename.await.unwrap();
+    e.fs.flush_deletes().await;
+    let mode = e.store.meta("b/sub/").unwrap().headers.user_meta["mode"].clone();
+    assert_eq!(
+        mode,
+        (libc::S_IFDIR | 0o700).to_string(),
+        "the moved marker"
+    );
+    assert!(e.store.meta("a/sub/").is_none(), "the old key is gone");
+}
