@@ -42,6 +42,9 @@ struct Line {
     e: String,
     /// The metadata (names without `x-cos-meta-`).
     m: BTreeMap<String, String>,
+    /// A removal: the key's earlier lines no longer count.
+    #[serde(default)]
+    x: bool,
 }
 
 /// What is cached for one key.
@@ -131,7 +134,9 @@ impl MetaDb {
                     let Ok(l) = serde_json::from_slice::<Line>(&line) else {
                         continue;
                     };
-                    if let Some(rec) = Rec::new(&l.e, &l.m) {
+                    if l.x {
+                        g.map.pop(&l.k);
+                    } else if let Some(rec) = Rec::new(&l.e, &l.m) {
                         g.map.put(l.k, rec);
                     }
                 }
@@ -213,9 +218,31 @@ impl MetaDb {
         }
     }
 
-    /// Forgets `key` (deleted).
+    /// Forgets `key` (deleted, or replaced by a copy of another key), in the file too: a
+    /// directory marker's record is used whatever its ETag (`get_any`), so a stale one would
+    /// give a later directory of the same name the old one's mode.
     pub fn remove(&self, key: &str) {
-        self.lock().map.pop(key);
+        let mut g = self.lock();
+        g.clock += 1;
+        if g.map.pop(key).is_some() {
+            if let Ok(k) = serde_json::to_string(key) {
+                self.append(
+                    &mut g,
+                    format!("{{\"k\":{k},\"e\":\"\",\"m\":{{}},\"x\":true}}"),
+                );
+            }
+        }
+    }
+
+    /// `from` was copied to `to` (a rename): `to` now has `from`'s metadata (a copy keeps
+    /// the ETag of a single-part object; another ETag simply misses), and `from` is forgotten.
+    pub fn rename(&self, from: &str, to: &str) {
+        let rec = self.lock().map.peek(from).cloned();
+        match rec.and_then(|r| Some((r.etag.clone(), r.meta()?))) {
+            Some((etag, meta)) => self.put(to, &etag, meta),
+            None => self.remove(to),
+        }
+        self.remove(from);
     }
 
     fn append(&self, g: &mut Inner, line: String) {
@@ -349,5 +376,26 @@ mod tests {
         }
         let db = MetaDb::open(dir.path(), 10);
         assert_eq!(db.get("f", "e2"), Some(meta("33261")), "after a reopen");
+    }
+
+    #[test]
+    fn removals_and_renames_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = MetaDb::open(dir.path(), 10);
+            db.put("a/", "", meta("16832"));
+            db.put("b/", "", meta("16877"));
+            db.put("c/", "", meta("16888"));
+            db.remove("a/");
+            db.rename("b/", "a/");
+            db.rename("gone/", "c/");
+            assert_eq!(db.get_any("a/"), Some(meta("16877")));
+            assert_eq!(db.get_any("b/"), None);
+            assert_eq!(db.get_any("c/"), None, "renamed from an unknown key");
+        }
+        let db = MetaDb::open(dir.path(), 10);
+        assert_eq!(db.get_any("a/"), Some(meta("16877")));
+        assert_eq!(db.get_any("b/"), None);
+        assert_eq!(db.get_any("c/"), None);
     }
 }

@@ -163,6 +163,8 @@ impl DeleteBatch {
 impl Fs {
     /// Queues `key` for a batched delete (see module doc).
     pub(crate) async fn queue_delete(&self, key: String) {
+        // Its metadata goes with it (a directory of the same name later must not inherit it).
+        self.metadb.remove(&key);
         let full = self.deletes.add(key) >= DELETE_BATCH_MAX;
         let generation = self.deletes.generation.fetch_add(1, Ordering::SeqCst) + 1;
         if full {

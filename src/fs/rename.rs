@@ -213,6 +213,11 @@ impl Fs {
         if !node.as_ref().is_some_and(|(_, nd)| nd.is_open()) {
             self.readcache.forget(&fk);
         }
+        if copy {
+            // The copy has the old key's metadata (a stale record of an earlier object of the
+            // new name must not stand for it); an upload records its own when it lands.
+            self.metadb.rename(&fk, &tk);
+        }
         // The delete batch journals the old key itself, so the intent can end.
         self.queue_delete(fk).await;
         self.uploads.intent_end(id);
@@ -326,7 +331,10 @@ impl Fs {
                         // A re-targeted upload brings newer bytes: a copy could land after it.
                         return Ok(());
                     }
-                    self.copy_key(k, &dst, *size, class).await
+                    self.copy_key(k, &dst, *size, class).await?;
+                    // Markers' records are used whatever their ETag: move them with the keys.
+                    self.metadb.rename(k, &dst);
+                    Ok(())
                 }
             })
             .await;

@@ -325,3 +325,30 @@ async fn a_chmod_is_not_lost_to_a_rename_of_the_directory_above() {
     );
     assert!(e.store.meta("a/sub/").is_none(), "the old key is gone");
 }
+
+#[tokio::test]
+async fn a_directory_renamed_where_another_was_shows_its_own_mode() {
+    // COS lists directories without ETags, so a marker's known metadata is used whatever its
+    // ETag: a removed directory's must go with it, and a renamed one's must move with it.
+    let e = env();
+    let t = e.fs.mkdir(ROOT_INO, os("t"), 0o755, 1, 2).await.unwrap();
+    e.fs.mkdir(t.attr.ino, os("x"), 0o700, 1, 2).await.unwrap();
+    let s = e.fs.mkdir(ROOT_INO, os("s"), 0o755, 1, 2).await.unwrap();
+    e.fs.mkdir(s.attr.ino, os("x"), 0o750, 1, 2).await.unwrap();
+    e.fs.rmdir(t.attr.ino, os("x")).await.unwrap();
+    e.fs.rmdir(ROOT_INO, os("t")).await.unwrap();
+    e.fs.rename(ROOT_INO, os("s"), ROOT_INO, os("t"), 0)
+        .await
+        .unwrap();
+    e.fs.flush_deletes().await;
+    let t = e.fs.lookup(ROOT_INO, os("t")).await.unwrap();
+    let heads = e.store.count("HeadObject");
+    assert_eq!(names(&e.fs, t.attr.ino).await, vec!["x".to_string()]);
+    let x = e.fs.lookup(t.attr.ino, os("x")).await.unwrap().attr;
+    assert_eq!(x.perm, 0o750, "the moved directory's mode");
+    assert_eq!(e.store.count("HeadObject"), heads, "known without a HEAD");
+    assert_eq!(
+        e.store.meta("t/x/").unwrap().headers.user_meta["mode"],
+        (libc::S_IFDIR | 0o750).to_string()
+    );
+}
