@@ -348,7 +348,14 @@ impl Fs {
             return Ok(s);
         }
         let rel = self.table.path(ino)?;
-        self.stat_path(&rel).await
+        let s = self.stat_path(&rel).await?;
+        if s.kind != node.kind {
+            // The name was given to something else (unlink + mkdir) while this look-up ran:
+            // this inode is gone. (Attributes of another type would make the kernel mark the
+            // inode bad, and every later call on it fail with EIO.)
+            return Err(FsError::NotFound);
+        }
+        Ok(s)
     }
 }
 

@@ -352,3 +352,29 @@ async fn a_directory_renamed_where_another_was_shows_its_own_mode() {
         (libc::S_IFDIR | 0o750).to_string()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inode_whose_name_became_a_directory_meanwhile_is_gone_not_a_directory() {
+    // getattr of file f reads its path, then HEADs it; meanwhile f is removed and a directory
+    // f made. Answering with the directory's attributes for the file's inode would make the
+    // kernel mark the inode bad (EIO for whoever still uses it).
+    let e = env_with(MemoryStore::new(), |c| c.meta_ttl = Duration::ZERO);
+    let ino = write_file(&e.fs, ROOT_INO, "f", b"data").await;
+    e.uploads.upload_all().await.unwrap();
+    e.fs.getattr(ino).await.unwrap();
+    let gate = e.store.answer_gate("HeadObject", 1);
+    let fs = e.fs.clone();
+    let stat = tokio::spawn(async move { fs.getattr(ino).await });
+    assert!(
+        gate.wait_for_arrivals(1).await,
+        "the getattr's HEAD was sent"
+    );
+    e.fs.unlink(ROOT_INO, os("f")).await.unwrap();
+    let d = e.fs.mkdir(ROOT_INO, os("f"), 0o755, 1, 2).await.unwrap();
+    gate.release();
+    match stat.await.unwrap() {
+        Ok(a) => assert_eq!(a.kind, FileKind::File, "the file's inode answered as {a:?}"),
+        Err(err) => assert_eq!(err, FsError::NotFound),
+    }
+    assert_eq!(e.fs.getattr(d.attr.ino).await.unwrap().kind, FileKind::Dir);
+}
