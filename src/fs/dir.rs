@@ -180,7 +180,9 @@ impl Fs {
         unknown: Vec<(String, String, String, Option<String>)>,
     ) -> FsResult<Vec<(String, FileKind)>> {
         let d = self.defaults();
+        // Answers yield to changes made while the HEADs are out (`put_seen`).
         let since = self.metadb.epoch();
+        let seen_at = self.attrs.epoch();
         let heads: Vec<_> = stream::iter(unknown)
             .map(|(name, key, path, etag)| async move {
                 let r = self.store.head_object(&key).await;
@@ -209,7 +211,7 @@ impl Fs {
                 Err(e) => return Err(e.into()),
             };
             out.push((name, s.kind));
-            self.attrs.put(&path, s);
+            self.attrs.put_seen(&path, Some(s), seen_at);
         }
         Ok(out)
     }
@@ -272,6 +274,7 @@ impl Fs {
             };
             let prev = learning.take();
             let since = self.metadb.epoch();
+            let seen_at = self.attrs.epoch();
             let (page, learned) = futures::join!(self.store.list_objects(&req), async {
                 match prev {
                     Some(f) => f.await,
@@ -298,7 +301,7 @@ impl Fs {
                         Some(m) => {
                             let mut s = Stat::dir(&d, self.started);
                             apply_user_meta(&mut s, &m, true);
-                            self.attrs.put(&path, s);
+                            self.attrs.put_seen(&path, Some(s), seen_at);
                         }
                         None => unknown.push((name.to_string(), cp.clone(), path, None)),
                     }
@@ -329,7 +332,7 @@ impl Fs {
                 } else if let Some(m) = self.metadb.get(&o.key, &o.etag) {
                     apply_user_meta(&mut s, &m, false);
                     s.from_head = true;
-                    self.attrs.put(&path, s.clone());
+                    self.attrs.put_seen(&path, Some(s.clone()), seen_at);
                 } else {
                     unknown.push((name.to_string(), o.key.clone(), path, Some(o.etag.clone())));
                     continue;

@@ -94,7 +94,7 @@ impl Fs {
             self.attrs.invalidate_tree(&to);
         } else {
             // A file moves alone (and cannot replace a directory): no scan of the cache.
-            self.attrs.invalidate(&from);
+            // (`from` is marked absent just below.)
             self.attrs.invalidate(&to);
         }
         self.attrs.put_absent(&from);
